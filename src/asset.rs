@@ -1,0 +1,264 @@
+//! Record assets: the named fields a breach record can hold, their canonical names,
+//! the aliases accepted in dump headers, and a compact bit set over them.
+//!
+//! The numeric value of each [`Asset`] is part of the on-disk format (it is the bit
+//! position in a row's asset mask and the tag of its column file): never reorder.
+
+use std::fmt;
+
+/// Number of asset kinds.
+pub const ASSET_COUNT: usize = 12;
+
+/// One asset kind of a breach record.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Asset {
+    /// E-mail address (an identifier).
+    Email = 0,
+    /// Username or login (an identifier).
+    Username = 1,
+    /// Password in clear text.
+    PasswordPlaintext = 2,
+    /// Password hash.
+    PasswordHash = 3,
+    /// Algorithm of `password_hash` (md5, sha1, bcrypt, ...).
+    PasswordType = 4,
+    /// Salt of `password_hash`.
+    Salt = 5,
+    /// Full name of the person.
+    FullName = 6,
+    /// Phone number.
+    Phone = 7,
+    /// Date of birth.
+    Dob = 8,
+    /// Postal address.
+    Address = 9,
+    /// IP address.
+    IpAddress = 10,
+    /// URL of the site the credential belongs to (stealer logs).
+    TargetUrl = 11,
+}
+
+impl Asset {
+    /// Every asset, in canonical (bit) order.
+    pub const ALL: [Asset; ASSET_COUNT] = [
+        Asset::Email,
+        Asset::Username,
+        Asset::PasswordPlaintext,
+        Asset::PasswordHash,
+        Asset::PasswordType,
+        Asset::Salt,
+        Asset::FullName,
+        Asset::Phone,
+        Asset::Dob,
+        Asset::Address,
+        Asset::IpAddress,
+        Asset::TargetUrl,
+    ];
+
+    /// The canonical name, as used in results, catalogs and `--store`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Asset::Email => "email",
+            Asset::Username => "username",
+            Asset::PasswordPlaintext => "password_plaintext",
+            Asset::PasswordHash => "password_hash",
+            Asset::PasswordType => "password_type",
+            Asset::Salt => "salt",
+            Asset::FullName => "full_name",
+            Asset::Phone => "phone",
+            Asset::Dob => "dob",
+            Asset::Address => "address",
+            Asset::IpAddress => "ip_address",
+            Asset::TargetUrl => "target_url",
+        }
+    }
+
+    /// The asset with this bit index (0..12), if any.
+    pub const fn from_index(index: u8) -> Option<Asset> {
+        if (index as usize) < ASSET_COUNT {
+            Some(Asset::ALL[index as usize])
+        } else {
+            None
+        }
+    }
+
+    /// Bit index of this asset (its position in [`Asset::ALL`]).
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Looks up a canonical name, exactly (no aliases, case-sensitive).
+    pub fn from_name(name: &str) -> Option<Asset> {
+        Asset::ALL.iter().copied().find(|a| a.name() == name)
+    }
+
+    /// Resolves a dump column or JSON key: case-insensitive, surrounding white space
+    /// ignored, canonical names and the common aliases of SPEC §3
+    /// (`mail`, `e-mail` → email; `user`, `login`, `user_name` → username; `password`,
+    /// `pass`, `pwd` → password_plaintext; `hash` → password_hash; `name` → full_name;
+    /// `ip` → ip_address; `url` → target_url).
+    pub fn from_column(column: &str) -> Option<Asset> {
+        let lower = column.trim().to_ascii_lowercase();
+        if let Some(asset) = Asset::from_name(&lower) {
+            return Some(asset);
+        }
+        Some(match lower.as_str() {
+            "mail" | "e-mail" | "e_mail" | "email_address" => Asset::Email,
+            "user" | "login" | "user_name" | "user-name" => Asset::Username,
+            "password" | "pass" | "pwd" | "passwd" | "plaintext" => Asset::PasswordPlaintext,
+            "hash" | "password-hash" | "passwordhash" => Asset::PasswordHash,
+            "hash_type" | "hashtype" | "password-type" => Asset::PasswordType,
+            "name" | "fullname" | "full-name" => Asset::FullName,
+            "telephone" | "phone_number" | "mobile" => Asset::Phone,
+            "date_of_birth" | "birthdate" | "birthday" => Asset::Dob,
+            "ip" | "ipaddress" | "ip-address" => Asset::IpAddress,
+            "url" | "site" | "host" => Asset::TargetUrl,
+            _ => return None,
+        })
+    }
+
+    /// Whether this asset is an identifier (a lookup key).
+    pub const fn is_identifier(self) -> bool {
+        matches!(self, Asset::Email | Asset::Username)
+    }
+}
+
+impl fmt::Display for Asset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A set of assets, stored as a 16-bit mask (bit `i` = `Asset::ALL[i]`).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct AssetSet(u16);
+
+impl AssetSet {
+    /// The empty set.
+    pub const EMPTY: AssetSet = AssetSet(0);
+    /// Every asset.
+    pub const ALL: AssetSet = AssetSet((1 << ASSET_COUNT) - 1);
+
+    /// Builds a set from its on-disk mask; bits above the known assets are dropped.
+    pub const fn from_bits_truncate(bits: u16) -> AssetSet {
+        AssetSet(bits & AssetSet::ALL.0)
+    }
+
+    /// The on-disk mask.
+    pub const fn bits(self) -> u16 {
+        self.0
+    }
+
+    /// Whether `asset` is in the set.
+    pub const fn contains(self, asset: Asset) -> bool {
+        self.0 & (1 << asset as u16) != 0
+    }
+
+    /// Adds `asset`.
+    pub fn insert(&mut self, asset: Asset) {
+        self.0 |= 1 << asset as u16;
+    }
+
+    /// Removes `asset`.
+    pub fn remove(&mut self, asset: Asset) {
+        self.0 &= !(1 << asset as u16);
+    }
+
+    /// Set union.
+    pub const fn union(self, other: AssetSet) -> AssetSet {
+        AssetSet(self.0 | other.0)
+    }
+
+    /// Set intersection.
+    pub const fn intersection(self, other: AssetSet) -> AssetSet {
+        AssetSet(self.0 & other.0)
+    }
+
+    /// Whether the set is empty.
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// Number of assets in the set.
+    pub const fn len(self) -> usize {
+        self.0.count_ones() as usize
+    }
+
+    /// The assets in canonical order.
+    pub fn iter(self) -> impl Iterator<Item = Asset> {
+        Asset::ALL.into_iter().filter(move |a| self.contains(*a))
+    }
+
+    /// Parses a comma-separated list of canonical asset names or aliases
+    /// (`email,password_hash`); `all` means every asset.
+    pub fn parse_list(list: &str) -> Result<AssetSet, String> {
+        let mut set = AssetSet::EMPTY;
+        for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            if part.eq_ignore_ascii_case("all") {
+                return Ok(AssetSet::ALL);
+            }
+            match Asset::from_column(part) {
+                Some(asset) => set.insert(asset),
+                None => {
+                    return Err(format!(
+                        "unknown asset '{part}' (known: {})",
+                        Asset::ALL.map(Asset::name).join(", ")
+                    ));
+                }
+            }
+        }
+        Ok(set)
+    }
+}
+
+impl FromIterator<Asset> for AssetSet {
+    fn from_iter<I: IntoIterator<Item = Asset>>(iter: I) -> Self {
+        let mut set = AssetSet::EMPTY;
+        for asset in iter {
+            set.insert(asset);
+        }
+        set
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_indices_are_stable() {
+        for (i, asset) in Asset::ALL.iter().enumerate() {
+            assert_eq!(asset.index(), i);
+            assert_eq!(Asset::from_name(asset.name()), Some(*asset));
+            assert_eq!(Asset::from_index(i as u8), Some(*asset));
+        }
+        assert_eq!(Asset::from_index(12), None);
+    }
+
+    #[test]
+    fn aliases_resolve_case_insensitively() {
+        assert_eq!(Asset::from_column(" E-Mail "), Some(Asset::Email));
+        assert_eq!(Asset::from_column("LOGIN"), Some(Asset::Username));
+        assert_eq!(Asset::from_column("pwd"), Some(Asset::PasswordPlaintext));
+        assert_eq!(Asset::from_column("hash"), Some(Asset::PasswordHash));
+        assert_eq!(Asset::from_column("Name"), Some(Asset::FullName));
+        assert_eq!(Asset::from_column("ip"), Some(Asset::IpAddress));
+        assert_eq!(Asset::from_column("url"), Some(Asset::TargetUrl));
+        assert_eq!(Asset::from_column("favourite_colour"), None);
+    }
+
+    #[test]
+    fn set_operations() {
+        let mut set = AssetSet::parse_list("email, pass,hash").unwrap();
+        assert_eq!(set.len(), 3);
+        assert!(set.contains(Asset::PasswordPlaintext));
+        set.remove(Asset::Email);
+        assert_eq!(
+            set.iter().collect::<Vec<_>>(),
+            vec![Asset::PasswordPlaintext, Asset::PasswordHash]
+        );
+        assert!(AssetSet::parse_list("email,colour").unwrap_err().contains("colour"));
+        assert_eq!(AssetSet::parse_list("all").unwrap(), AssetSet::ALL);
+    }
+}

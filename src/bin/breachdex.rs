@@ -1,0 +1,2 @@
+//! The `breachdex` command line: parses flags, calls the library, prints.
+fn main() {}

@@ -1,0 +1,1 @@
+//! Synthetic breach-dump generator (STUB).
