@@ -14,7 +14,9 @@ pub mod asset;
 pub mod catalog;
 pub mod date;
 pub mod ingest;
+pub mod format;
 pub mod keymode;
+pub mod mmap;
 pub mod normalize;
 pub mod severity;
 

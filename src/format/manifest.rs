@@ -1,0 +1,228 @@
+//! `manifest.json`: written last, it lists the build options, the counts, the sources
+//! and every other file of the index with its size and XXH3 checksum, and carries a
+//! checksum of its own. An index directory without a valid manifest is not an index.
+//!
+//! Layout: `{"manifest": <body>, "checksum": "xxh3:<16 hex digits>"}` where the
+//! checksum is XXH3-64 of the exact bytes of `<body>` as they stand in the file.
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use std::path::Path;
+
+/// File name inside the index directory.
+pub const FILE_NAME: &str = "manifest.json";
+/// Value of the `format` field.
+pub const FORMAT_NAME: &str = "breachdex-index";
+/// Largest manifest accepted when opening (a hostile file must not exhaust memory).
+pub const MAX_MANIFEST_BYTES: u64 = 64 << 20;
+
+/// Record and key counts of an index.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Counts {
+    /// Rows in `records.rows`.
+    pub records: u64,
+    /// Rows that have an e-mail key (they come first).
+    pub email_rows: u64,
+    /// Distinct e-mail keys.
+    pub email_keys: u64,
+    /// Distinct username keys.
+    pub username_keys: u64,
+    /// Row ids in `username.postings`.
+    pub username_postings: u64,
+}
+
+/// What the build read and dropped, kept for `info`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuildStats {
+    /// Records framed from the dumps (valid or not).
+    pub records_read: u64,
+    /// Lines rejected as a whole.
+    pub rejected_records: u64,
+    /// Fields removed from otherwise kept records.
+    pub rejected_fields: u64,
+    /// Identical records removed within a source.
+    pub duplicates: u64,
+}
+
+/// One source (breach) as recorded in the index.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceMeta {
+    /// Numeric id (rows refer to it).
+    pub id: u32,
+    /// Unique slug.
+    pub name: String,
+    /// Title.
+    pub title: String,
+    /// Breach date, `YYYY-MM-DD`.
+    pub date: String,
+    /// Description.
+    pub description: String,
+    /// Severity override score, if the catalog gave one.
+    pub severity: Option<u8>,
+    /// Publish date, `YYYY-MM-DD`.
+    pub publish_date: String,
+    /// Records of this source in the index (after deduplication).
+    pub records: u64,
+}
+
+/// One file of the index.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileEntry {
+    /// File name inside the directory.
+    pub name: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// XXH3-64 of the whole file, 16 lowercase hex digits.
+    pub xxh3: String,
+}
+
+/// The manifest body.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Always [`FORMAT_NAME`].
+    pub format: String,
+    /// Index format version.
+    pub format_version: u32,
+    /// Identifies this build: XXH3-128 over the options and every file checksum.
+    pub build_id: String,
+    /// Build time, RFC 3339 UTC (from `SOURCE_DATE_EPOCH` when set).
+    pub created: String,
+    /// The software that wrote the index.
+    pub builder: String,
+    /// Key hash mode name.
+    pub hash_mode: String,
+    /// Fingerprint of the salt of a hashed index.
+    pub salt_fingerprint: Option<String>,
+    /// Assets with a column file, canonical names.
+    pub stored_assets: Vec<String>,
+    /// Counts.
+    pub counts: Counts,
+    /// What the build read and dropped.
+    pub build_stats: BuildStats,
+    /// Sources, ascending by id.
+    pub sources: Vec<SourceMeta>,
+    /// Every other file of the index.
+    pub files: Vec<FileEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Envelope<'a> {
+    #[serde(borrow)]
+    manifest: &'a RawValue,
+    checksum: String,
+}
+
+/// Why a manifest cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ManifestError {
+    /// Not readable.
+    #[error("manifest.json: {0}")]
+    Io(#[from] std::io::Error),
+    /// Larger than [`MAX_MANIFEST_BYTES`].
+    #[error("manifest.json: {0} bytes is larger than any real manifest: not an index")]
+    TooLarge(u64),
+    /// Not the expected JSON.
+    #[error("manifest.json: not a breachdex manifest: {0}")]
+    Syntax(String),
+    /// Its checksum does not match.
+    #[error("manifest.json: checksum mismatch: the manifest is damaged")]
+    Checksum,
+    /// Another format or version.
+    #[error("manifest.json: {0}")]
+    Unsupported(String),
+}
+
+fn checksum_text(body: &str) -> String {
+    format!("xxh3:{:016x}", xxhash_rust::xxh3::xxh3_64(body.as_bytes()))
+}
+
+impl Manifest {
+    /// Serializes the manifest with its checksum.
+    pub fn to_file_text(&self) -> Result<String, serde_json::Error> {
+        let body = serde_json::to_string_pretty(self)?;
+        Ok(format!("{{\"manifest\": {body},\n\"checksum\": \"{}\"}}\n", checksum_text(&body)))
+    }
+
+    /// Parses and checks manifest text: checksum, format name and version.
+    pub fn from_file_text(text: &str) -> Result<Manifest, ManifestError> {
+        let envelope: Envelope<'_> = serde_json::from_str(text).map_err(|e| ManifestError::Syntax(e.to_string()))?;
+        if checksum_text(envelope.manifest.get()) != envelope.checksum {
+            return Err(ManifestError::Checksum);
+        }
+        let manifest: Manifest =
+            serde_json::from_str(envelope.manifest.get()).map_err(|e| ManifestError::Syntax(e.to_string()))?;
+        if manifest.format != FORMAT_NAME {
+            return Err(ManifestError::Unsupported(format!("format '{}' is not {FORMAT_NAME}", manifest.format)));
+        }
+        if manifest.format_version != super::FORMAT_VERSION as u32 {
+            return Err(ManifestError::Unsupported(format!(
+                "index format version {} is not supported (this build reads version {})",
+                manifest.format_version,
+                super::FORMAT_VERSION
+            )));
+        }
+        Ok(manifest)
+    }
+
+    /// Reads `manifest.json` from an index directory.
+    pub fn read(dir: &Path) -> Result<Manifest, ManifestError> {
+        use std::io::Read;
+        let file = std::fs::File::open(dir.join(FILE_NAME))?;
+        let len = file.metadata()?.len();
+        if len > MAX_MANIFEST_BYTES {
+            return Err(ManifestError::TooLarge(len));
+        }
+        let mut text = String::with_capacity(len as usize);
+        file.take(MAX_MANIFEST_BYTES)
+            .read_to_string(&mut text)
+            .map_err(|e| ManifestError::Syntax(format!("not UTF-8 text ({e})")))?;
+        Manifest::from_file_text(&text)
+    }
+
+    /// The entry of file `name`.
+    pub fn file(&self, name: &str) -> Option<&FileEntry> {
+        self.files.iter().find(|f| f.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Manifest {
+        Manifest {
+            format: FORMAT_NAME.into(),
+            format_version: 1,
+            build_id: "00".repeat(16),
+            created: "2026-11-23T12:00:00Z".into(),
+            builder: "breachdex test".into(),
+            hash_mode: "plain".into(),
+            salt_fingerprint: None,
+            stored_assets: vec!["email".into()],
+            counts: Counts::default(),
+            build_stats: BuildStats::default(),
+            sources: vec![],
+            files: vec![FileEntry { name: "records.rows".into(), size: 80, xxh3: "0123456789abcdef".into() }],
+        }
+    }
+
+    #[test]
+    fn round_trips_and_detects_any_change() {
+        let text = sample().to_file_text().unwrap();
+        assert_eq!(Manifest::from_file_text(&text).unwrap(), sample());
+        let tampered = text.replace("\"size\": 80", "\"size\": 81");
+        assert!(matches!(Manifest::from_file_text(&tampered), Err(ManifestError::Checksum)));
+        assert!(matches!(Manifest::from_file_text("{}"), Err(ManifestError::Syntax(_))));
+        let mut newer = sample();
+        newer.format_version = 99;
+        let err = Manifest::from_file_text(&newer.to_file_text().unwrap()).unwrap_err();
+        assert!(err.to_string().contains("version 99 is not supported"), "{err}");
+    }
+}
