@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod asset;
+pub mod build;
 pub mod catalog;
 pub mod date;
 pub mod ingest;

@@ -1,0 +1,240 @@
+//! Writes the index files from the sorted stream of records: rows, asset columns and
+//! the e-mail key map as records arrive, then the username map and postings from a
+//! second external sort of (username key, row) pairs.
+
+use super::entry::{self, GROUP_EMAIL};
+use super::sort::{self, ExternalSorter};
+use crate::asset::{Asset, AssetSet};
+use crate::format::column::ColumnWriter;
+use crate::format::fstmap::{self, FstWriter};
+use crate::format::keys::{self, SortedKeysWriter};
+use crate::format::postings::PostingsWriter;
+use crate::format::ranges::RangesWriter;
+use crate::format::rows::{Row, RowsWriter};
+use crate::format::{FileSummary, uint_width};
+use crate::keymode::HashMode;
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// File names of the key maps per mode.
+pub fn key_map_file(mode: HashMode, email: bool) -> &'static str {
+    match (mode.is_hashed(), email) {
+        (false, true) => "email.fst",
+        (false, false) => "username.fst",
+        (true, true) => "email.keys",
+        (true, false) => "username.keys",
+    }
+}
+
+enum KeyMapWriter {
+    Fst(FstWriter),
+    Sorted(SortedKeysWriter),
+}
+
+impl KeyMapWriter {
+    fn create(dir: &Path, mode: HashMode, email: bool) -> io::Result<KeyMapWriter> {
+        let path = dir.join(key_map_file(mode, email));
+        Ok(match mode.key_width() {
+            None => KeyMapWriter::Fst(FstWriter::create(
+                &path,
+                if email { fstmap::EMAIL_KIND } else { fstmap::USERNAME_KIND },
+            )?),
+            Some(width) => KeyMapWriter::Sorted(SortedKeysWriter::create(
+                &path,
+                if email { keys::EMAIL_KIND } else { keys::USERNAME_KIND },
+                width,
+            )?),
+        })
+    }
+
+    fn push(&mut self, key: &[u8]) -> io::Result<u64> {
+        match self {
+            KeyMapWriter::Fst(w) => w.push(key),
+            KeyMapWriter::Sorted(w) => w.push(key),
+        }
+    }
+
+    fn finish(self) -> io::Result<FileSummary> {
+        match self {
+            KeyMapWriter::Fst(w) => w.finish(),
+            KeyMapWriter::Sorted(w) => w.finish(),
+        }
+    }
+}
+
+/// What the writer produced.
+pub struct WrittenIndex {
+    /// Every file written, for the manifest.
+    pub files: Vec<FileSummary>,
+    /// Rows written.
+    pub rows: u64,
+    /// Rows with an e-mail key.
+    pub email_rows: u64,
+    /// Distinct e-mail keys.
+    pub email_keys: u64,
+    /// Distinct username keys.
+    pub username_keys: u64,
+    /// Username postings.
+    pub username_postings: u64,
+    /// Rows per source id.
+    pub per_source: BTreeMap<u32, u64>,
+    /// Records dropped as identical to an earlier one of the same source.
+    pub duplicates: BTreeMap<u32, u64>,
+    /// Runs the username sort spilled.
+    pub spilled_runs: usize,
+}
+
+/// Streams sorted records into index files.
+pub struct IndexWriter {
+    dir: PathBuf,
+    spill_dir: PathBuf,
+    mode: HashMode,
+    stored: AssetSet,
+    rows: RowsWriter,
+    columns: Vec<(Asset, ColumnWriter)>,
+    email_map: KeyMapWriter,
+    ranges: RangesWriter,
+    usernames: ExternalSorter,
+    prev_identity: Vec<u8>,
+    prev_email_key: Option<Vec<u8>>,
+    email_rows: Option<u64>,
+    per_source: BTreeMap<u32, u64>,
+    duplicates: BTreeMap<u32, u64>,
+    scratch: Vec<u8>,
+    entry_buf: Vec<u8>,
+}
+
+impl IndexWriter {
+    /// Creates every file of the e-mail side. `stored` are the assets that get a
+    /// column; `max_column_bytes` bounds each column's data (sizes its offsets);
+    /// `max_rows` bounds the row count.
+    pub fn create(
+        dir: &Path,
+        spill_dir: &Path,
+        mode: HashMode,
+        stored: AssetSet,
+        max_column_bytes: &[u64; crate::asset::ASSET_COUNT],
+        max_rows: u64,
+        username_budget: usize,
+    ) -> io::Result<IndexWriter> {
+        let mut columns = Vec::new();
+        for asset in stored.iter() {
+            columns.push((asset, ColumnWriter::create(dir, spill_dir, asset, max_column_bytes[asset.index()])?));
+        }
+        Ok(IndexWriter {
+            dir: dir.to_path_buf(),
+            spill_dir: spill_dir.to_path_buf(),
+            mode,
+            stored,
+            rows: RowsWriter::create(dir)?,
+            columns,
+            email_map: KeyMapWriter::create(dir, mode, true)?,
+            ranges: RangesWriter::create(dir, uint_width(max_rows))?,
+            usernames: ExternalSorter::new(username_budget, spill_dir),
+            prev_identity: Vec::new(),
+            prev_email_key: None,
+            email_rows: None,
+            per_source: BTreeMap::new(),
+            duplicates: BTreeMap::new(),
+            scratch: Vec::new(),
+            entry_buf: Vec::new(),
+        })
+    }
+
+    /// Adds the next record entry of the sorted stream.
+    pub fn push(&mut self, encoded: &[u8], stored_in_entries: AssetSet) -> io::Result<()> {
+        let sort_key = sort::sort_key(encoded);
+        let identity = entry::record_identity(sort_key);
+        if !self.prev_identity.is_empty() && identity == self.prev_identity.as_slice() {
+            let rec = entry::decode_record(sort_key, sort::payload(encoded), stored_in_entries)?;
+            *self.duplicates.entry(rec.source_id).or_default() += 1;
+            return Ok(());
+        }
+        self.prev_identity.clear();
+        self.prev_identity.extend_from_slice(identity);
+        let rec = entry::decode_record(sort_key, sort::payload(encoded), stored_in_entries)?;
+        let row_id = self.rows.count();
+        if rec.group == GROUP_EMAIL {
+            if self.prev_email_key.as_deref() != Some(rec.key) {
+                self.email_map.push(rec.key)?;
+                self.ranges.push_start(row_id)?;
+                self.prev_email_key = Some(rec.key.to_vec());
+            }
+        } else if self.email_rows.is_none() {
+            self.email_rows = Some(row_id);
+        }
+        self.rows.push(&Row {
+            document_id: rec.document_id,
+            source_id: rec.source_id,
+            publish_date: rec.publish_date,
+            assets: rec.assets,
+            severity: rec.severity,
+        })?;
+        for (asset, column) in &mut self.columns {
+            column.push(rec.values[asset.index()])?;
+        }
+        if let Some(ukey) = rec.username_key {
+            entry::posting_sort_key(&mut self.scratch, ukey, row_id);
+            self.entry_buf.clear();
+            sort::encode_entry(&mut self.entry_buf, &self.scratch, &[]);
+            self.usernames.push(&self.entry_buf)?;
+        }
+        *self.per_source.entry(rec.source_id).or_default() += 1;
+        Ok(())
+    }
+
+    /// Finishes the e-mail side, sorts the username postings and writes their files.
+    pub fn finish(self, read_budget: usize) -> io::Result<WrittenIndex> {
+        let rows = self.rows.count();
+        let email_rows = self.email_rows.unwrap_or(rows);
+        let mut files = vec![self.rows.finish()?];
+        for (_, column) in self.columns {
+            files.push(column.finish()?);
+        }
+        let email_map = self.email_map;
+        let email_keys = match &email_map {
+            KeyMapWriter::Fst(w) => w.count(),
+            KeyMapWriter::Sorted(w) => w.count(),
+        };
+        files.push(email_map.finish()?);
+        files.push(self.ranges.finish(email_rows)?);
+
+        let postings_total = self.usernames.len();
+        let spilled_runs = self.usernames.spilled_runs();
+        let mut stream = self.usernames.finish(read_budget)?;
+        let mut map = KeyMapWriter::create(&self.dir, self.mode, false)?;
+        let mut postings = PostingsWriter::create(&self.dir, &self.spill_dir, rows, postings_total)?;
+        let mut prev: Option<Vec<u8>> = None;
+        let mut username_keys = 0u64;
+        while let Some(e) = stream.next()? {
+            let (ukey, row) = entry::decode_posting(sort::sort_key(e))?;
+            if prev.as_deref() != Some(ukey) {
+                if prev.is_some() {
+                    postings.end_key()?;
+                }
+                map.push(ukey)?;
+                username_keys += 1;
+                prev = Some(ukey.to_vec());
+            }
+            postings.push_row(row)?;
+        }
+        if prev.is_some() {
+            postings.end_key()?;
+        }
+        files.push(map.finish()?);
+        files.push(postings.finish()?);
+        let _ = self.stored;
+        Ok(WrittenIndex {
+            files,
+            rows,
+            email_rows,
+            email_keys,
+            username_keys,
+            username_postings: postings_total,
+            per_source: self.per_source,
+            duplicates: self.duplicates,
+            spilled_runs,
+        })
+    }
+}
