@@ -16,9 +16,11 @@ pub mod catalog;
 pub mod date;
 pub mod ingest;
 pub mod format;
+pub mod index;
 pub mod keymode;
 pub mod mmap;
 pub mod normalize;
+pub mod query;
 pub mod severity;
 
 pub use asset::{Asset, AssetSet};
