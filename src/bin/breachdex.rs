@@ -1,2 +1,457 @@
 //! The `breachdex` command line: parses flags, calls the library, prints.
-fn main() {}
+
+use anyhow::{Context, Result, bail};
+use breachdex::build::{BuildOptions, BuildProgress, BuildSummary, build_index};
+use breachdex::catalog::Catalog;
+use breachdex::date::now_unix_seconds;
+use breachdex::index::{self, IdentifierKind, Index, OpenOptions, Query, QueryError};
+use breachdex::{AssetSet, HashMode, Salt};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use rayon::prelude::*;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "breachdex", version, about = "Embedded breach-lookup engine: build compact indexes from breach dumps and query them")]
+struct Cli {
+    /// Print errors as JSON objects ({"error", "code", "details"}) on stderr.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build an index directory from a catalog of breach dumps.
+    Build(BuildArgs),
+    /// Check identities against an index: breaches, severity, risk.
+    Check(CheckArgs),
+    /// Show an index's format, options, counts, file sizes and sources.
+    Info {
+        /// The index directory.
+        dir: PathBuf,
+    },
+    /// Check every byte of an index: checksums and structure. Exits 3 on damage.
+    Verify {
+        /// The index directory.
+        dir: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct BuildArgs {
+    /// The catalog JSON listing sources and their dump files.
+    #[arg(long)]
+    catalog: PathBuf,
+    /// The index directory to create.
+    #[arg(long)]
+    out: PathBuf,
+    /// Key hash mode: plain, sha256, sha256-128, xxh3-128, xxh3-64.
+    #[arg(long = "hash", default_value = "plain")]
+    hash: HashMode,
+    /// File holding the secret salt (hashed modes; at least 16 bytes).
+    #[arg(long)]
+    salt_file: Option<PathBuf>,
+    /// Assets to keep in the index, comma-separated (default: every asset present).
+    #[arg(long)]
+    store: Option<String>,
+    /// Peak memory budget, e.g. 512M, 2G (default 1G).
+    #[arg(long, value_parser = parse_bytes)]
+    memory: Option<u64>,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Where to write rejected lines and fields (default: DIR.rejects.jsonl beside DIR).
+    #[arg(long)]
+    rejects: Option<PathBuf>,
+    /// Replace DIR if it exists.
+    #[arg(long)]
+    force: bool,
+    /// No progress bar.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Copy, Clone, ValueEnum)]
+enum BatchKind {
+    Auto,
+    Email,
+    Username,
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    /// The index directory.
+    #[arg(long)]
+    index: PathBuf,
+    /// File holding the salt of a hashed index.
+    #[arg(long)]
+    salt_file: Option<PathBuf>,
+    /// An e-mail address, any spelling.
+    #[arg(long, group = "what")]
+    email: Option<String>,
+    /// A username, any spelling.
+    #[arg(long, group = "what")]
+    username: Option<String>,
+    /// A precomputed key in hex.
+    #[arg(long, group = "what")]
+    key: Option<String>,
+    /// A file with one identifier per line (`-` for stdin); prints one JSON line each.
+    #[arg(long, group = "what")]
+    batch: Option<PathBuf>,
+    /// How batch lines (or --key) are read: auto treats a line with '@' as an e-mail.
+    #[arg(long, value_enum, default_value = "auto")]
+    kind: BatchKind,
+    /// Fault the whole index into memory when opening.
+    #[arg(long)]
+    populate: bool,
+}
+
+fn parse_bytes(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("'{text}' is not a size like 512M or 2G"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        "t" | "tb" | "tib" => 1 << 40,
+        _ => return Err(format!("unknown unit in '{text}' (use K, M, G or T)")),
+    };
+    n.checked_mul(mult).ok_or_else(|| format!("'{text}' is too large"))
+}
+
+/// A failure with its machine-readable code.
+#[derive(Debug)]
+struct CodedError {
+    code: &'static str,
+    exit: u8,
+}
+
+impl std::fmt::Display for CodedError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.code)
+    }
+}
+impl std::error::Error for CodedError {}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let json = cli.json;
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            let coded = err.downcast_ref::<CodedError>();
+            let code = coded.map_or_else(|| error_code(&err), |c| c.code);
+            let exit = coded.map_or(1, |c| c.exit);
+            let message = err.chain().filter(|e| !e.is::<CodedError>()).map(|e| e.to_string()).collect::<Vec<_>>().join(": ");
+            if json {
+                let obj = serde_json::json!({"error": message, "code": code, "details": {}});
+                eprintln!("{obj}");
+            } else {
+                eprintln!("error: {message}");
+            }
+            ExitCode::from(exit)
+        }
+    }
+}
+
+fn error_code(err: &anyhow::Error) -> &'static str {
+    for cause in err.chain() {
+        if let Some(q) = cause.downcast_ref::<QueryError>() {
+            return q.code();
+        }
+        if cause.is::<index::OpenError>() {
+            return "index_error";
+        }
+        if cause.is::<breachdex::build::BuildError>() {
+            return "build_error";
+        }
+        if cause.is::<std::io::Error>() {
+            return "io_error";
+        }
+    }
+    "error"
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Build(args) => cmd_build(args, cli.json),
+        Command::Check(args) => cmd_check(args),
+        Command::Info { dir } => cmd_info(&dir, cli.json),
+        Command::Verify { dir } => cmd_verify(&dir, cli.json),
+    }
+}
+
+fn read_salt(path: Option<&Path>) -> Result<Option<Salt>> {
+    path.map(|p| Salt::from_file(p).map_err(anyhow::Error::from)).transpose()
+}
+
+struct Bar(indicatif::ProgressBar);
+
+impl BuildProgress for Bar {
+    fn begin(&self, total_bytes: u64) {
+        self.0.set_length(total_bytes);
+    }
+    fn advance(&self, bytes: u64) {
+        self.0.inc(bytes);
+    }
+    fn phase(&self, name: &'static str) {
+        self.0.set_message(name);
+    }
+}
+
+fn cmd_build(args: BuildArgs, json: bool) -> Result<ExitCode> {
+    let catalog = Catalog::load(&args.catalog)?;
+    let store = args
+        .store
+        .as_deref()
+        .map(AssetSet::parse_list)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--store: {e}"))?;
+    let bar = (!args.quiet && std::io::stderr().is_terminal()).then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {msg:10} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        Arc::new(Bar(bar))
+    });
+    let source_date_epoch = match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) => Some(v.trim().parse::<i64>().with_context(|| format!("SOURCE_DATE_EPOCH '{v}' is not a number"))?),
+        Err(_) => None,
+    };
+    let options = BuildOptions {
+        hash_mode: args.hash,
+        salt: read_salt(args.salt_file.as_deref())?,
+        store,
+        memory_budget: args.memory.unwrap_or(breachdex::build::DEFAULT_MEMORY_BUDGET),
+        threads: args.threads,
+        rejects_path: args.rejects,
+        force: args.force,
+        source_date_epoch,
+        progress: bar.clone().map(|b| b as Arc<dyn BuildProgress>),
+    };
+    let summary = build_index(&catalog, &args.out, &options);
+    if let Some(bar) = &bar {
+        bar.0.finish_and_clear();
+    }
+    let summary = summary?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&summary_json(&summary))?);
+    } else {
+        print_summary(&summary);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn summary_json(s: &BuildSummary) -> serde_json::Value {
+    serde_json::json!({
+        "index": s.out_dir,
+        "hash_mode": s.hash_mode.name(),
+        "records_read": s.records_read,
+        "kept": s.kept,
+        "rejected_records": s.rejected_records,
+        "rejected_fields": s.rejected_fields,
+        "file_errors": s.file_errors,
+        "duplicates": s.duplicates,
+        "email_keys": s.email_keys,
+        "username_keys": s.username_keys,
+        "index_bytes": s.index_bytes,
+        "input_bytes": s.input_bytes,
+        "spilled_runs": s.spilled_runs,
+        "seconds": s.elapsed.as_secs_f64(),
+        "records_per_second": s.records_per_second(),
+        "rejects": s.rejects_path,
+        "unknown_columns": s.unknown_columns.iter().map(|(f, c)| serde_json::json!({"file": f, "columns": c})).collect::<Vec<_>>(),
+        "sources": s.sources.iter().map(|x| serde_json::json!({
+            "id": x.id, "name": x.name, "records_read": x.records_read, "kept": x.kept,
+            "rejected": x.rejected, "duplicates": x.duplicates})).collect::<Vec<_>>(),
+    })
+}
+
+fn human_bytes(n: u64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < units.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", units[u]) }
+}
+
+fn print_summary(s: &BuildSummary) {
+    println!(
+        "built {} in {:.2} s ({:.0} records/s, hash mode {})",
+        s.out_dir.display(),
+        s.elapsed.as_secs_f64(),
+        s.records_per_second(),
+        s.hash_mode
+    );
+    println!("  records read   {}", s.records_read);
+    println!("  kept           {}", s.kept);
+    let rejects = s.rejects_path.as_ref().map(|p| format!(" (see {})", p.display())).unwrap_or_default();
+    println!("  rejected       {} records, {} fields{rejects}", s.rejected_records, s.rejected_fields);
+    if s.file_errors > 0 {
+        println!("  file errors    {} (files whose reading stopped early, in the rejects file)", s.file_errors);
+    }
+    println!("  duplicates     {}", s.duplicates);
+    println!("  keys           {} email, {} username", s.email_keys, s.username_keys);
+    println!("  index size     {} (input {})", human_bytes(s.index_bytes), human_bytes(s.input_bytes));
+    if s.spilled_runs > 0 {
+        println!("  sorted runs    {} spilled to disk", s.spilled_runs);
+    }
+    for (file, cols) in &s.unknown_columns {
+        println!("  ignored columns in {file}: {}", cols.join(", "));
+    }
+    println!("  sources");
+    let width = s.sources.iter().map(|x| x.name.len()).max().unwrap_or(0);
+    for x in &s.sources {
+        println!(
+            "    {:width$}  read {:>9}  kept {:>9}  rejected {:>7}  duplicates {:>7}",
+            x.name, x.records_read, x.kept, x.rejected, x.duplicates
+        );
+    }
+}
+
+fn open_index(dir: &Path, salt_file: Option<&Path>, populate: bool) -> Result<Index> {
+    let options = OpenOptions { salt: read_salt(salt_file)?, populate };
+    Index::open(dir, &options).map_err(|e| anyhow::Error::from(e).context(CodedError { code: "index_error", exit: 1 }))
+}
+
+fn cmd_check(args: CheckArgs) -> Result<ExitCode> {
+    let index = open_index(&args.index, args.salt_file.as_deref(), args.populate)?;
+    let now = now_unix_seconds();
+    let single = |query: Query<'_>| -> Result<ExitCode> {
+        let result = index.check(&query, now)?;
+        println!("{}", serde_json::to_string_pretty(&result)?);
+        Ok(ExitCode::SUCCESS)
+    };
+    if let Some(e) = &args.email {
+        return single(Query::Email(e));
+    }
+    if let Some(u) = &args.username {
+        return single(Query::Username(u));
+    }
+    if let Some(k) = &args.key {
+        let kind = match args.kind {
+            BatchKind::Auto => None,
+            BatchKind::Email => Some(IdentifierKind::Email),
+            BatchKind::Username => Some(IdentifierKind::Username),
+        };
+        return single(Query::Key { hex: k, kind });
+    }
+    let Some(batch) = &args.batch else {
+        bail!("give one of --email, --username, --key or --batch");
+    };
+    let input: Box<dyn BufRead> = if batch.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(std::io::BufReader::new(
+            std::fs::File::open(batch).with_context(|| format!("cannot open batch file {}", batch.display()))?,
+        ))
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut lines = input.lines();
+    loop {
+        // Chunks keep memory bounded on huge batches while checks run in parallel;
+        // results are written in input order.
+        let mut chunk = Vec::with_capacity(8192);
+        for line in lines.by_ref().take(8192) {
+            chunk.push(line.with_context(|| format!("reading batch file {}", batch.display()))?);
+        }
+        if chunk.is_empty() {
+            break;
+        }
+        let rendered: Vec<String> = chunk
+            .par_iter()
+            .map(|line| {
+                let text = line.trim_end_matches('\r');
+                let query = match args.kind {
+                    BatchKind::Auto => Query::auto(text),
+                    BatchKind::Email => Query::Email(text),
+                    BatchKind::Username => Query::Username(text),
+                };
+                match index.check(&query, now) {
+                    Ok(r) => serde_json::to_string(&r).unwrap_or_default(),
+                    Err(e) => serde_json::json!({"checked": text, "error": e.to_string(), "code": e.code()}).to_string(),
+                }
+            })
+            .collect();
+        for line in rendered {
+            writeln!(out, "{line}")?;
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_info(dir: &Path, json: bool) -> Result<ExitCode> {
+    let m = breachdex::format::manifest::Manifest::read(dir)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()).context(CodedError { code: "index_error", exit: 1 }))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&m)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let total: u64 = m.files.iter().map(|f| f.size).sum();
+    println!("index          {}", dir.display());
+    println!("format         {} version {}", m.format, m.format_version);
+    println!("build id       {}", m.build_id);
+    println!("created        {} by {}", m.created, m.builder);
+    println!("hash mode      {}", m.hash_mode);
+    println!("salt           {}", m.salt_fingerprint.as_deref().map_or("none".to_string(), |f| format!("fingerprint {f}")));
+    println!("stored assets  {}", m.stored_assets.join(", "));
+    let c = &m.counts;
+    println!(
+        "records        {} ({} with an email; {} email keys, {} username keys, {} username postings)",
+        c.records, c.email_rows, c.email_keys, c.username_keys, c.username_postings
+    );
+    let b = &m.build_stats;
+    println!(
+        "build input    {} records read, {} rejected, {} fields rejected, {} duplicates",
+        b.records_read, b.rejected_records, b.rejected_fields, b.duplicates
+    );
+    if m.hash_mode == "xxh3-64" {
+        let n = (c.email_keys + c.username_keys) as f64;
+        println!("false matches  ~{:.2e} per lookup of an absent key (n / 2^64)", n / 2f64.powi(64));
+    }
+    println!("files          {} in total", human_bytes(total));
+    for f in &m.files {
+        let per_record = if c.records > 0 { f.size as f64 / c.records as f64 } else { 0.0 };
+        println!("  {:28} {:>12}  {:>7.2} B/record  xxh3 {}", f.name, human_bytes(f.size), per_record, f.xxh3);
+    }
+    println!("sources        {}", m.sources.len());
+    for s in &m.sources {
+        println!("  {:>4}  {:30} {}  {:>10} records  {}", s.id, s.name, s.date, s.records, s.title);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_verify(dir: &Path, json: bool) -> Result<ExitCode> {
+    let report = index::verify(dir);
+    let bytes: u64 = report.files_checked.iter().map(|(_, s)| s).sum();
+    if json {
+        let obj = serde_json::json!({
+            "index": dir, "ok": report.is_ok(), "files_checked": report.files_checked.len(),
+            "bytes_checked": bytes, "problems": report.problems});
+        println!("{}", serde_json::to_string_pretty(&obj)?);
+    } else if report.is_ok() {
+        println!("{}: ok ({} files, {} checked)", dir.display(), report.files_checked.len(), human_bytes(bytes));
+    } else {
+        for p in &report.problems {
+            eprintln!("damaged: {p}");
+        }
+        eprintln!("{}: {} problem(s) found", dir.display(), report.problems.len());
+    }
+    Ok(if report.is_ok() { ExitCode::SUCCESS } else { ExitCode::from(3) })
+}
