@@ -7,14 +7,35 @@
 //! step and never holds more than one record of at most [`MAX_RECORD_BYTES`]; everything
 //! costly runs in parallel on batches.
 //!
-//! STUB: interface fixed, implementation pending.
+//! The stages, one module each:
+//! - `framing`: bytes → [`Frame`]s (physical lines; CSV records across quoted newlines);
+//! - `reader`: opening a [`DumpFile`] (gzip, BOM, CSV header) and batching frames
+//!   ([`DumpReader`]);
+//! - `csv`, `jsonl`, `combo`: one parser per format behind [`RecordParser`];
+//! - `validate`: trimming, key normalization and field checks ([`validate`]);
+//! - `rejects`: the rejects file ([`RejectsWriter`], [`escape_raw`]).
 
-use crate::asset::{Asset, ASSET_COUNT};
+mod combo;
+mod csv;
+mod framing;
+mod jsonl;
+mod parse;
+mod reader;
+mod rejects;
+mod validate;
+
+pub use parse::RecordParser;
+pub use reader::DumpReader;
+pub use rejects::{Reject, RejectsWriter, escape_raw};
+pub use validate::{FieldReject, ValidRecord, validate};
+
+use crate::asset::{ASSET_COUNT, Asset};
+#[cfg(doc)]
 use crate::catalog::DumpFile;
 use std::borrow::Cow;
-use std::path::PathBuf;
 
-/// Longest accepted record (a physical line, or a CSV record spanning lines), in bytes.
+/// Longest accepted record (a physical line, or a CSV record spanning lines), in bytes,
+/// line end excluded.
 pub const MAX_RECORD_BYTES: usize = 1 << 20;
 /// How many bytes of a rejected line are kept in the rejects file.
 pub const MAX_REJECT_RAW_BYTES: usize = 4096;
@@ -24,11 +45,26 @@ pub const MAX_REJECT_RAW_BYTES: usize = 4096;
 pub enum FrameKind {
     /// A complete record (line ends removed).
     Record,
-    /// A record longer than [`MAX_RECORD_BYTES`]: the frame holds only its first bytes.
+    /// A record longer than [`MAX_RECORD_BYTES`]: the frame holds only its first
+    /// [`MAX_REJECT_RAW_BYTES`] bytes. It is never parsed: it goes to the rejects file
+    /// with [`FrameKind::reject_reason`].
     TooLong {
-        /// Full length in bytes.
+        /// Full length in bytes (line end excluded).
         total_len: u64,
     },
+}
+
+impl FrameKind {
+    /// The rejects-file reason for a frame that cannot be parsed at all (`None` for a
+    /// complete record, which must go through [`RecordParser::parse`]).
+    pub fn reject_reason(self) -> Option<String> {
+        match self {
+            FrameKind::Record => None,
+            FrameKind::TooLong { total_len } => Some(format!(
+                "record is {total_len} bytes long, more than the {MAX_RECORD_BYTES} allowed"
+            )),
+        }
+    }
 }
 
 /// One framed record inside a [`FrameBatch`].
@@ -46,6 +82,17 @@ pub struct Frame {
     pub kind: FrameKind,
 }
 
+impl Frame {
+    /// Full length of the record in bytes, line end excluded (more than the bytes held
+    /// for a [`FrameKind::TooLong`] frame).
+    pub fn raw_len(&self) -> u64 {
+        match self.kind {
+            FrameKind::Record => self.end.saturating_sub(self.start) as u64,
+            FrameKind::TooLong { total_len } => total_len,
+        }
+    }
+}
+
 /// A batch of framed records of one file.
 #[derive(Clone, Debug, Default)]
 pub struct FrameBatch {
@@ -55,18 +102,108 @@ pub struct FrameBatch {
     pub frames: Vec<Frame>,
 }
 
-/// Why a dump file cannot be read at all.
+impl FrameBatch {
+    /// The bytes of one frame of this batch (empty when the frame is not from this batch).
+    pub fn bytes(&self, frame: &Frame) -> &[u8] {
+        self.data.get(frame.start..frame.end).unwrap_or_default()
+    }
+}
+
+/// Why a dump file cannot be read (at all, or from some line on).
+///
+/// Messages name the file as written in the catalog; the underlying I/O or gzip error is
+/// the [`std::error::Error::source`], so print the whole chain.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum IngestError {
-    /// An I/O error while reading.
-    #[error("{path}: {source}")]
-    Io {
+    /// The file cannot be opened (missing, no permission, ...).
+    #[error("{path}: cannot open the file")]
+    Open {
         /// The file (as written in the catalog).
         path: String,
         /// The error.
         source: std::io::Error,
     },
+    /// The path names a directory, a device or another non-regular file.
+    #[error("{path}: is {kind}, not a regular file")]
+    NotRegularFile {
+        /// The file (as written in the catalog).
+        path: String,
+        /// What it is instead (`a directory`, `a device, pipe or socket`).
+        kind: &'static str,
+    },
+    /// The file starts with a UTF-16 byte order mark.
+    #[error(
+        "{path}: starts with a UTF-16 byte order mark; UTF-16 is not supported, convert the file to UTF-8"
+    )]
+    Utf16 {
+        /// The file (as written in the catalog).
+        path: String,
+    },
+    /// An I/O error while reading; nothing from `line` on was read.
+    #[error("{path}: read error at line {line}; the rest of the file was not read")]
+    Io {
+        /// The file (as written in the catalog).
+        path: String,
+        /// 1-based physical line being read when the error happened.
+        line: u64,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Corrupt or truncated gzip data; nothing from `line` on was read.
+    #[error(
+        "{path}: gzip data is corrupt or truncated at line {line}; the rest of the file was not read"
+    )]
+    Gzip {
+        /// The file (as written in the catalog).
+        path: String,
+        /// 1-based physical line being read when the error happened.
+        line: u64,
+        /// The decoder's error.
+        source: std::io::Error,
+    },
+    /// The CSV header row cannot be read.
+    #[error("{path}: cannot read the CSV header row (line {line}): {reason}")]
+    BadHeader {
+        /// The file (as written in the catalog).
+        path: String,
+        /// 1-based line of the header.
+        line: u64,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Two columns name the same asset.
+    #[error(
+        "{path}: columns '{first}' and '{second}' both name the asset {asset}; rename or remove one of them"
+    )]
+    DuplicateColumn {
+        /// The file (as written in the catalog).
+        path: String,
+        /// The asset named twice.
+        asset: Asset,
+        /// The first column naming it.
+        first: String,
+        /// The second column naming it.
+        second: String,
+    },
+    /// No column is an identifier, so no record could ever be kept.
+    #[error("{path}: no column names an identifier (email or username); the columns are [{}]; rename a column (e.g. to 'email') or give \"columns\" in the catalog", columns.join(", "))]
+    NoIdentifierColumn {
+        /// The file (as written in the catalog).
+        path: String,
+        /// The columns found.
+        columns: Vec<String>,
+    },
+}
+
+impl IngestError {
+    /// The 1-based line where reading stopped, for errors that happen mid-file.
+    pub fn line(&self) -> Option<u64> {
+        match self {
+            IngestError::Io { line, .. } | IngestError::Gzip { line, .. } => Some(*line),
+            _ => None,
+        }
+    }
 }
 
 /// Raw asset values of one record, as parsed, before validation.
@@ -76,121 +213,12 @@ pub struct RawFields<'a> {
     pub values: [Option<Cow<'a, str>>; ASSET_COUNT],
 }
 
-/// Parses framed records of one file into asset fields. Cheap to clone and share.
-#[derive(Clone, Debug)]
-pub struct RecordParser {
-    _private: (),
-}
-
-impl RecordParser {
-    /// Parses one framed record; `Err` carries the reason the line is rejected.
-    pub fn parse<'a>(&self, record: &'a [u8]) -> Result<RawFields<'a>, String> {
-        let _ = record;
-        unimplemented!()
+impl<'a> RawFields<'a> {
+    /// The value of one asset.
+    pub fn get(&self, asset: Asset) -> Option<&str> {
+        self.values[asset.index()].as_deref()
     }
 }
 
-/// Reads one dump file as batches of framed records.
-pub struct DumpReader {
-    _private: (),
-}
-
-impl DumpReader {
-    /// Opens a dump file (through gzip when compressed), skips a UTF-8 BOM and, for CSV
-    /// with a header row, reads and maps the header.
-    pub fn open(file: &DumpFile) -> Result<DumpReader, IngestError> {
-        let _ = file;
-        unimplemented!()
-    }
-
-    /// The parser for this file's records.
-    pub fn parser(&self) -> RecordParser {
-        unimplemented!()
-    }
-
-    /// Columns (CSV) of this file that name no asset, to report once.
-    pub fn unknown_columns(&self) -> &[String] {
-        unimplemented!()
-    }
-
-    /// Bytes of the file consumed so far (compressed bytes for `.gz`), for progress.
-    pub fn bytes_read(&self) -> u64 {
-        unimplemented!()
-    }
-
-    /// The next batch of about `target_bytes` of records, `None` at the end.
-    pub fn next_batch(&mut self, target_bytes: usize) -> Result<Option<FrameBatch>, IngestError> {
-        let _ = target_bytes;
-        unimplemented!()
-    }
-}
-
-/// A record that passed validation: trimmed values and normalized keys.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ValidRecord<'a> {
-    /// Trimmed value per asset; invalid fields removed.
-    pub values: [Option<Cow<'a, str>>; ASSET_COUNT],
-    /// Normalized e-mail key, when the record has a valid e-mail.
-    pub email_key: Option<Cow<'a, str>>,
-    /// Normalized username key, when the record has a valid username.
-    pub username_key: Option<Cow<'a, str>>,
-}
-
-/// A field removed from a record by validation.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FieldReject {
-    /// Which asset.
-    pub asset: Asset,
-    /// Why.
-    pub reason: String,
-    /// The value as given.
-    pub value: String,
-}
-
-/// Validates parsed fields. `Ok` when at least one identifier is valid (with the fields
-/// that were removed); `Err` with the reason when no valid identifier remains.
-pub fn validate<'a>(fields: RawFields<'a>) -> (Result<ValidRecord<'a>, String>, Vec<FieldReject>) {
-    let _ = fields;
-    unimplemented!()
-}
-
-/// One entry of the rejects file.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Reject {
-    /// The dump file, as written in the catalog.
-    pub file: String,
-    /// 1-based line number where the record starts.
-    pub line: u64,
-    /// Why.
-    pub reason: String,
-    /// The rejected field, for a field-level reject.
-    pub field: Option<Asset>,
-    /// The raw bytes (at most [`MAX_REJECT_RAW_BYTES`]).
-    pub raw: Vec<u8>,
-    /// Full length of the raw line in bytes.
-    pub raw_len: u64,
-}
-
-/// Writes the rejects file (JSON Lines).
-pub struct RejectsWriter {
-    _private: (),
-}
-
-impl RejectsWriter {
-    /// Creates (truncates) the rejects file.
-    pub fn create(path: PathBuf) -> std::io::Result<RejectsWriter> {
-        let _ = path;
-        unimplemented!()
-    }
-
-    /// Appends one reject.
-    pub fn write(&mut self, reject: &Reject) -> std::io::Result<()> {
-        let _ = reject;
-        unimplemented!()
-    }
-
-    /// Flushes and closes; returns how many rejects were written.
-    pub fn finish(self) -> std::io::Result<u64> {
-        unimplemented!()
-    }
-}
+#[cfg(test)]
+mod proptests;
