@@ -76,11 +76,7 @@ impl Asset {
 
     /// The asset with this bit index (0..12), if any.
     pub const fn from_index(index: u8) -> Option<Asset> {
-        if (index as usize) < ASSET_COUNT {
-            Some(Asset::ALL[index as usize])
-        } else {
-            None
-        }
+        if (index as usize) < ASSET_COUNT { Some(Asset::ALL[index as usize]) } else { None }
     }
 
     /// Bit index of this asset (its position in [`Asset::ALL`]).
@@ -201,10 +197,7 @@ impl AssetSet {
             match Asset::from_column(part) {
                 Some(asset) => set.insert(asset),
                 None => {
-                    return Err(format!(
-                        "unknown asset '{part}' (known: {})",
-                        Asset::ALL.map(Asset::name).join(", ")
-                    ));
+                    return Err(format!("unknown asset '{part}' (known: {})", Asset::ALL.map(Asset::name).join(", ")));
                 }
             }
         }
@@ -254,10 +247,7 @@ mod tests {
         assert_eq!(set.len(), 3);
         assert!(set.contains(Asset::PasswordPlaintext));
         set.remove(Asset::Email);
-        assert_eq!(
-            set.iter().collect::<Vec<_>>(),
-            vec![Asset::PasswordPlaintext, Asset::PasswordHash]
-        );
+        assert_eq!(set.iter().collect::<Vec<_>>(), vec![Asset::PasswordPlaintext, Asset::PasswordHash]);
         assert!(AssetSet::parse_list("email,colour").unwrap_err().contains("colour"));
         assert_eq!(AssetSet::parse_list("all").unwrap(), AssetSet::ALL);
     }

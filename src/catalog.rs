@@ -148,9 +148,7 @@ pub enum CatalogError {
         path: PathBuf,
     },
     /// Two sources share an id.
-    #[error(
-        "catalog {path}: sources '{first}' and '{second}' both have id {id}; give each source its own id"
-    )]
+    #[error("catalog {path}: sources '{first}' and '{second}' both have id {id}; give each source its own id")]
     DuplicateId {
         /// The catalog file.
         path: PathBuf,
@@ -190,9 +188,7 @@ pub enum CatalogError {
         source_name: String,
     },
     /// A date that is not `YYYY-MM-DD`.
-    #[error(
-        "catalog {path}, source '{source_name}': \"{field}\" is '{value}', not a date of the form YYYY-MM-DD"
-    )]
+    #[error("catalog {path}, source '{source_name}': \"{field}\" is '{value}', not a date of the form YYYY-MM-DD")]
     InvalidDate {
         /// The catalog file.
         path: PathBuf,
@@ -216,9 +212,7 @@ pub enum CatalogError {
         value: String,
     },
     /// `files` is empty.
-    #[error(
-        "catalog {path}, source '{source_name}': \"files\" is empty; list at least one dump file"
-    )]
+    #[error("catalog {path}, source '{source_name}': \"files\" is empty; list at least one dump file")]
     NoFiles {
         /// The catalog file.
         path: PathBuf,
@@ -350,15 +344,10 @@ impl Catalog {
     /// Reads and validates a catalog file, and checks that every dump file exists, is a
     /// readable regular file, and (for CSV) has a usable header.
     pub fn load(path: &Path) -> Result<Catalog, CatalogError> {
-        let text = std::fs::read_to_string(path).map_err(|source| CatalogError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| CatalogError::Read { path: path.to_owned(), source })?;
         let raw: RawCatalog =
-            serde_json::from_str(&text).map_err(|source| CatalogError::Syntax {
-                path: path.to_owned(),
-                source,
-            })?;
+            serde_json::from_str(&text).map_err(|source| CatalogError::Syntax { path: path.to_owned(), source })?;
         let catalog = Catalog::from_raw(path, raw)?;
         catalog.preflight()?;
         Ok(catalog)
@@ -367,29 +356,18 @@ impl Catalog {
     /// Validates everything that needs no file access.
     fn from_raw(path: &Path, raw: RawCatalog) -> Result<Catalog, CatalogError> {
         if raw.sources.is_empty() {
-            return Err(CatalogError::NoSources {
-                path: path.to_owned(),
-            });
+            return Err(CatalogError::NoSources { path: path.to_owned() });
         }
         let base = path.parent().unwrap_or(Path::new("."));
         let mut ids: HashMap<u32, String> = HashMap::new();
         let mut sources: Vec<SourceSpec> = Vec::with_capacity(raw.sources.len());
         for source in raw.sources {
-            let ctx = Ctx {
-                path,
-                source_name: &source.name,
-            };
+            let ctx = Ctx { path, source_name: &source.name };
             if !is_slug(&source.name) {
-                return Err(CatalogError::InvalidName {
-                    path: path.to_owned(),
-                    name: source.name,
-                });
+                return Err(CatalogError::InvalidName { path: path.to_owned(), name: source.name });
             }
             if sources.iter().any(|s| s.name == source.name) {
-                return Err(CatalogError::DuplicateName {
-                    path: path.to_owned(),
-                    name: source.name,
-                });
+                return Err(CatalogError::DuplicateName { path: path.to_owned(), name: source.name });
             }
             if let Some(first) = ids.insert(source.id, source.name.clone()) {
                 return Err(CatalogError::DuplicateId {
@@ -402,10 +380,7 @@ impl Catalog {
             let title = match source.title {
                 None => source.name.clone(),
                 Some(title) if title.trim().is_empty() => {
-                    return Err(CatalogError::EmptyTitle {
-                        path: path.to_owned(),
-                        source_name: source.name,
-                    });
+                    return Err(CatalogError::EmptyTitle { path: path.to_owned(), source_name: source.name });
                 }
                 Some(title) => title,
             };
@@ -419,16 +394,9 @@ impl Catalog {
                 Some(value) => Some(ctx.severity(value)?),
             };
             if source.files.is_empty() {
-                return Err(CatalogError::NoFiles {
-                    path: path.to_owned(),
-                    source_name: source.name,
-                });
+                return Err(CatalogError::NoFiles { path: path.to_owned(), source_name: source.name });
             }
-            let files = source
-                .files
-                .iter()
-                .map(|file| ctx.file(base, file))
-                .collect::<Result<Vec<_>, _>>()?;
+            let files = source.files.iter().map(|file| ctx.file(base, file)).collect::<Result<Vec<_>, _>>()?;
             sources.push(SourceSpec {
                 id: source.id,
                 title,
@@ -440,10 +408,7 @@ impl Catalog {
                 name: source.name,
             });
         }
-        Ok(Catalog {
-            path: path.to_owned(),
-            sources,
-        })
+        Ok(Catalog { path: path.to_owned(), sources })
     }
 
     /// Opens every dump file as the build will, so that a missing file or a bad CSV
@@ -465,9 +430,7 @@ impl Catalog {
 /// Lowercase ASCII letters, digits, `-`, `_` and `.`; not empty.
 fn is_slug(name: &str) -> bool {
     !name.is_empty()
-        && name.bytes().all(|b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.')
-        })
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 /// The catalog and source an error is about.
@@ -507,14 +470,9 @@ impl Ctx<'_> {
             });
         }
         let lower = raw.path.to_ascii_lowercase();
-        for (extension, compression) in [
-            (".zst", "zstd"),
-            (".zstd", "zstd"),
-            (".bz2", "bzip2"),
-            (".xz", "xz"),
-            (".zip", "zip"),
-            (".7z", "7z"),
-        ] {
+        for (extension, compression) in
+            [(".zst", "zstd"), (".zstd", "zstd"), (".bz2", "bzip2"), (".xz", "xz"), (".zip", "zip"), (".7z", "7z")]
+        {
             if lower.ends_with(extension) {
                 return Err(CatalogError::UnsupportedCompression {
                     path: self.path.to_owned(),
@@ -529,14 +487,12 @@ impl Ctx<'_> {
             None => (lower.as_str(), Compression::None),
         };
         let format = match &raw.format {
-            Some(format) => {
-                DumpFormat::parse(format).ok_or_else(|| CatalogError::UnknownFormat {
-                    path: self.path.to_owned(),
-                    source_name: self.source_name.to_owned(),
-                    file: raw.path.clone(),
-                    format: format.clone(),
-                })?
-            }
+            Some(format) => DumpFormat::parse(format).ok_or_else(|| CatalogError::UnknownFormat {
+                path: self.path.to_owned(),
+                source_name: self.source_name.to_owned(),
+                file: raw.path.clone(),
+                format: format.clone(),
+            })?,
             None => format_of_extension(inner).ok_or_else(|| CatalogError::UnknownExtension {
                 path: self.path.to_owned(),
                 source_name: self.source_name.to_owned(),
@@ -643,9 +599,7 @@ mod tests {
 
     /// One source with the given extra keys and files.
     fn one(extra: &str, files: &str) -> String {
-        format!(
-            r#"{{"sources": [{{"id": 1, "name": "corp-2024", "date": "2024-03-15"{extra}, "files": {files}}}]}}"#
-        )
+        format!(r#"{{"sources": [{{"id": 1, "name": "corp-2024", "date": "2024-03-15"{extra}, "files": {files}}}]}}"#)
     }
 
     #[test]
@@ -667,10 +621,7 @@ mod tests {
         assert_eq!(first.title, "ExampleCorp");
         assert_eq!(first.date.to_string(), "2024-03-15");
         assert_eq!(first.severity, Some(Severity::High));
-        assert_eq!(
-            first.publish_date.map(|d| d.to_string()).as_deref(),
-            Some("2024-05-01")
-        );
+        assert_eq!(first.publish_date.map(|d| d.to_string()).as_deref(), Some("2024-05-01"));
         assert_eq!(first.files[0].format, DumpFormat::Csv);
         assert_eq!(first.files[0].path, fx.dir.path().join("a.csv"));
         assert_eq!(first.files[0].display, "a.csv");
@@ -685,16 +636,12 @@ mod tests {
     #[test]
     fn syntax_and_unknown_keys() {
         let fx = Fixture::new();
-        assert!(
-            fx.err("{")
-                .starts_with("catalog CAT is not a valid catalog")
-        );
+        assert!(fx.err("{").starts_with("catalog CAT is not a valid catalog"));
         let message = fx.err(&one(r#", "titel": "x""#, r#"[{"path": "a.csv"}]"#));
         assert!(message.contains("unknown field `titel`"), "{message}");
         let message = fx.err(&one("", r#"[{"path": "a.csv", "fromat": "csv"}]"#));
         assert!(message.contains("unknown field `fromat`"), "{message}");
-        let message =
-            fx.err(r#"{"sources": [{"id": -1, "name": "a", "date": "2024-01-01", "files": []}]}"#);
+        let message = fx.err(r#"{"sources": [{"id": -1, "name": "a", "date": "2024-01-01", "files": []}]}"#);
         assert!(message.contains("expected u32"), "{message}");
         let message = fx.err(r#"{"sources": [{"id": 1, "date": "2024-01-01", "files": []}]}"#);
         assert!(message.contains("missing field `name`"), "{message}");
@@ -705,15 +652,10 @@ mod tests {
     #[test]
     fn sources_ids_and_names() {
         let fx = Fixture::new();
-        assert_eq!(
-            fx.err(r#"{"sources": []}"#),
-            "catalog CAT: \"sources\" is empty; list at least one source"
-        );
+        assert_eq!(fx.err(r#"{"sources": []}"#), "catalog CAT: \"sources\" is empty; list at least one source");
         let two = |a: &str, b: &str| format!(r#"{{"sources": [{a}, {b}]}}"#,);
         let src = |id: u32, name: &str| {
-            format!(
-                r#"{{"id": {id}, "name": "{name}", "date": "2024-01-01", "files": [{{"path": "a.csv"}}]}}"#
-            )
+            format!(r#"{{"id": {id}, "name": "{name}", "date": "2024-01-01", "files": [{{"path": "a.csv"}}]}}"#)
         };
         assert_eq!(
             fx.err(&two(&src(3, "a"), &src(3, "b"))),
@@ -742,35 +684,20 @@ mod tests {
             fx.err(bad_date),
             "catalog CAT, source 'c': \"date\" is '2024-02-30', not a date of the form YYYY-MM-DD"
         );
-        assert!(
-            fx.err(&one(r#", "publish_date": "01/05/2024""#, files))
-                .contains("\"publish_date\" is '01/05/2024'")
-        );
+        assert!(fx.err(&one(r#", "publish_date": "01/05/2024""#, files)).contains("\"publish_date\" is '01/05/2024'"));
         assert_eq!(
             fx.err(&one(r#", "severity": 7"#, files)),
             "catalog CAT, source 'corp-2024': \"severity\" is 7; use low, medium, high, critical or 2, 5, 20, 25"
         );
-        assert!(
-            fx.err(&one(r#", "severity": "severe""#, files))
-                .contains("\"severity\" is \"severe\"")
-        );
-        assert!(
-            fx.err(&one(r#", "severity": [20]"#, files))
-                .contains("\"severity\" is [20]")
-        );
+        assert!(fx.err(&one(r#", "severity": "severe""#, files)).contains("\"severity\" is \"severe\""));
+        assert!(fx.err(&one(r#", "severity": [20]"#, files)).contains("\"severity\" is [20]"));
     }
 
     #[test]
     fn file_entries() {
         let fx = Fixture::new();
-        assert!(
-            fx.err(&one("", "[]"))
-                .ends_with("\"files\" is empty; list at least one dump file")
-        );
-        assert!(
-            fx.err(&one("", r#"[{"path": ""}]"#))
-                .contains("a file has an empty \"path\"")
-        );
+        assert!(fx.err(&one("", "[]")).ends_with("\"files\" is empty; list at least one dump file"));
+        assert!(fx.err(&one("", r#"[{"path": ""}]"#)).contains("a file has an empty \"path\""));
         assert_eq!(
             fx.err(&one("", r#"[{"path": "a.dat"}]"#)),
             "catalog CAT, source 'corp-2024', file 'a.dat': the extension does not tell the format; add \"format\": \"csv\", \"jsonl\" or \"combo\" (or name the file .csv, .jsonl, .ndjson or .txt)"
@@ -784,8 +711,7 @@ mod tests {
             "catalog CAT, source 'corp-2024', file 'a.csv.zst': zstd compression is not supported (support is not built in); decompress the file or recompress it with gzip"
         );
         assert!(
-            fx.err(&one("", r#"[{"path": "a.csv", "delimiter": ":"}]"#))
-                .contains("delimiter \":\" is not supported")
+            fx.err(&one("", r#"[{"path": "a.csv", "delimiter": ":"}]"#)).contains("delimiter \":\" is not supported")
         );
         assert!(
             fx.err(&one("", r#"[{"path": "b.txt", "delimiter": ";"}]"#))
@@ -802,8 +728,7 @@ mod tests {
         let fx = Fixture::new();
         for name in ["d.JSONL", "d.ndjson", "d.jsonl.gz"] {
             let bytes = if name.ends_with(".gz") {
-                let mut enc =
-                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
                 std::io::Write::write_all(&mut enc, b"{}\n").unwrap();
                 enc.finish().unwrap()
             } else {
@@ -828,10 +753,7 @@ mod tests {
         assert_eq!(files[0].compression, Compression::None);
         assert_eq!(files[3].delimiter, b';');
         assert_eq!(files[4].delimiter, b'\t');
-        assert_eq!(
-            files[4].columns.as_deref(),
-            Some(&["email".to_owned(), "pass".to_owned()][..])
-        );
+        assert_eq!(files[4].columns.as_deref(), Some(&["email".to_owned(), "pass".to_owned()][..]));
         assert_eq!(files[5].delimiter, b'\t');
     }
 
@@ -840,9 +762,7 @@ mod tests {
         let fx = Fixture::new();
         assert!(
             fx.err(&one("", r#"[{"path": "a.csv"}, {"path": "missing.csv"}]"#))
-                .starts_with(
-                    "catalog CAT, source 'corp-2024': missing.csv: cannot open the file: "
-                )
+                .starts_with("catalog CAT, source 'corp-2024': missing.csv: cannot open the file: ")
         );
         std::fs::create_dir(fx.dir.path().join("dir.csv")).unwrap();
         assert_eq!(
@@ -867,17 +787,11 @@ mod tests {
             "noid.csv.gz: no column names an identifier (email or username); the columns are [password, hash]"
         ));
         assert!(
-            fx.err(&one(
-                "",
-                r#"[{"path": "a.csv", "columns": ["pw", "hash"]}]"#
-            ))
-            .contains("no column names an identifier")
+            fx.err(&one("", r#"[{"path": "a.csv", "columns": ["pw", "hash"]}]"#))
+                .contains("no column names an identifier")
         );
         fx.write("u16.txt", b"\xFE\xFF\0a");
-        assert!(
-            fx.err(&one("", r#"[{"path": "u16.txt"}]"#))
-                .contains("UTF-16 is not supported")
-        );
+        assert!(fx.err(&one("", r#"[{"path": "u16.txt"}]"#)).contains("UTF-16 is not supported"));
         fx.write("notgz.csv.gz", b"email\nx@y.z\n");
         assert!(
             fx.err(&one("", r#"[{"path": "notgz.csv.gz"}]"#))
@@ -891,10 +805,7 @@ mod tests {
         std::fs::create_dir(fx.dir.path().join("sub")).unwrap();
         fx.write("sub/c.csv", b"user\nbob\n");
         let catalog = fx.load(&one("", r#"[{"path": "sub/c.csv"}]"#)).unwrap();
-        assert_eq!(
-            catalog.sources[0].files[0].path,
-            fx.dir.path().join("sub/c.csv")
-        );
+        assert_eq!(catalog.sources[0].files[0].path, fx.dir.path().join("sub/c.csv"));
         assert_eq!(catalog.sources[0].files[0].display, "sub/c.csv");
     }
 }

@@ -389,8 +389,7 @@ impl Index {
     /// Opens the index directory `dir`: reads the manifest, checks the salt, maps every
     /// file and checks sizes, frames and headers. Constant time in the index size.
     pub fn open(dir: &Path, options: &OpenOptions) -> Result<Index, OpenError> {
-        let manifest =
-            Manifest::read(dir).map_err(|source| OpenError::Manifest { dir: dir.to_path_buf(), source })?;
+        let manifest = Manifest::read(dir).map_err(|source| OpenError::Manifest { dir: dir.to_path_buf(), source })?;
         let (mode, stored, _) = parse_manifest_meta(&manifest)?;
         let mut files = BTreeMap::new();
         for (name, _) in expected_files(mode, stored) {
@@ -415,7 +414,8 @@ impl Index {
     /// For tests and fuzzing; behaves exactly like [`Index::open`].
     pub fn from_files(files: BTreeMap<String, Vec<u8>>, options: &OpenOptions) -> Result<Index, OpenError> {
         let mut files = files;
-        let text = files.remove(manifest::FILE_NAME).ok_or_else(|| OpenError::MissingFile(manifest::FILE_NAME.into()))?;
+        let text =
+            files.remove(manifest::FILE_NAME).ok_or_else(|| OpenError::MissingFile(manifest::FILE_NAME.into()))?;
         let text = String::from_utf8(text).map_err(|_| OpenError::Manifest {
             dir: PathBuf::from("<memory>"),
             source: ManifestError::Syntax("not UTF-8".into()),
@@ -552,10 +552,7 @@ impl Index {
     }
 
     fn deriver(&self) -> Result<&KeyDeriver, QueryError> {
-        self.inner
-            .deriver
-            .as_ref()
-            .ok_or_else(|| QueryError::InvalidKey("index opened for verification only".into()))
+        self.inner.deriver.as_ref().ok_or_else(|| QueryError::InvalidKey("index opened for verification only".into()))
     }
 
     /// Rows of an e-mail (any spelling).
@@ -703,9 +700,12 @@ pub fn verify(dir: &Path) -> VerifyReport {
         };
         report.files_checked.push((entry.name.clone(), bytes.len() as u64));
         if bytes.len() as u64 != entry.size {
-            report
-                .problems
-                .push(format!("{}: {} bytes, but the manifest says {}", entry.name, bytes.len(), entry.size));
+            report.problems.push(format!(
+                "{}: {} bytes, but the manifest says {}",
+                entry.name,
+                bytes.len(),
+                entry.size
+            ));
             continue;
         }
         let sum = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&bytes));

@@ -37,13 +37,8 @@ pub enum HashMode {
 
 impl HashMode {
     /// Every mode, in documentation order.
-    pub const ALL: [HashMode; 5] = [
-        HashMode::Plain,
-        HashMode::Sha256,
-        HashMode::Sha256_128,
-        HashMode::Xxh3_128,
-        HashMode::Xxh3_64,
-    ];
+    pub const ALL: [HashMode; 5] =
+        [HashMode::Plain, HashMode::Sha256, HashMode::Sha256_128, HashMode::Xxh3_128, HashMode::Xxh3_64];
 
     /// The name used on the command line and in the manifest (`sha256-128`, ...).
     pub const fn name(self) -> &'static str {
@@ -84,11 +79,7 @@ impl FromStr for HashMode {
         HashMode::ALL
             .into_iter()
             .find(|m| m.name() == s)
-            .ok_or_else(|| {
-                format!(
-                    "unknown hash mode '{s}' (known: plain, sha256, sha256-128, xxh3-128, xxh3-64)"
-                )
-            })
+            .ok_or_else(|| format!("unknown hash mode '{s}' (known: plain, sha256, sha256-128, xxh3-128, xxh3-64)"))
     }
 }
 
@@ -139,10 +130,7 @@ impl Salt {
     /// Only one line end is removed, and nothing else (no white space trimming), so
     /// binary salts are kept as they are.
     pub fn from_file(path: &Path) -> Result<Salt, SaltError> {
-        let mut bytes = std::fs::read(path).map_err(|source| SaltError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let mut bytes = std::fs::read(path).map_err(|source| SaltError::Read { path: path.to_path_buf(), source })?;
         if bytes.ends_with(b"\r\n") {
             bytes.truncate(bytes.len() - 2);
         } else if bytes.ends_with(b"\n") {
@@ -162,11 +150,7 @@ impl Salt {
     /// Exactly: the lower-case hex (32 digits) of the first 16 bytes of
     /// `SHA-256(b"breachdex salt fingerprint v1\0" ‖ salt)`.
     pub fn fingerprint(&self) -> String {
-        let digest: [u8; 32] = Sha256::new()
-            .chain_update(FINGERPRINT_LABEL)
-            .chain_update(&self.0)
-            .finalize()
-            .into();
+        let digest: [u8; 32] = Sha256::new().chain_update(FINGERPRINT_LABEL).chain_update(&self.0).finalize().into();
         to_hex(&digest[..16])
     }
 }
@@ -218,9 +202,7 @@ enum DeriverState {
 
 impl fmt::Debug for KeyDeriver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KeyDeriver")
-            .field("mode", &self.mode)
-            .finish_non_exhaustive()
+        f.debug_struct("KeyDeriver").field("mode", &self.mode).finish_non_exhaustive()
     }
 }
 
@@ -246,9 +228,7 @@ impl KeyDeriver {
             (HashMode::Sha256 | HashMode::Sha256_128, Some(salt)) => {
                 DeriverState::Sha256(Sha256::new().chain_update(salt.as_bytes()))
             }
-            (HashMode::Xxh3_128 | HashMode::Xxh3_64, Some(salt)) => {
-                DeriverState::Xxh3(Box::new(xxh3_secret(salt)))
-            }
+            (HashMode::Xxh3_128 | HashMode::Xxh3_64, Some(salt)) => DeriverState::Xxh3(Box::new(xxh3_secret(salt))),
         };
         Ok(KeyDeriver { mode, state })
     }
@@ -267,11 +247,7 @@ impl KeyDeriver {
             DeriverState::Sha256(prefixed) => {
                 let digest: [u8; 32] = prefixed.clone().chain_update(normalized).finalize().into();
                 bytes = digest;
-                if self.mode == HashMode::Sha256 {
-                    32
-                } else {
-                    16
-                }
+                if self.mode == HashMode::Sha256 { 32 } else { 16 }
             }
             DeriverState::Xxh3(secret) => {
                 if self.mode == HashMode::Xxh3_128 {
@@ -298,9 +274,7 @@ pub const XXH3_SECRET_LEN: usize = 192;
 /// The XXH3 secret of the `xxh3-128` and `xxh3-64` modes, as defined on
 /// [`HashMode::Xxh3_128`]: six SHA-256 digests of a label, the salt and a counter byte.
 pub fn xxh3_secret(salt: &Salt) -> [u8; XXH3_SECRET_LEN] {
-    let prefixed = Sha256::new()
-        .chain_update(XXH3_SECRET_LABEL)
-        .chain_update(salt.as_bytes());
+    let prefixed = Sha256::new().chain_update(XXH3_SECRET_LABEL).chain_update(salt.as_bytes());
     let mut secret = [0u8; XXH3_SECRET_LEN];
     for (i, chunk) in (0u8..).zip(secret.chunks_exact_mut(32)) {
         let digest: [u8; 32] = prefixed.clone().chain_update([i]).finalize().into();
@@ -334,16 +308,9 @@ pub fn parse_hex_key(hex: &str) -> Result<Vec<u8>, String> {
         ));
     }
     if hex.len() % 2 != 0 {
-        return Err(format!(
-            "the hex key has an odd number of digits ({}); two digits are needed per byte",
-            hex.len()
-        ));
+        return Err(format!("the hex key has an odd number of digits ({}); two digits are needed per byte", hex.len()));
     }
-    Ok(hex
-        .as_bytes()
-        .chunks_exact(2)
-        .map(|pair| (hex_val(pair[0]) << 4) | hex_val(pair[1]))
-        .collect())
+    Ok(hex.as_bytes().chunks_exact(2).map(|pair| (hex_val(pair[0]) << 4) | hex_val(pair[1])).collect())
 }
 
 /// Value of an ASCII hex digit already checked by the caller.
@@ -398,14 +365,8 @@ mod tests {
 
     #[test]
     fn salt_length() {
-        assert!(matches!(
-            Salt::new(vec![7; 15]),
-            Err(SaltError::TooShort { len: 15 })
-        ));
-        assert!(matches!(
-            Salt::new(Vec::new()),
-            Err(SaltError::TooShort { len: 0 })
-        ));
+        assert!(matches!(Salt::new(vec![7; 15]), Err(SaltError::TooShort { len: 15 })));
+        assert!(matches!(Salt::new(Vec::new()), Err(SaltError::TooShort { len: 0 })));
         assert_eq!(Salt::new(vec![7; 16]).unwrap().as_bytes(), &[7; 16]);
     }
 
@@ -413,10 +374,7 @@ mod tests {
     fn salt_debug_hides_the_bytes() {
         let s = format!("{:?}", salt());
         assert!(!s.contains("0123"), "{s}");
-        let d = format!(
-            "{:?}",
-            KeyDeriver::new(HashMode::Sha256, Some(&salt())).unwrap()
-        );
+        let d = format!("{:?}", KeyDeriver::new(HashMode::Sha256, Some(&salt())).unwrap());
         assert!(!d.contains("0123") && !d.contains("48, 49"), "{d}");
     }
 
@@ -433,33 +391,18 @@ mod tests {
             (b" 0123456789abcdef \n", b" 0123456789abcdef "),
         ] {
             let f = salt_file(contents);
-            assert_eq!(
-                Salt::from_file(f.path()).unwrap().as_bytes(),
-                expected,
-                "{contents:?}"
-            );
+            assert_eq!(Salt::from_file(f.path()).unwrap().as_bytes(), expected, "{contents:?}");
         }
         // 16 bytes including the line end: too short once it is removed.
         let f = salt_file(b"0123456789abcde\n");
-        assert!(matches!(
-            Salt::from_file(f.path()),
-            Err(SaltError::TooShort { len: 15 })
-        ));
+        assert!(matches!(Salt::from_file(f.path()), Err(SaltError::TooShort { len: 15 })));
         let f = salt_file(b"0123456789abcd\r\n");
-        assert!(matches!(
-            Salt::from_file(f.path()),
-            Err(SaltError::TooShort { len: 14 })
-        ));
+        assert!(matches!(Salt::from_file(f.path()), Err(SaltError::TooShort { len: 14 })));
         let f = salt_file(b"");
-        assert!(matches!(
-            Salt::from_file(f.path()),
-            Err(SaltError::TooShort { len: 0 })
-        ));
+        assert!(matches!(Salt::from_file(f.path()), Err(SaltError::TooShort { len: 0 })));
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("missing");
-        assert!(
-            matches!(Salt::from_file(&missing), Err(SaltError::Read { path, .. }) if path == missing)
-        );
+        assert!(matches!(Salt::from_file(&missing), Err(SaltError::Read { path, .. }) if path == missing));
     }
 
     #[test]
@@ -467,10 +410,7 @@ mod tests {
         let s = salt();
         let fp = s.fingerprint();
         assert_eq!(fp.len(), 32);
-        assert!(
-            fp.bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        );
+        assert!(fp.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
         let expected = sha256(&[b"breachdex salt fingerprint v1\0", s.as_bytes()]);
         assert_eq!(fp, to_hex(&expected[..16]));
         assert_eq!(fp, salt().fingerprint());
@@ -538,10 +478,7 @@ mod tests {
             "ac3897f0ee12bf2590264376fd11d08e1248218af61f5a1fb08ed0fcd8a66557"
         );
         let d = KeyDeriver::new(HashMode::Sha256_128, Some(&fixed)).unwrap();
-        assert_eq!(
-            to_hex(d.derive(b"abc").as_bytes()),
-            "ac3897f0ee12bf2590264376fd11d08e"
-        );
+        assert_eq!(to_hex(d.derive(b"abc").as_bytes()), "ac3897f0ee12bf2590264376fd11d08e");
         assert_eq!(fixed.fingerprint(), "3793046fbf54dc2d24ce8b28cff6d6d7");
         assert_eq!(
             to_hex(&xxh3_secret(&fixed)[160..]),
@@ -574,16 +511,8 @@ mod tests {
         for mode in HashMode::ALL.into_iter().filter(|m| m.is_hashed()) {
             let ka = KeyDeriver::new(mode, Some(&a)).unwrap();
             let kb = KeyDeriver::new(mode, Some(&b)).unwrap();
-            assert_ne!(
-                ka.derive(b"user@example.com"),
-                kb.derive(b"user@example.com"),
-                "{mode}"
-            );
-            assert_ne!(
-                ka.derive(b"user@example.com"),
-                ka.derive(b"user@example.org"),
-                "{mode}"
-            );
+            assert_ne!(ka.derive(b"user@example.com"), kb.derive(b"user@example.com"), "{mode}");
+            assert_ne!(ka.derive(b"user@example.com"), ka.derive(b"user@example.org"), "{mode}");
         }
     }
 
@@ -591,14 +520,8 @@ mod tests {
     fn hex_round_trip() {
         assert_eq!(to_hex(&[]), "");
         assert_eq!(to_hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
-        assert_eq!(
-            parse_hex_key("000fa5ff").unwrap(),
-            vec![0x00, 0x0f, 0xa5, 0xff]
-        );
-        assert_eq!(
-            parse_hex_key("000FA5Ff").unwrap(),
-            vec![0x00, 0x0f, 0xa5, 0xff]
-        );
+        assert_eq!(parse_hex_key("000fa5ff").unwrap(), vec![0x00, 0x0f, 0xa5, 0xff]);
+        assert_eq!(parse_hex_key("000FA5Ff").unwrap(), vec![0x00, 0x0f, 0xa5, 0xff]);
         let all: Vec<u8> = (0..=255).collect();
         assert_eq!(parse_hex_key(&to_hex(&all)).unwrap(), all);
         assert_eq!(parse_hex_key(&to_hex(&all).to_uppercase()).unwrap(), all);
@@ -607,11 +530,7 @@ mod tests {
     #[test]
     fn hex_errors() {
         assert!(parse_hex_key("").unwrap_err().contains("empty"));
-        assert!(
-            parse_hex_key("abc")
-                .unwrap_err()
-                .contains("odd number of digits (3)")
-        );
+        assert!(parse_hex_key("abc").unwrap_err().contains("odd number of digits (3)"));
         let e = parse_hex_key("abzd").unwrap_err();
         assert!(e.contains("'z'") && e.contains("byte 2"), "{e}");
         assert!(parse_hex_key("0xab").is_err());

@@ -118,11 +118,7 @@ const DOMAIN_DENY_LIST: AsciiDenyList = AsciiDenyList::new(true, "@");
 ///
 /// See the [module documentation](self) for the exact rules and the order of checks.
 pub fn normalize_email(input: &str) -> Result<Cow<'_, str>, KeyError> {
-    if input.is_ascii() {
-        normalize_email_ascii(input)
-    } else {
-        normalize_email_unicode(input)
-    }
+    if input.is_ascii() { normalize_email_ascii(input) } else { normalize_email_unicode(input) }
 }
 
 /// Normalizes a username key: trim, NFC, lower-case, 1 to 128 bytes, no control
@@ -130,11 +126,7 @@ pub fn normalize_email(input: &str) -> Result<Cow<'_, str>, KeyError> {
 ///
 /// See the [module documentation](self) for the exact rules.
 pub fn normalize_username(input: &str) -> Result<Cow<'_, str>, KeyError> {
-    if input.is_ascii() {
-        normalize_username_ascii(input)
-    } else {
-        normalize_username_unicode(input)
-    }
+    if input.is_ascii() { normalize_username_ascii(input) } else { normalize_username_unicode(input) }
 }
 
 /// Reference implementation of [`normalize_email`]: every step done the plain way,
@@ -185,24 +177,14 @@ fn is_ascii_ctl(b: u8) -> bool {
 fn trim_ascii_ws(s: &str) -> &str {
     // Slicing at ASCII bytes keeps the `str` valid without re-checking.
     let bytes = s.as_bytes();
-    let start = bytes
-        .iter()
-        .position(|&b| !is_ascii_ws(b))
-        .unwrap_or(bytes.len());
-    let end = bytes
-        .iter()
-        .rposition(|&b| !is_ascii_ws(b))
-        .map_or(start, |i| i + 1);
+    let start = bytes.iter().position(|&b| !is_ascii_ws(b)).unwrap_or(bytes.len());
+    let end = bytes.iter().rposition(|&b| !is_ascii_ws(b)).map_or(start, |i| i + 1);
     s.get(start..end).unwrap_or("")
 }
 
 #[inline]
 fn check_len(len: usize, max: usize) -> Result<(), KeyError> {
-    if len > max {
-        Err(KeyError::TooLong { len, max })
-    } else {
-        Ok(())
-    }
+    if len > max { Err(KeyError::TooLong { len, max }) } else { Ok(()) }
 }
 
 /// Steps 1 to 4 of the e-mail rules on already trimmed text; returns the local part
@@ -277,24 +259,15 @@ fn split_at_sign(s: &str, at: Option<usize>, many: bool) -> Result<(&str, &str),
 /// Punycode.
 #[inline]
 fn is_plain_ldh_domain(domain: &[u8]) -> bool {
-    domain
-        .iter()
-        .all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-        && !domain
-            .split(|&b| b == b'.')
-            .any(|label| label.len() >= 4 && label[..4].eq_ignore_ascii_case(b"xn--"))
+    domain.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        && !domain.split(|&b| b == b'.').any(|label| label.len() >= 4 && label[..4].eq_ignore_ascii_case(b"xn--"))
 }
 
 /// Step 6: UTS #46 ToASCII of a folded domain; `given` is the domain as the caller
 /// wrote it, for the error message.
 fn domain_to_ascii<'a>(folded: &'a str, given: &str) -> Result<Cow<'a, str>, KeyError> {
     let ascii = Uts46::new()
-        .to_ascii(
-            folded.as_bytes(),
-            DOMAIN_DENY_LIST,
-            Hyphens::Allow,
-            DnsLength::Ignore,
-        )
+        .to_ascii(folded.as_bytes(), DOMAIN_DENY_LIST, Hyphens::Allow, DnsLength::Ignore)
         .map_err(|_| KeyError::InvalidDomain(given.to_owned()))?;
     if ascii.is_empty() {
         return Err(KeyError::EmptyDomain);
@@ -308,11 +281,7 @@ fn normalize_email_ascii(input: &str) -> Result<Cow<'_, str>, KeyError> {
     if is_plain_ldh_domain(domain.as_bytes()) {
         // ASCII lower-casing keeps the length, and such a domain is its own ToASCII.
         check_len(trimmed.len(), MAX_EMAIL_BYTES)?;
-        return Ok(if upper {
-            Cow::Owned(trimmed.to_ascii_lowercase())
-        } else {
-            Cow::Borrowed(trimmed)
-        });
+        return Ok(if upper { Cow::Owned(trimmed.to_ascii_lowercase()) } else { Cow::Borrowed(trimmed) });
     }
     let lower_domain: Cow<'_, str> = if domain.bytes().any(|b| b.is_ascii_uppercase()) {
         Cow::Owned(domain.to_ascii_lowercase())
@@ -365,11 +334,7 @@ fn normalize_username_ascii(input: &str) -> Result<Cow<'_, str>, KeyError> {
         upper |= b.is_ascii_uppercase();
     }
     check_len(trimmed.len(), MAX_USERNAME_BYTES)?;
-    Ok(if upper {
-        Cow::Owned(trimmed.to_ascii_lowercase())
-    } else {
-        Cow::Borrowed(trimmed)
-    })
+    Ok(if upper { Cow::Owned(trimmed.to_ascii_lowercase()) } else { Cow::Borrowed(trimmed) })
 }
 
 fn normalize_username_unicode(input: &str) -> Result<Cow<'_, str>, KeyError> {
@@ -405,11 +370,7 @@ fn nfc_lower_nfc(s: &str) -> Cow<'_, str> {
         IsNormalized::Yes => Cow::Borrowed(s),
         IsNormalized::No | IsNormalized::Maybe => {
             let n: String = s.nfc().collect();
-            if n == s {
-                Cow::Borrowed(s)
-            } else {
-                Cow::Owned(n)
-            }
+            if n == s { Cow::Borrowed(s) } else { Cow::Owned(n) }
         }
     };
     if is_lowercase_stable(&nfc) {
@@ -445,28 +406,13 @@ mod tests {
         let s = "john.doe+news@example.com";
         assert!(matches!(normalize_email(s), Ok(Cow::Borrowed(b)) if b == s));
         let padded = "  john@example.com\r\n";
-        assert!(matches!(
-            normalize_email(padded),
-            Ok(Cow::Borrowed("john@example.com"))
-        ));
-        assert!(matches!(
-            normalize_username(" john_doe "),
-            Ok(Cow::Borrowed("john_doe"))
-        ));
+        assert!(matches!(normalize_email(padded), Ok(Cow::Borrowed("john@example.com"))));
+        assert!(matches!(normalize_username(" john_doe "), Ok(Cow::Borrowed("john_doe"))));
         // Non-LDH ASCII domains go through IDNA but still need no allocation.
-        assert!(matches!(
-            normalize_email("a@my_host.example"),
-            Ok(Cow::Borrowed(_))
-        ));
-        assert!(matches!(
-            normalize_email("a@xn--bcher-kva.de"),
-            Ok(Cow::Borrowed(_))
-        ));
+        assert!(matches!(normalize_email("a@my_host.example"), Ok(Cow::Borrowed(_))));
+        assert!(matches!(normalize_email("a@xn--bcher-kva.de"), Ok(Cow::Borrowed(_))));
         // Already normalized non-ASCII input is borrowed as well.
-        assert!(matches!(
-            normalize_email("jürgen@example.com"),
-            Ok(Cow::Borrowed(_))
-        ));
+        assert!(matches!(normalize_email("jürgen@example.com"), Ok(Cow::Borrowed(_))));
     }
 
     #[test]
@@ -487,10 +433,7 @@ mod tests {
         assert_eq!(username("İ").unwrap(), "i\u{307}");
         assert_eq!(username("ı").unwrap(), "ı");
         assert_ne!(username("İ").unwrap(), username("i").unwrap());
-        assert_eq!(
-            email("İrem@example.com").unwrap(),
-            "i\u{307}rem@example.com"
-        );
+        assert_eq!(email("İrem@example.com").unwrap(), "i\u{307}rem@example.com");
         let key = email("İrem@example.com").unwrap();
         assert_eq!(email(&key).unwrap(), key);
     }
@@ -517,41 +460,23 @@ mod tests {
         // Non-transitional: ß is kept (punycoded), not mapped to "ss".
         assert_eq!(email("a@faß.de").unwrap(), "a@xn--fa-hia.de");
         // The local part is not IDNA-processed.
-        assert_eq!(
-            email("Jürgen@Bücher.de").unwrap(),
-            "jürgen@xn--bcher-kva.de"
-        );
+        assert_eq!(email("Jürgen@Bücher.de").unwrap(), "jürgen@xn--bcher-kva.de");
     }
 
     #[test]
     fn invalid_domains() {
-        assert_eq!(
-            email("a@xn--a.com"),
-            Err(KeyError::InvalidDomain("xn--a.com".into()))
-        );
-        assert_eq!(
-            email("a@XN--ZZZ\u{fc}.de"),
-            Err(KeyError::InvalidDomain("XN--ZZZ\u{fc}.de".into()))
-        );
+        assert_eq!(email("a@xn--a.com"), Err(KeyError::InvalidDomain("xn--a.com".into())));
+        assert_eq!(email("a@XN--ZZZ\u{fc}.de"), Err(KeyError::InvalidDomain("XN--ZZZ\u{fc}.de".into())));
         // Fullwidth @ maps to '@' under UTS #46: refused rather than a second '@'.
-        assert!(matches!(
-            email("a@b\u{ff20}c.com"),
-            Err(KeyError::InvalidDomain(_))
-        ));
+        assert!(matches!(email("a@b\u{ff20}c.com"), Err(KeyError::InvalidDomain(_))));
         // Only ignored characters in the domain.
         assert_eq!(email("a@\u{ad}"), Err(KeyError::EmptyDomain));
     }
 
     #[test]
     fn whitespace_trimmed_around_rejected_inside() {
-        assert_eq!(
-            email("  \t user@example.com \n").unwrap(),
-            "user@example.com"
-        );
-        assert_eq!(
-            email("\u{3000}user@example.com\u{a0}").unwrap(),
-            "user@example.com"
-        );
+        assert_eq!(email("  \t user@example.com \n").unwrap(), "user@example.com");
+        assert_eq!(email("\u{3000}user@example.com\u{a0}").unwrap(), "user@example.com");
         assert_eq!(email("us er@example.com"), Err(KeyError::Whitespace));
         assert_eq!(email("user@exa mple.com"), Err(KeyError::Whitespace));
         assert_eq!(email("user@exa\u{3000}mple.com"), Err(KeyError::Whitespace));
@@ -580,29 +505,14 @@ mod tests {
         assert_eq!(email("a b\u{1}c"), Err(KeyError::Whitespace));
         // Character checks come before '@' checks.
         assert_eq!(email("a b"), Err(KeyError::Whitespace));
-        assert!(matches!(
-            email("a@-\u{5d0}.com"),
-            Err(KeyError::InvalidDomain(_))
-        ));
+        assert!(matches!(email("a@-\u{5d0}.com"), Err(KeyError::InvalidDomain(_))));
         let long = format!("{}@example.com", "a".repeat(300));
-        assert_eq!(
-            email(&long),
-            Err(KeyError::TooLong {
-                len: 312,
-                max: MAX_EMAIL_BYTES
-            })
-        );
+        assert_eq!(email(&long), Err(KeyError::TooLong { len: 312, max: MAX_EMAIL_BYTES }));
         assert_eq!(username(""), Err(KeyError::Empty));
         assert_eq!(username("\u{3000}"), Err(KeyError::Empty));
         assert_eq!(username("a\u{0}"), Err(KeyError::Control));
         assert_eq!(username("é\u{1b}"), Err(KeyError::Control));
-        assert_eq!(
-            username(&"x".repeat(200)),
-            Err(KeyError::TooLong {
-                len: 200,
-                max: MAX_USERNAME_BYTES
-            })
-        );
+        assert_eq!(username(&"x".repeat(200)), Err(KeyError::TooLong { len: 200, max: MAX_USERNAME_BYTES }));
     }
 
     #[test]
@@ -628,29 +538,17 @@ mod tests {
         let u128 = "u".repeat(128);
         assert_eq!(username(&u128).unwrap(), u128);
         assert_eq!(username(&"U".repeat(128)).unwrap(), u128);
-        assert_eq!(
-            username(&"u".repeat(129)),
-            Err(KeyError::TooLong { len: 129, max: 128 })
-        );
+        assert_eq!(username(&"u".repeat(129)), Err(KeyError::TooLong { len: 129, max: 128 }));
         // Bytes, not characters: 64 × 'é' is 128 bytes, 65 is 130.
         assert_eq!(username(&"É".repeat(64)).unwrap(), "é".repeat(64));
-        assert_eq!(
-            username(&"é".repeat(65)),
-            Err(KeyError::TooLong { len: 130, max: 128 })
-        );
+        assert_eq!(username(&"é".repeat(65)), Err(KeyError::TooLong { len: 130, max: 128 }));
         assert_eq!(username("a").unwrap(), "a");
     }
 
     #[test]
     fn tags_and_dots_preserved() {
-        assert_eq!(
-            email("John.Doe+Spam@GMail.com").unwrap(),
-            "john.doe+spam@gmail.com"
-        );
-        assert_eq!(
-            email("j.o.h.n@googlemail.com").unwrap(),
-            "j.o.h.n@googlemail.com"
-        );
+        assert_eq!(email("John.Doe+Spam@GMail.com").unwrap(), "john.doe+spam@gmail.com");
+        assert_eq!(email("j.o.h.n@googlemail.com").unwrap(), "j.o.h.n@googlemail.com");
         assert_eq!(email("a@example.com.").unwrap(), "a@example.com.");
     }
 
@@ -663,11 +561,10 @@ mod tests {
     /// Characters chosen to exercise composition, casing and IDNA corner cases.
     fn tricky_char() -> impl Strategy<Value = char> {
         prop::sample::select(vec![
-            'a', 'Z', 'i', 'I', '.', '-', '@', '+', '_', ' ', '\t', '\u{0}', 'x', 'n', '\u{301}',
-            '\u{308}', '\u{307}', '\u{323}', '\u{345}', '\u{130}', '\u{131}', 'Σ', 'σ', 'ς', 'ß',
-            '\u{1e9e}', '\u{212a}', '\u{2126}', 'Å', '\u{212b}', 'ǅ', 'Ǆ', 'é', 'É', 'ü', 'Ü',
-            '\u{ad}', '\u{200d}', '\u{3002}', '\u{ff0e}', '\u{ff20}', '\u{5d0}', '\u{627}', '1',
-            'ｶ', '\u{3000}', '\u{a0}', '\u{85}', 'ﬁ', 'ᾼ', 'ᾳ', '\u{1f88}',
+            'a', 'Z', 'i', 'I', '.', '-', '@', '+', '_', ' ', '\t', '\u{0}', 'x', 'n', '\u{301}', '\u{308}', '\u{307}',
+            '\u{323}', '\u{345}', '\u{130}', '\u{131}', 'Σ', 'σ', 'ς', 'ß', '\u{1e9e}', '\u{212a}', '\u{2126}', 'Å',
+            '\u{212b}', 'ǅ', 'Ǆ', 'é', 'É', 'ü', 'Ü', '\u{ad}', '\u{200d}', '\u{3002}', '\u{ff0e}', '\u{ff20}',
+            '\u{5d0}', '\u{627}', '1', 'ｶ', '\u{3000}', '\u{a0}', '\u{85}', 'ﬁ', 'ᾼ', 'ᾳ', '\u{1f88}',
         ])
     }
 
@@ -692,14 +589,11 @@ mod tests {
             ),
             "[ \r\n]{0,2}",
         )
-            .prop_map(|(pre, local, at, labels, post)| {
-                format!("{pre}{local}{at}{}{post}", labels.join("."))
-            })
+            .prop_map(|(pre, local, at, labels, post)| format!("{pre}{local}{at}{}{post}", labels.join(".")))
     }
 
     fn email_shaped_unicode() -> impl Strategy<Value = String> {
-        (tricky_string(), tricky_string(), "\\PC{0,6}")
-            .prop_map(|(l, d, tld)| format!("{l}@{d}.{tld}"))
+        (tricky_string(), tricky_string(), "\\PC{0,6}").prop_map(|(l, d, tld)| format!("{l}@{d}.{tld}"))
     }
 
     fn check_fast_equals_slow(s: &str) -> Result<(), TestCaseError> {

@@ -14,7 +14,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(name = "breachdex", version, about = "Embedded breach-lookup engine: build compact indexes from breach dumps and query them")]
+#[command(
+    name = "breachdex",
+    version,
+    about = "Embedded breach-lookup engine: build compact indexes from breach dumps and query them"
+)]
 struct Cli {
     /// Print errors as JSON objects ({"error", "code", "details"}) on stderr.
     #[arg(long, global = true)]
@@ -126,39 +130,38 @@ fn parse_bytes(text: &str) -> Result<u64, String> {
     n.checked_mul(mult).ok_or_else(|| format!("'{text}' is too large"))
 }
 
-/// A failure with its machine-readable code.
-#[derive(Debug)]
-struct CodedError {
-    code: &'static str,
-    exit: u8,
-}
-
-impl std::fmt::Display for CodedError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.code)
-    }
-}
-impl std::error::Error for CodedError {}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let json = cli.json;
     match run(cli) {
         Ok(code) => code,
         Err(err) => {
-            let coded = err.downcast_ref::<CodedError>();
-            let code = coded.map_or_else(|| error_code(&err), |c| c.code);
-            let exit = coded.map_or(1, |c| c.exit);
-            let message = err.chain().filter(|e| !e.is::<CodedError>()).map(|e| e.to_string()).collect::<Vec<_>>().join(": ");
+            let code = error_code(&err);
+            let message = one_sentence(&err);
             if json {
                 let obj = serde_json::json!({"error": message, "code": code, "details": {}});
                 eprintln!("{obj}");
             } else {
                 eprintln!("error: {message}");
             }
-            ExitCode::from(exit)
+            ExitCode::FAILURE
         }
     }
+}
+
+/// The error chain as one sentence, skipping causes a message already spells out.
+fn one_sentence(err: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            if !message.is_empty() {
+                message.push_str(": ");
+            }
+            message.push_str(&text);
+        }
+    }
+    message
 }
 
 fn error_code(err: &anyhow::Error) -> &'static str {
@@ -166,7 +169,7 @@ fn error_code(err: &anyhow::Error) -> &'static str {
         if let Some(q) = cause.downcast_ref::<QueryError>() {
             return q.code();
         }
-        if cause.is::<index::OpenError>() {
+        if cause.is::<index::OpenError>() || cause.is::<breachdex::format::manifest::ManifestError>() {
             return "index_error";
         }
         if cause.is::<breachdex::build::BuildError>() {
@@ -208,12 +211,8 @@ impl BuildProgress for Bar {
 
 fn cmd_build(args: BuildArgs, json: bool) -> Result<ExitCode> {
     let catalog = Catalog::load(&args.catalog)?;
-    let store = args
-        .store
-        .as_deref()
-        .map(AssetSet::parse_list)
-        .transpose()
-        .map_err(|e| anyhow::anyhow!("--store: {e}"))?;
+    let store =
+        args.store.as_deref().map(AssetSet::parse_list).transpose().map_err(|e| anyhow::anyhow!("--store: {e}"))?;
     let bar = (!args.quiet && std::io::stderr().is_terminal()).then(|| {
         let bar = indicatif::ProgressBar::new(0);
         bar.set_style(
@@ -325,7 +324,7 @@ fn print_summary(s: &BuildSummary) {
 
 fn open_index(dir: &Path, salt_file: Option<&Path>, populate: bool) -> Result<Index> {
     let options = OpenOptions { salt: read_salt(salt_file)?, populate };
-    Index::open(dir, &options).map_err(|e| anyhow::Error::from(e).context(CodedError { code: "index_error", exit: 1 }))
+    Index::open(dir, &options).with_context(|| format!("cannot open index {}", dir.display()))
 }
 
 fn cmd_check(args: CheckArgs) -> Result<ExitCode> {
@@ -384,7 +383,9 @@ fn cmd_check(args: CheckArgs) -> Result<ExitCode> {
                 };
                 match index.check(&query, now) {
                     Ok(r) => serde_json::to_string(&r).unwrap_or_default(),
-                    Err(e) => serde_json::json!({"checked": text, "error": e.to_string(), "code": e.code()}).to_string(),
+                    Err(e) => {
+                        serde_json::json!({"checked": text, "error": e.to_string(), "code": e.code()}).to_string()
+                    }
                 }
             })
             .collect();
@@ -398,7 +399,7 @@ fn cmd_check(args: CheckArgs) -> Result<ExitCode> {
 
 fn cmd_info(dir: &Path, json: bool) -> Result<ExitCode> {
     let m = breachdex::format::manifest::Manifest::read(dir)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()).context(CodedError { code: "index_error", exit: 1 }))?;
+        .with_context(|| format!("cannot read index {}", dir.display()))?;
     if json {
         println!("{}", serde_json::to_string_pretty(&m)?);
         return Ok(ExitCode::SUCCESS);
@@ -409,7 +410,10 @@ fn cmd_info(dir: &Path, json: bool) -> Result<ExitCode> {
     println!("build id       {}", m.build_id);
     println!("created        {} by {}", m.created, m.builder);
     println!("hash mode      {}", m.hash_mode);
-    println!("salt           {}", m.salt_fingerprint.as_deref().map_or("none".to_string(), |f| format!("fingerprint {f}")));
+    println!(
+        "salt           {}",
+        m.salt_fingerprint.as_deref().map_or("none".to_string(), |f| format!("fingerprint {f}"))
+    );
     println!("stored assets  {}", m.stored_assets.join(", "));
     let c = &m.counts;
     println!(

@@ -283,7 +283,8 @@ fn process_chunk(file: &FileContext<'_>, rec: &RecordContext<'_>, data: &[u8], f
         };
         if let FrameKind::TooLong { total_len } = frame.kind {
             out.rejected_records += 1;
-            let reason = format!("record is {total_len} bytes long, more than the {} byte limit", ingest::MAX_RECORD_BYTES);
+            let reason =
+                format!("record is {total_len} bytes long, more than the {} byte limit", ingest::MAX_RECORD_BYTES);
             out.rejects.push(reject(reason, None, bytes, total_len));
             continue;
         }
@@ -296,19 +297,21 @@ fn process_chunk(file: &FileContext<'_>, rec: &RecordContext<'_>, data: &[u8], f
             }
         };
         let (result, field_rejects) = ingest::validate(fields);
-        for fr in field_rejects {
-            out.rejected_fields += 1;
-            let raw = fr.value.as_bytes();
-            out.rejects.push(reject(fr.reason, Some(fr.asset), raw, raw.len() as u64));
-        }
         let valid = match result {
             Ok(valid) => valid,
             Err(reason) => {
+                // The record's reason already names each identifier's problem; the
+                // whole line goes to the rejects file once.
                 out.rejected_records += 1;
                 out.rejects.push(reject(reason, None, bytes, bytes.len() as u64));
                 continue;
             }
         };
+        for fr in field_rejects {
+            out.rejected_fields += 1;
+            let raw = fr.value.as_bytes();
+            out.rejects.push(reject(fr.reason, Some(fr.asset), raw, raw.len() as u64));
+        }
         let mut values: [Option<&str>; ASSET_COUNT] = [None; ASSET_COUNT];
         let mut assets = AssetSet::EMPTY;
         for asset in Asset::ALL {
@@ -332,11 +335,25 @@ fn process_chunk(file: &FileContext<'_>, rec: &RecordContext<'_>, data: &[u8], f
         match email_key {
             Some(e) => {
                 let ekey = rec.deriver.derive(e.as_bytes());
-                entry::record_sort_key(&mut sort_key, entry::GROUP_EMAIL, ekey.as_bytes(), file.source.id, &document_id, seq);
+                entry::record_sort_key(
+                    &mut sort_key,
+                    entry::GROUP_EMAIL,
+                    ekey.as_bytes(),
+                    file.source.id,
+                    &document_id,
+                    seq,
+                );
             }
             None => {
                 let Some(u) = ukey.as_ref() else { continue };
-                entry::record_sort_key(&mut sort_key, entry::GROUP_USERNAME, u.as_bytes(), file.source.id, &document_id, seq);
+                entry::record_sort_key(
+                    &mut sort_key,
+                    entry::GROUP_USERNAME,
+                    u.as_bytes(),
+                    file.source.id,
+                    &document_id,
+                    seq,
+                );
             }
         }
         entry::record_payload(
@@ -458,7 +475,7 @@ pub fn build_index(catalog: &Catalog, out_dir: &Path, options: &BuildOptions) ->
                 let mut reader = match DumpReader::open(file) {
                     Ok(r) => r,
                     Err(e) => {
-                        let _ = tx.send(ReaderMessage::FileError { file_index, message: e.to_string() });
+                        let _ = tx.send(ReaderMessage::FileError { file_index, message: error_chain(&e) });
                         continue;
                     }
                 };
@@ -485,7 +502,7 @@ pub fn build_index(catalog: &Catalog, out_dir: &Path, options: &BuildOptions) ->
                         }
                         Ok(None) => break,
                         Err(e) => {
-                            let _ = tx.send(ReaderMessage::FileError { file_index, message: e.to_string() });
+                            let _ = tx.send(ReaderMessage::FileError { file_index, message: error_chain(&e) });
                             break;
                         }
                     }
@@ -587,7 +604,8 @@ pub fn build_index(catalog: &Catalog, out_dir: &Path, options: &BuildOptions) ->
     if let Some(p) = &progress {
         p.phase("usernames");
     }
-    let written = writer.finish(read_budget).map_err(io_err(format!("writing index files in {}", tmp_dir.display())))?;
+    let written =
+        writer.finish(read_budget).map_err(io_err(format!("writing index files in {}", tmp_dir.display())))?;
 
     if let Some(p) = &progress {
         p.phase("finishing");
@@ -654,10 +672,12 @@ pub fn build_index(catalog: &Catalog, out_dir: &Path, options: &BuildOptions) ->
     if out_dir.exists() {
         let old = parent.join(format!(".{name}.old-{}", std::process::id()));
         std::fs::rename(out_dir, &old).map_err(io_err(format!("moving the old {} aside", out_dir.display())))?;
-        std::fs::rename(&tmp_dir, out_dir).map_err(io_err(format!("renaming the new index to {}", out_dir.display())))?;
+        std::fs::rename(&tmp_dir, out_dir)
+            .map_err(io_err(format!("renaming the new index to {}", out_dir.display())))?;
         let _ = std::fs::remove_dir_all(&old);
     } else {
-        std::fs::rename(&tmp_dir, out_dir).map_err(io_err(format!("renaming the new index to {}", out_dir.display())))?;
+        std::fs::rename(&tmp_dir, out_dir)
+            .map_err(io_err(format!("renaming the new index to {}", out_dir.display())))?;
     }
     guard.0 = None;
     let _ = sync_dir(&parent);
@@ -694,6 +714,18 @@ pub fn build_index(catalog: &Catalog, out_dir: &Path, options: &BuildOptions) ->
         rejects_path: (rejects_written > 0).then_some(rejects_path),
         elapsed: started.elapsed(),
     })
+}
+
+/// An error and its causes, as one sentence.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

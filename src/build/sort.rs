@@ -99,7 +99,8 @@ impl ExternalSorter {
 
     /// Adds an encoded entry, spilling a run first when the buffer is full.
     pub fn push(&mut self, entry: &[u8]) -> io::Result<()> {
-        if !self.index.is_empty() && (self.arena.len() + entry.len() > self.arena_cap || self.index.len() >= self.index_cap)
+        if !self.index.is_empty()
+            && (self.arena.len() + entry.len() > self.arena_cap || self.index.len() >= self.index_cap)
         {
             self.spill()?;
         }
@@ -229,7 +230,9 @@ impl Run {
 
     fn current(&self) -> &[u8] {
         match self {
-            Run::Memory { arena, index, pos, .. } => index.get(*pos).map(|(_, off)| entry_at(arena, *off)).unwrap_or_default(),
+            Run::Memory { arena, index, pos, .. } => {
+                index.get(*pos).map(|(_, off)| entry_at(arena, *off)).unwrap_or_default()
+            }
             Run::File { buf, .. } => buf,
         }
     }

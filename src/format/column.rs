@@ -36,13 +36,7 @@ impl ColumnWriter {
         let width = uint_width(max_data_len);
         let mut offsets = BufWriter::with_capacity(1 << 20, tempfile::tempfile_in(temp_dir)?);
         write_uint(&mut offsets, 0, width)?;
-        Ok(ColumnWriter {
-            out: FileWriter::create(&dir.join(file_name(asset)), KIND)?,
-            offsets,
-            asset,
-            width,
-            rows: 0,
-        })
+        Ok(ColumnWriter { out: FileWriter::create(&dir.join(file_name(asset)), KIND)?, offsets, asset, width, rows: 0 })
     }
 
     /// Appends the next row's value (`None` or empty: absent).
@@ -118,15 +112,14 @@ impl ColumnReader {
             return Ok(None);
         }
         let bytes = body.get(start as usize..end as usize).unwrap_or_default();
-        std::str::from_utf8(bytes)
-            .map(Some)
-            .map_err(|_| self.view.damaged(format!("row {row} is not valid UTF-8")))
+        std::str::from_utf8(bytes).map(Some).map_err(|_| self.view.damaged(format!("row {row} is not valid UTF-8")))
     }
 
     /// Full structure check: every row's value readable.
     pub fn verify(&self) -> Result<(), FormatError> {
         let offsets = self.view.body().get(self.data_len as usize..).unwrap_or_default();
-        if read_uint(offsets, 0, self.width) != Some(0) || read_uint(offsets, self.rows, self.width) != Some(self.data_len)
+        if read_uint(offsets, 0, self.width) != Some(0)
+            || read_uint(offsets, self.rows, self.width) != Some(self.data_len)
         {
             return Err(self.view.damaged("offsets do not start at 0 and end at the data length"));
         }

@@ -71,8 +71,7 @@ impl FstReader {
     /// Opens the FST (the `fst` crate checks its own header and footer in constant
     /// time) and checks the key count.
     pub fn new(view: FileView) -> Result<FstReader, FormatError> {
-        let map = fst::Map::new(view.body().clone())
-            .map_err(|e| view.damaged(format!("not a valid FST: {e}")))?;
+        let map = fst::Map::new(view.body().clone()).map_err(|e| view.damaged(format!("not a valid FST: {e}")))?;
         let [count, ..] = view.params();
         if map.len() as u64 != count {
             return Err(view.damaged(format!("FST holds {} keys, header says {count}", map.len())));
@@ -122,7 +121,11 @@ impl FstReader {
                 }
                 expected += 1;
             }
-            if expected != self.len() { Err(format!("{expected} keys streamed, {} expected", self.len())) } else { Ok(()) }
+            if expected != self.len() {
+                Err(format!("{expected} keys streamed, {} expected", self.len()))
+            } else {
+                Ok(())
+            }
         }));
         match result {
             Ok(Ok(())) => Ok(()),

@@ -191,7 +191,8 @@ impl SortedKeysReader {
         }
         let b = bucket(key, self.bits);
         let dir = self.dir();
-        let (Some(lo), Some(hi)) = (read_uint(dir, b, self.entry_width), read_uint(dir, b + 1, self.entry_width)) else {
+        let (Some(lo), Some(hi)) = (read_uint(dir, b, self.entry_width), read_uint(dir, b + 1, self.entry_width))
+        else {
             return Err(self.view.damaged("radix directory shorter than its header says"));
         };
         if lo > hi || hi > self.count {
@@ -339,8 +340,9 @@ mod tests {
 
     fn encode_whole(reader: &SortedKeysReader) -> Vec<u8> {
         let [count, width, bits, ew] = reader.view().params();
-        let mut file = super::super::encode_header(EMAIL_KIND, reader.view().body().len() as u64, [count, width, bits, ew])
-            .to_vec();
+        let mut file =
+            super::super::encode_header(EMAIL_KIND, reader.view().body().len() as u64, [count, width, bits, ew])
+                .to_vec();
         file.extend_from_slice(reader.view().body());
         file.extend_from_slice(&[0u8; 8]);
         file.extend_from_slice(&super::super::FOOTER_MAGIC);

@@ -144,8 +144,8 @@ pub(crate) fn read_uint(bytes: &[u8], i: u64, width: usize) -> Option<u64> {
 pub(crate) fn write_uint<W: Write>(w: &mut W, value: u64, width: usize) -> io::Result<()> {
     match width {
         4 => {
-            let v = u32::try_from(value)
-                .map_err(|_| io::Error::other(format!("{value} does not fit a 4-byte field")))?;
+            let v =
+                u32::try_from(value).map_err(|_| io::Error::other(format!("{value} does not fit a 4-byte field")))?;
             w.write_all(&v.to_le_bytes())
         }
         _ => w.write_all(&value.to_le_bytes()),
@@ -379,7 +379,13 @@ impl FileView {
 
 /// Checks that a section of `count` entries of `width` bytes starting at `offset` lies
 /// inside a body of `body_len` bytes; returns its end offset.
-pub(crate) fn section_end(view: &FileView, offset: u64, count: u64, width: u64, what: &str) -> Result<u64, FormatError> {
+pub(crate) fn section_end(
+    view: &FileView,
+    offset: u64,
+    count: u64,
+    width: u64,
+    what: &str,
+) -> Result<u64, FormatError> {
     count
         .checked_mul(width)
         .and_then(|len| len.checked_add(offset))

@@ -159,7 +159,10 @@ impl PostingsReader {
     pub fn rows(&self, ordinal: u64) -> Result<PostingList<'_>, FormatError> {
         let body = self.view.body();
         let offsets = body.get(self.offsets_at..).unwrap_or_default();
-        match (read_uint(offsets, ordinal, self.offset_width), read_uint(offsets, ordinal.wrapping_add(1), self.offset_width)) {
+        match (
+            read_uint(offsets, ordinal, self.offset_width),
+            read_uint(offsets, ordinal.wrapping_add(1), self.offset_width),
+        ) {
             (Some(start), Some(end)) if ordinal < self.keys && start < end && end <= self.postings => {
                 let ids = body.get(start as usize * self.id_width..end as usize * self.id_width).unwrap_or_default();
                 Ok(PostingList { ids, width: self.id_width })

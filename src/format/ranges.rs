@@ -90,9 +90,7 @@ impl RangesReader {
     pub fn rows(&self, ordinal: u64) -> Result<std::ops::Range<u64>, FormatError> {
         let body = self.view.body();
         match (read_uint(body, ordinal, self.width), read_uint(body, ordinal.wrapping_add(1), self.width)) {
-            (Some(start), Some(end)) if ordinal < self.count && start < end && end <= self.email_rows => {
-                Ok(start..end)
-            }
+            (Some(start), Some(end)) if ordinal < self.count && start < end && end <= self.email_rows => Ok(start..end),
             _ => Err(self.view.damaged(format!("no valid row run for key ordinal {ordinal}"))),
         }
     }

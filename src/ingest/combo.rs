@@ -14,16 +14,9 @@ pub(crate) fn parse(text: &str) -> Result<RawFields<'_>, String> {
         _ => return Err("internal error: bad separator position".to_owned()),
     };
     let mut fields = RawFields::default();
-    let kind = if identifier.contains('@') {
-        Asset::Email
-    } else {
-        Asset::Username
-    };
-    fields.values[kind.index()] = Some(identifier)
-        .filter(|s| !s.is_empty())
-        .map(Cow::Borrowed);
-    fields.values[Asset::PasswordPlaintext.index()] =
-        Some(password).filter(|s| !s.is_empty()).map(Cow::Borrowed);
+    let kind = if identifier.contains('@') { Asset::Email } else { Asset::Username };
+    fields.values[kind.index()] = Some(identifier).filter(|s| !s.is_empty()).map(Cow::Borrowed);
+    fields.values[Asset::PasswordPlaintext.index()] = Some(password).filter(|s| !s.is_empty()).map(Cow::Borrowed);
     Ok(fields)
 }
 

@@ -20,12 +20,7 @@ pub(crate) struct CsvFields<'a> {
 
 impl<'a> CsvFields<'a> {
     pub(crate) fn new(text: &'a str, delimiter: u8) -> CsvFields<'a> {
-        CsvFields {
-            text,
-            delimiter,
-            next: Some(0),
-            number: 1,
-        }
+        CsvFields { text, delimiter, next: Some(0), number: 1 }
     }
 
     fn quoted(&self, open: usize) -> Result<(Cow<'a, str>, Option<usize>), String> {
@@ -59,9 +54,7 @@ impl<'a> CsvFields<'a> {
             return match bytes.get(quote + 1) {
                 None => Ok((value, None)),
                 Some(&b) if b == self.delimiter => Ok((value, Some(quote + 2))),
-                Some(_) => Err(format!(
-                    "broken quoting: text after the closing quote of field {number}"
-                )),
+                Some(_) => Err(format!("broken quoting: text after the closing quote of field {number}")),
             };
         }
     }
@@ -78,8 +71,7 @@ impl<'a> Iterator for CsvFields<'a> {
         } else {
             let rest = bytes.get(start..).unwrap_or_default();
             match memchr(self.delimiter, rest) {
-                Some(k) => slice(self.text, start, start + k)
-                    .map(|v| (Cow::Borrowed(v), Some(start + k + 1))),
+                Some(k) => slice(self.text, start, start + k).map(|v| (Cow::Borrowed(v), Some(start + k + 1))),
                 None => slice(self.text, start, bytes.len()).map(|v| (Cow::Borrowed(v), None)),
             }
         };
@@ -100,8 +92,7 @@ impl<'a> Iterator for CsvFields<'a> {
 /// `text[start..end]`; the bounds are always ASCII positions of `text`, so the error is
 /// unreachable, but input bytes must never be able to panic the builder.
 fn slice(text: &str, start: usize, end: usize) -> Result<&str, String> {
-    text.get(start..end)
-        .ok_or_else(|| format!("internal error: bad field bounds {start}..{end}"))
+    text.get(start..end).ok_or_else(|| format!("internal error: bad field bounds {start}..{end}"))
 }
 
 #[cfg(test)]
@@ -109,9 +100,7 @@ mod tests {
     use super::*;
 
     fn split(text: &str, delimiter: u8) -> Result<Vec<String>, String> {
-        CsvFields::new(text, delimiter)
-            .map(|f| f.map(Cow::into_owned))
-            .collect()
+        CsvFields::new(text, delimiter).map(|f| f.map(Cow::into_owned)).collect()
     }
 
     #[test]
@@ -119,14 +108,8 @@ mod tests {
         assert_eq!(split("a,b,,c", b',').unwrap(), ["a", "b", "", "c"]);
         assert_eq!(split("", b',').unwrap(), [""]);
         assert_eq!(split("a,", b',').unwrap(), ["a", ""]);
-        assert_eq!(
-            split("\"a,b\",\"x\"\"y\"\"\",\"l1\nl2\",\"\"", b',').unwrap(),
-            ["a,b", "x\"y\"", "l1\nl2", ""]
-        );
-        assert_eq!(
-            split("a\tb\"c\t\"d\te\"", b'\t').unwrap(),
-            ["a", "b\"c", "d\te"]
-        );
+        assert_eq!(split("\"a,b\",\"x\"\"y\"\"\",\"l1\nl2\",\"\"", b',').unwrap(), ["a,b", "x\"y\"", "l1\nl2", ""]);
+        assert_eq!(split("a\tb\"c\t\"d\te\"", b'\t').unwrap(), ["a", "b\"c", "d\te"]);
         assert_eq!(split(" spaced , kept ", b'|').unwrap(), [" spaced , kept "]);
     }
 
@@ -139,17 +122,8 @@ mod tests {
 
     #[test]
     fn rejects_broken_and_unclosed_quotes() {
-        assert_eq!(
-            split("a,\"b\"c,d", b',').unwrap_err(),
-            "broken quoting: text after the closing quote of field 2"
-        );
-        assert_eq!(
-            split("\"abc", b',').unwrap_err(),
-            "unclosed quote in field 1"
-        );
-        assert_eq!(
-            split("x,\"a\"\"", b',').unwrap_err(),
-            "unclosed quote in field 2"
-        );
+        assert_eq!(split("a,\"b\"c,d", b',').unwrap_err(), "broken quoting: text after the closing quote of field 2");
+        assert_eq!(split("\"abc", b',').unwrap_err(), "unclosed quote in field 1");
+        assert_eq!(split("x,\"a\"\"", b',').unwrap_err(), "unclosed quote in field 2");
     }
 }

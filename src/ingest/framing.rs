@@ -74,15 +74,7 @@ struct Pending {
 
 impl Pending {
     fn new(line: u64) -> Pending {
-        Pending {
-            start: 0,
-            line,
-            lines: 1,
-            len: 0,
-            too_long: false,
-            last_byte: 0,
-            state: CsvState::FieldStart,
-        }
+        Pending { start: 0, line, lines: 1, len: 0, too_long: false, last_byte: 0, state: CsvState::FieldStart }
     }
 }
 
@@ -232,12 +224,8 @@ impl Framer {
             // Keep only the prefix the rejects file shows.
             let kept = batch.data.len().saturating_sub(self.rec.start);
             let want = MAX_REJECT_RAW_BYTES.saturating_sub(kept);
-            batch
-                .data
-                .truncate(self.rec.start + kept.min(MAX_REJECT_RAW_BYTES));
-            batch
-                .data
-                .extend_from_slice(chunk.get(..want.min(chunk.len())).unwrap_or_default());
+            batch.data.truncate(self.rec.start + kept.min(MAX_REJECT_RAW_BYTES));
+            batch.data.extend_from_slice(chunk.get(..want.min(chunk.len())).unwrap_or_default());
             self.rec.too_long = true;
         } else {
             batch.data.extend_from_slice(chunk);
@@ -336,11 +324,7 @@ fn scan_csv(window: &[u8], delimiter: u8, state: &mut CsvState) -> (Option<usize
             CsvState::FieldStart | CsvState::Unquoted => match memchr2(b'"', b'\n', rest) {
                 None => {
                     if let Some(&last) = rest.last() {
-                        *state = if last == delimiter {
-                            CsvState::FieldStart
-                        } else {
-                            CsvState::Unquoted
-                        };
+                        *state = if last == delimiter { CsvState::FieldStart } else { CsvState::Unquoted };
                     }
                     return (None, embedded);
                 }
@@ -353,11 +337,7 @@ fn scan_csv(window: &[u8], delimiter: u8, state: &mut CsvState) -> (Option<usize
                         None => *state == CsvState::FieldStart,
                         Some(before) => rest.get(before) == Some(&delimiter),
                     };
-                    *state = if at_field_start {
-                        CsvState::Quoted
-                    } else {
-                        CsvState::Unquoted
-                    };
+                    *state = if at_field_start { CsvState::Quoted } else { CsvState::Unquoted };
                     i += k + 1;
                 }
             },
@@ -403,9 +383,7 @@ pub(crate) mod tests {
         let mut out = Vec::new();
         loop {
             let mut batch = FrameBatch::default();
-            framer
-                .fill(&mut src, &mut batch, target, usize::MAX)
-                .unwrap();
+            framer.fill(&mut src, &mut batch, target, usize::MAX).unwrap();
             if batch.frames.is_empty() {
                 break;
             }
@@ -441,10 +419,7 @@ pub(crate) mod tests {
 
     #[test]
     fn utf8_bom_is_skipped_and_utf16_detected() {
-        assert_eq!(
-            lines_of(b"\xEF\xBB\xBFx\ny\n", None),
-            owned(&[(1, 1, "x"), (2, 1, "y")])
-        );
+        assert_eq!(lines_of(b"\xEF\xBB\xBFx\ny\n", None), owned(&[(1, 1, "x"), (2, 1, "y")]));
         let mut framer = Framer::new(None, 16);
         let mut src: &[u8] = b"\xFF\xFEa\0";
         assert_eq!(framer.start(&mut src).unwrap(), Bom::Utf16);
@@ -494,12 +469,7 @@ pub(crate) mod tests {
             assert_eq!(frames.len(), 3);
             assert_eq!(frames[0].2, b"first");
             assert_eq!(frames[1].0, 2);
-            assert_eq!(
-                frames[1].3,
-                FrameKind::TooLong {
-                    total_len: (MAX_RECORD_BYTES + 10) as u64
-                }
-            );
+            assert_eq!(frames[1].3, FrameKind::TooLong { total_len: (MAX_RECORD_BYTES + 10) as u64 });
             assert_eq!(frames[1].2.len(), MAX_REJECT_RAW_BYTES);
             assert_eq!((frames[2].0, frames[2].2.as_slice()), (3, &b"after"[..]));
         }
@@ -541,26 +511,19 @@ pub(crate) mod tests {
         let input = b",,,,\n\",\n\"\"\"\x0b\0\r\0\r\"\r\r\r\r\"";
         let (frames, blank) = frame_all(input, Some(b','), 3, 3, 16);
         assert_eq!(blank, 0);
-        assert_eq!(
-            frames.iter().map(|f| (f.0, f.1)).collect::<Vec<_>>(),
-            [(1, 1), (2, 2)]
-        );
+        assert_eq!(frames.iter().map(|f| (f.0, f.1)).collect::<Vec<_>>(), [(1, 1), (2, 2)]);
         assert_eq!(frames[1].2, &input[5..]);
     }
 
     #[test]
     fn batch_and_read_boundaries_do_not_change_frames() {
-        let input: &[u8] =
-            b"\xEF\xBB\xBFemail,pw\r\n\"a\nb\",\"x\"\"y\"\n\n c , d \nq\"q,\"\"\r\n\"\",\"\"\n\"tail";
+        let input: &[u8] = b"\xEF\xBB\xBFemail,pw\r\n\"a\nb\",\"x\"\"y\"\n\n c , d \nq\"q,\"\"\r\n\"\",\"\"\n\"tail";
         let reference = frame_all(input, Some(b','), READ_BUFFER_BYTES, usize::MAX, 1 << 20);
         for buffer in 1..8 {
             for step in 1..5 {
                 for target in [0, 1, 5, 100] {
                     let got = frame_all(input, Some(b','), buffer, step, target);
-                    assert_eq!(
-                        got, reference,
-                        "buffer {buffer} step {step} target {target}"
-                    );
+                    assert_eq!(got, reference, "buffer {buffer} step {step} target {target}");
                 }
             }
         }

@@ -108,8 +108,8 @@ fn value_of<'de>(raw: &'de RawValue, key: &str) -> Result<Option<Cow<'de, str>>,
     let text = raw.get();
     let kind = match text.as_bytes().first() {
         Some(b'"') => {
-            let JsonStr(value) = serde_json::from_str::<JsonStr<'de>>(text)
-                .map_err(|e| format!("invalid JSON: {e}"))?;
+            let JsonStr(value) =
+                serde_json::from_str::<JsonStr<'de>>(text).map_err(|e| format!("invalid JSON: {e}"))?;
             return Ok(Some(value).filter(|v| !v.is_empty()));
         }
         Some(b'-' | b'0'..=b'9') => return Ok(Some(Cow::Borrowed(text))),
@@ -118,9 +118,7 @@ fn value_of<'de>(raw: &'de RawValue, key: &str) -> Result<Option<Cow<'de, str>>,
         Some(b'[') => "an array",
         _ => "an object",
     };
-    Err(format!(
-        "key '{key}' holds {kind}; expected a string or a number"
-    ))
+    Err(format!("key '{key}' holds {kind}; expected a string or a number"))
 }
 
 #[cfg(test)]
@@ -142,10 +140,7 @@ mod tests {
         assert_eq!(f.get(Asset::PasswordHash), Some("-1.5e3"));
         assert_eq!(f.get(Asset::Dob), None);
         assert_eq!(f.get(Asset::FullName), None);
-        assert!(matches!(
-            f.values[Asset::Email.index()],
-            Some(Cow::Borrowed(_))
-        ));
+        assert!(matches!(f.values[Asset::Email.index()], Some(Cow::Borrowed(_))));
     }
 
     #[test]
@@ -169,10 +164,7 @@ mod tests {
             parse(r#"{"Login": {"x": 1}}"#).unwrap_err(),
             "key 'Login' holds an object; expected a string or a number"
         );
-        assert_eq!(
-            parse(r#"{"ip": false}"#).unwrap_err(),
-            "key 'ip' holds a boolean; expected a string or a number"
-        );
+        assert_eq!(parse(r#"{"ip": false}"#).unwrap_err(), "key 'ip' holds a boolean; expected a string or a number");
     }
 
     #[test]
@@ -181,29 +173,14 @@ mod tests {
             parse(r#"{"email": "a@b.c", "mail": "d@e.f"}"#).unwrap_err(),
             "keys 'email' and 'mail' both give the asset email"
         );
-        assert_eq!(
-            parse(r#"{"email": "a@b.c", "email": null}"#).unwrap_err(),
-            "key 'email' appears twice"
-        );
+        assert_eq!(parse(r#"{"email": "a@b.c", "email": null}"#).unwrap_err(), "key 'email' appears twice");
     }
 
     #[test]
     fn syntax_errors_and_non_objects() {
-        assert!(
-            parse(r#"{"email": "a@b.c""#)
-                .unwrap_err()
-                .starts_with("invalid JSON: ")
-        );
-        assert!(
-            parse(r#"{"email": "a@b.c"} trailing"#)
-                .unwrap_err()
-                .starts_with("invalid JSON: ")
-        );
-        assert!(
-            parse(r#"["email"]"#)
-                .unwrap_err()
-                .contains("expected a JSON object")
-        );
+        assert!(parse(r#"{"email": "a@b.c""#).unwrap_err().starts_with("invalid JSON: "));
+        assert!(parse(r#"{"email": "a@b.c"} trailing"#).unwrap_err().starts_with("invalid JSON: "));
+        assert!(parse(r#"["email"]"#).unwrap_err().contains("expected a JSON object"));
         assert!(parse("42").unwrap_err().contains("expected a JSON object"));
         assert!(parse("").unwrap_err().starts_with("invalid JSON: "));
     }
@@ -217,11 +194,7 @@ mod tests {
         assert_eq!(parse(&text).unwrap().get(Asset::Email), Some("a@b.c"));
         // Under an asset key it is an array: rejected, naming the key.
         let text = format!(r#"{{"email": {nested}}}"#);
-        assert!(
-            parse(&text)
-                .unwrap_err()
-                .contains("key 'email' holds an array")
-        );
+        assert!(parse(&text).unwrap_err().contains("key 'email' holds an array"));
         // At the top level it is not an object.
         assert!(parse(&nested).is_err());
         let objects = format!("{}1{}", r#"{"a":"#.repeat(depth), "}".repeat(depth));

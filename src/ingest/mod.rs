@@ -60,9 +60,9 @@ impl FrameKind {
     pub fn reject_reason(self) -> Option<String> {
         match self {
             FrameKind::Record => None,
-            FrameKind::TooLong { total_len } => Some(format!(
-                "record is {total_len} bytes long, more than the {MAX_RECORD_BYTES} allowed"
-            )),
+            FrameKind::TooLong { total_len } => {
+                Some(format!("record is {total_len} bytes long, more than the {MAX_RECORD_BYTES} allowed"))
+            }
         }
     }
 }
@@ -133,9 +133,7 @@ pub enum IngestError {
         kind: &'static str,
     },
     /// The file starts with a UTF-16 byte order mark.
-    #[error(
-        "{path}: starts with a UTF-16 byte order mark; UTF-16 is not supported, convert the file to UTF-8"
-    )]
+    #[error("{path}: starts with a UTF-16 byte order mark; UTF-16 is not supported, convert the file to UTF-8")]
     Utf16 {
         /// The file (as written in the catalog).
         path: String,
@@ -151,9 +149,7 @@ pub enum IngestError {
         source: std::io::Error,
     },
     /// Corrupt or truncated gzip data; nothing from `line` on was read.
-    #[error(
-        "{path}: gzip data is corrupt or truncated at line {line}; the rest of the file was not read"
-    )]
+    #[error("{path}: gzip data is corrupt or truncated at line {line}; the rest of the file was not read")]
     Gzip {
         /// The file (as written in the catalog).
         path: String,
@@ -173,9 +169,7 @@ pub enum IngestError {
         reason: String,
     },
     /// Two columns name the same asset.
-    #[error(
-        "{path}: columns '{first}' and '{second}' both name the asset {asset}; rename or remove one of them"
-    )]
+    #[error("{path}: columns '{first}' and '{second}' both name the asset {asset}; rename or remove one of them")]
     DuplicateColumn {
         /// The file (as written in the catalog).
         path: String,

@@ -22,8 +22,7 @@ fn physical_lines(input: &[u8]) -> u64 {
 /// Bytes rich in the characters framing and parsing care about.
 fn dump_bytes() -> impl Strategy<Value = Vec<u8>> {
     let interesting = prop::sample::select(vec![
-        b'"', b',', b'\n', b'\r', b':', b'{', b'}', b'a', b'@', b' ', 0xFF, 0xC3, 0xBC, 0xEF, 0xBB,
-        0xBF,
+        b'"', b',', b'\n', b'\r', b':', b'{', b'}', b'a', b'@', b' ', 0xFF, 0xC3, 0xBC, 0xEF, 0xBB, 0xBF,
     ]);
     prop::collection::vec(prop_oneof![interesting, any::<u8>()], 0..300)
 }

@@ -78,26 +78,13 @@ impl DumpReader {
 
     fn open_with_buffer(file: &DumpFile, buffer_bytes: usize) -> Result<DumpReader, IngestError> {
         let display = file.display.clone();
-        let open_error = |source| IngestError::Open {
-            path: display.clone(),
-            source,
-        };
+        let open_error = |source| IngestError::Open { path: display.clone(), source };
         let metadata = std::fs::metadata(&file.path).map_err(open_error)?;
         if !metadata.is_file() {
-            let kind = if metadata.is_dir() {
-                "a directory"
-            } else {
-                "a device, pipe or socket"
-            };
-            return Err(IngestError::NotRegularFile {
-                path: display,
-                kind,
-            });
+            let kind = if metadata.is_dir() { "a directory" } else { "a device, pipe or socket" };
+            return Err(IngestError::NotRegularFile { path: display, kind });
         }
-        let counting = CountingReader {
-            file: File::open(&file.path).map_err(open_error)?,
-            count: 0,
-        };
+        let counting = CountingReader { file: File::open(&file.path).map_err(open_error)?, count: 0 };
         let input = match file.compression {
             Compression::None => Input::Plain(counting),
             Compression::Gzip => Input::Gzip(MultiGzDecoder::new(counting)),
@@ -116,9 +103,7 @@ impl DumpReader {
         match reader.framer.start(&mut reader.input) {
             Ok(Bom::NoneOrUtf8) => {}
             Ok(Bom::Utf16) => {
-                return Err(IngestError::Utf16 {
-                    path: reader.display,
-                });
+                return Err(IngestError::Utf16 { path: reader.display });
             }
             Err(e) => return Err(reader.read_error(e)),
         }
@@ -152,11 +137,8 @@ impl DumpReader {
         let Some(frame) = batch.frames.first() else {
             return Ok(None);
         };
-        let bad_header = |reason: String| IngestError::BadHeader {
-            path: self.display.clone(),
-            line: frame.line,
-            reason,
-        };
+        let bad_header =
+            |reason: String| IngestError::BadHeader { path: self.display.clone(), line: frame.line, reason };
         if let Some(reason) = frame.kind.reject_reason() {
             return Err(bad_header(reason));
         }
@@ -212,20 +194,14 @@ impl DumpReader {
         if self.done {
             return Ok(None);
         }
-        let mut batch = FrameBatch {
-            data: Vec::with_capacity(target_bytes.min(READ_BUFFER_BYTES * 16)),
-            frames: Vec::new(),
-        };
-        let result = self
-            .framer
-            .fill(&mut self.input, &mut batch, target_bytes, usize::MAX);
+        let mut batch =
+            FrameBatch { data: Vec::with_capacity(target_bytes.min(READ_BUFFER_BYTES * 16)), frames: Vec::new() };
+        let result = self.framer.fill(&mut self.input, &mut batch, target_bytes, usize::MAX);
         if let Err(source) = result {
             self.done = true;
             let error = self.read_error(source);
             // Drop the record that was cut short by the error.
-            batch
-                .data
-                .truncate(batch.frames.last().map_or(0, |f| f.end));
+            batch.data.truncate(batch.frames.last().map_or(0, |f| f.end));
             if batch.frames.is_empty() {
                 return Err(error);
             }
@@ -240,10 +216,7 @@ impl DumpReader {
 }
 
 /// Maps column names to assets; returns the mapping and the unknown (non-empty) names.
-fn map_columns(
-    path: &str,
-    columns: &[String],
-) -> Result<(Vec<Option<Asset>>, Vec<String>), IngestError> {
+fn map_columns(path: &str, columns: &[String]) -> Result<(Vec<Option<Asset>>, Vec<String>), IngestError> {
     let mut first_of: [Option<&String>; ASSET_COUNT] = Default::default();
     let mut mapping = Vec::with_capacity(columns.len());
     let mut unknown = Vec::new();
@@ -267,10 +240,7 @@ fn map_columns(
         mapping.push(asset);
     }
     if !mapping.iter().flatten().any(|a| a.is_identifier()) {
-        return Err(IngestError::NoIdentifierColumn {
-            path: path.to_owned(),
-            columns: columns.to_vec(),
-        });
+        return Err(IngestError::NoIdentifierColumn { path: path.to_owned(), columns: columns.to_vec() });
     }
     Ok((mapping, unknown))
 }
@@ -295,14 +265,7 @@ mod tests {
             std::fs::write(&path, bytes).unwrap();
             Compression::None
         };
-        DumpFile {
-            display: name.to_owned(),
-            path,
-            format,
-            compression,
-            delimiter: b',',
-            columns: None,
-        }
+        DumpFile { display: name.to_owned(), path, format, compression, delimiter: b',', columns: None }
     }
 
     /// Every frame of the file as (line, lines, parse result rendered as text).
@@ -343,17 +306,8 @@ mod tests {
                 read_all(&mut reader),
                 [
                     (3, 1, "email=a@b.c password_plaintext=pw,1".to_owned()),
-                    (
-                        4,
-                        2,
-                        "email=x@y.z password_plaintext=two\r\nlines".to_owned()
-                    ),
-                    (
-                        7,
-                        1,
-                        "reject: broken quoting: text after the closing quote of field 2"
-                            .to_owned()
-                    ),
+                    (4, 2, "email=x@y.z password_plaintext=two\r\nlines".to_owned()),
+                    (7, 1, "reject: broken quoting: text after the closing quote of field 2".to_owned()),
                     (8, 1, "reject: expected 4 fields, found 1".to_owned()),
                 ],
                 "{name}"
@@ -371,10 +325,7 @@ mod tests {
         file.columns = Some(vec!["user".into(), "pass".into(), "".into()]);
         let mut reader = DumpReader::open(&file).unwrap();
         assert!(reader.unknown_columns().is_empty());
-        assert_eq!(
-            read_all(&mut reader),
-            [(1, 1, "username=bob password_plaintext=pw".to_owned())]
-        );
+        assert_eq!(read_all(&mut reader), [(1, 1, "username=bob password_plaintext=pw".to_owned())]);
     }
 
     #[test]
@@ -386,12 +337,7 @@ mod tests {
             err.to_string(),
             "dup.csv: columns 'email' and 'Mail' both name the asset email; rename or remove one of them"
         );
-        let file = dump(
-            dir.path(),
-            "noid.csv",
-            DumpFormat::Csv,
-            b"password,hash\nx,y\n",
-        );
+        let file = dump(dir.path(), "noid.csv", DumpFormat::Csv, b"password,hash\nx,y\n");
         let err = DumpReader::open(&file).err().unwrap();
         assert!(matches!(err, IngestError::NoIdentifierColumn { .. }));
         assert!(err.to_string().starts_with(
@@ -399,18 +345,9 @@ mod tests {
         ));
         let file = dump(dir.path(), "q.csv", DumpFormat::Csv, b"\n\nemail,\"pw\n");
         let err = DumpReader::open(&file).err().unwrap();
-        assert_eq!(
-            err.to_string(),
-            "q.csv: cannot read the CSV header row (line 3): unclosed quote in field 2"
-        );
+        assert_eq!(err.to_string(), "q.csv: cannot read the CSV header row (line 3): unclosed quote in field 2");
         let file = dump(dir.path(), "u.csv", DumpFormat::Csv, b"em\xFFail\n");
-        assert!(
-            DumpReader::open(&file)
-                .err()
-                .unwrap()
-                .to_string()
-                .contains("invalid UTF-8 at byte 2")
-        );
+        assert!(DumpReader::open(&file).err().unwrap().to_string().contains("invalid UTF-8 at byte 2"));
     }
 
     #[test]
@@ -428,31 +365,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dump(dir.path(), "w.csv", DumpFormat::Csv, b"\xFF\xFEe\0m\0");
         let err = DumpReader::open(&file).err().unwrap();
-        assert!(
-            err.to_string()
-                .contains("UTF-16 is not supported, convert the file to UTF-8")
-        );
+        assert!(err.to_string().contains("UTF-16 is not supported, convert the file to UTF-8"));
         let mut missing = file.clone();
         missing.path = dir.path().join("nope.csv");
         missing.display = "nope.csv".into();
-        assert!(matches!(
-            DumpReader::open(&missing),
-            Err(IngestError::Open { .. })
-        ));
+        assert!(matches!(DumpReader::open(&missing), Err(IngestError::Open { .. })));
         let mut directory = file.clone();
         directory.path = dir.path().to_owned();
         let err = DumpReader::open(&directory).err().unwrap();
-        assert!(
-            err.to_string()
-                .ends_with("is a directory, not a regular file")
-        );
+        assert!(err.to_string().ends_with("is a directory, not a regular file"));
         if Path::new("/dev/zero").exists() {
             let mut device = file;
             device.path = "/dev/zero".into();
-            assert!(matches!(
-                DumpReader::open(&device),
-                Err(IngestError::NotRegularFile { .. })
-            ));
+            assert!(matches!(DumpReader::open(&device), Err(IngestError::NotRegularFile { .. })));
         }
     }
 
@@ -471,12 +396,7 @@ mod tests {
         assert_eq!(got[1].0, 3);
         assert!(got[1].2.contains("key 'email' holds an array"));
         assert!(got[2].2.starts_with("reject: invalid JSON"));
-        let file = dump(
-            dir.path(),
-            "c.txt",
-            DumpFormat::Combo,
-            b"a@b.c:p:w\r\nbob:\nnothing\n",
-        );
+        let file = dump(dir.path(), "c.txt", DumpFormat::Combo, b"a@b.c:p:w\r\nbob:\nnothing\n");
         let mut reader = DumpReader::open(&file).unwrap();
         assert_eq!(
             read_all(&mut reader),
@@ -523,10 +443,7 @@ mod tests {
         assert!(records > 0);
         assert!(matches!(err, IngestError::Gzip { .. }), "{err:?}");
         assert_eq!(err.line(), Some(records as u64 + 1));
-        assert!(
-            err.to_string()
-                .starts_with("t.txt.gz: gzip data is corrupt or truncated at line")
-        );
+        assert!(err.to_string().starts_with("t.txt.gz: gzip data is corrupt or truncated at line"));
         assert!(reader.next_batch(1000).unwrap().is_none());
     }
 }

@@ -98,18 +98,12 @@ pub struct RejectsWriter {
 impl RejectsWriter {
     /// Creates (truncates) the rejects file.
     pub fn create(path: PathBuf) -> io::Result<RejectsWriter> {
-        Ok(RejectsWriter {
-            out: BufWriter::new(File::create(path)?),
-            count: 0,
-        })
+        Ok(RejectsWriter { out: BufWriter::new(File::create(path)?), count: 0 })
     }
 
     /// Appends one reject.
     pub fn write(&mut self, reject: &Reject) -> io::Result<()> {
-        let raw = reject
-            .raw
-            .get(..MAX_REJECT_RAW_BYTES)
-            .unwrap_or(&reject.raw);
+        let raw = reject.raw.get(..MAX_REJECT_RAW_BYTES).unwrap_or(&reject.raw);
         let line = RejectLine {
             file: &reject.file,
             line: reject.line,
@@ -127,10 +121,7 @@ impl RejectsWriter {
 
     /// Flushes and closes; returns how many rejects were written.
     pub fn finish(self) -> io::Result<u64> {
-        let file = self
-            .out
-            .into_inner()
-            .map_err(io::IntoInnerError::into_error)?;
+        let file = self.out.into_inner().map_err(io::IntoInnerError::into_error)?;
         file.sync_all()?;
         Ok(self.count)
     }
@@ -154,54 +145,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("rejects.jsonl");
         let mut writer = RejectsWriter::create(path.clone()).unwrap();
-        let batch = FrameBatch {
-            data: b"bad\xFF\"line".to_vec(),
-            frames: vec![],
-        };
-        let frame = Frame {
-            line: 7,
-            lines: 1,
-            start: 0,
-            end: batch.data.len(),
-            kind: FrameKind::Record,
-        };
-        writer
-            .write(&Reject::for_frame(
-                "d/x.csv",
-                &batch,
-                &frame,
-                "invalid UTF-8 at byte 3".into(),
-            ))
-            .unwrap();
-        let field = FieldReject {
-            asset: Asset::Email,
-            reason: "invalid email: has no '@'".into(),
-            value: "nope".into(),
-        };
-        writer
-            .write(&Reject::for_field("d/x.csv", 9, &field))
-            .unwrap();
-        let cut = Frame {
-            kind: FrameKind::TooLong {
-                total_len: 5_000_000,
-            },
-            ..frame
-        };
-        writer
-            .write(&Reject::for_frame(
-                "d/x.csv",
-                &batch,
-                &cut,
-                "too long".into(),
-            ))
-            .unwrap();
+        let batch = FrameBatch { data: b"bad\xFF\"line".to_vec(), frames: vec![] };
+        let frame = Frame { line: 7, lines: 1, start: 0, end: batch.data.len(), kind: FrameKind::Record };
+        writer.write(&Reject::for_frame("d/x.csv", &batch, &frame, "invalid UTF-8 at byte 3".into())).unwrap();
+        let field =
+            FieldReject { asset: Asset::Email, reason: "invalid email: has no '@'".into(), value: "nope".into() };
+        writer.write(&Reject::for_field("d/x.csv", 9, &field)).unwrap();
+        let cut = Frame { kind: FrameKind::TooLong { total_len: 5_000_000 }, ..frame };
+        writer.write(&Reject::for_frame("d/x.csv", &batch, &cut, "too long".into())).unwrap();
         assert_eq!(writer.finish().unwrap(), 3);
 
         let text = std::fs::read_to_string(&path).unwrap();
-        let lines: Vec<serde_json::Value> = text
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+        let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert_eq!(
             lines[0],
             serde_json::json!({"file": "d/x.csv", "line": 7, "reason": "invalid UTF-8 at byte 3",
@@ -228,8 +183,7 @@ mod tests {
         };
         writer.write(&reject).unwrap();
         writer.finish().unwrap();
-        let line: serde_json::Value =
-            serde_json::from_str(std::fs::read_to_string(&path).unwrap().trim()).unwrap();
+        let line: serde_json::Value = serde_json::from_str(std::fs::read_to_string(&path).unwrap().trim()).unwrap();
         assert_eq!(line["raw"].as_str().unwrap().len(), MAX_REJECT_RAW_BYTES);
         assert_eq!(line["truncated"], true);
     }

@@ -172,9 +172,8 @@ impl Index {
                 }
             }
         }
-        breaches.sort_by(|a, b| {
-            b.severity.cmp(&a.severity).then(b.date.cmp(&a.date)).then_with(|| a.source.cmp(b.source))
-        });
+        breaches
+            .sort_by(|a, b| b.severity.cmp(&a.severity).then(b.date.cmp(&a.date)).then_with(|| a.source.cmp(b.source)));
         let score = risk_score(breaches.iter().map(|b| (b.severity, b.date)), Date::from_unix_seconds(now));
         Ok(CheckResult {
             checked: query.text(),

@@ -15,11 +15,7 @@ const fn crc32_table() -> [u32; 256] {
         let mut c = i as u32;
         let mut k = 0;
         while k < 8 {
-            c = if c & 1 != 0 {
-                0xEDB8_8320 ^ (c >> 1)
-            } else {
-                c >> 1
-            };
+            c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
             k += 1;
         }
         table[i] = c;
@@ -52,12 +48,7 @@ impl<W: Write> GzipStoredWriter<W> {
     /// Writes the gzip header (no name, mtime 0 so output is deterministic).
     pub fn new(mut inner: W) -> io::Result<Self> {
         inner.write_all(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff])?;
-        Ok(GzipStoredWriter {
-            inner,
-            buf: Vec::with_capacity(BLOCK),
-            crc: 0,
-            size: 0,
-        })
+        Ok(GzipStoredWriter { inner, buf: Vec::with_capacity(BLOCK), crc: 0, size: 0 })
     }
 
     fn emit_block(&mut self, last: bool) -> io::Result<()> {
@@ -116,11 +107,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("t.gz");
         std::fs::write(&path, &gz).unwrap();
-        match std::process::Command::new("gzip")
-            .arg("-dc")
-            .arg(&path)
-            .output()
-        {
+        match std::process::Command::new("gzip").arg("-dc").arg(&path).output() {
             Ok(out) => {
                 assert!(out.status.success());
                 assert_eq!(out.stdout, data);

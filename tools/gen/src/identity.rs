@@ -90,8 +90,8 @@ const LAST_NAMES: &[&str] = &[
     "weber",
 ];
 const NICKS: &[&str] = &[
-    "darkstar", "shadow", "gamer", "ninja", "dragon", "wolf", "pixel", "neo", "cyber", "ghost",
-    "sniper", "blaze", "storm", "viper", "phoenix", "coder", "hacker", "raven", "zero", "frost",
+    "darkstar", "shadow", "gamer", "ninja", "dragon", "wolf", "pixel", "neo", "cyber", "ghost", "sniper", "blaze",
+    "storm", "viper", "phoenix", "coder", "hacker", "raven", "zero", "frost",
 ];
 /// Plain ASCII mail domains, most frequent first (drawn with a skew).
 const DOMAINS: &[&str] = &[
@@ -139,18 +139,8 @@ const STREETS: &[&str] = &[
     "Park Lane",
     "Calle Mayor",
 ];
-const CITIES: &[&str] = &[
-    "Springfield",
-    "Berlin",
-    "Paris",
-    "London",
-    "München",
-    "Madrid",
-    "Roma",
-    "Kraków",
-    "Zürich",
-    "Portland",
-];
+const CITIES: &[&str] =
+    &["Springfield", "Berlin", "Paris", "London", "München", "Madrid", "Roma", "Kraków", "Zürich", "Portland"];
 
 /// One synthetic person. All fields are in their canonical spelling; records may spell
 /// the e-mail and username differently (case, Unicode form, punycode domain) but always
@@ -282,11 +272,7 @@ impl Identity {
         let has_accent = !first.is_ascii() || !last.is_ascii();
         self.unicode_local = has_accent && rng.chance(0.25);
         let push_name = |out: &mut String, s: &str, unicode: bool| {
-            if unicode {
-                out.push_str(s)
-            } else {
-                push_ascii_folded(out, s)
-            }
+            if unicode { out.push_str(s) } else { push_ascii_folded(out, s) }
         };
         self.email.clear();
         let u = self.unicode_local;
@@ -345,10 +331,7 @@ impl Identity {
                 name.push_str(rng.pick(NICKS));
             } else {
                 push_ascii_folded(&mut name, first);
-                push_ascii_folded(
-                    &mut name,
-                    &last[..last.char_indices().nth(1).map_or(1, |(i, _)| i)],
-                );
+                push_ascii_folded(&mut name, &last[..last.char_indices().nth(1).map_or(1, |(i, _)| i)]);
             }
             let _ = write!(name, "{index}");
             Some(name)
@@ -358,21 +341,9 @@ impl Identity {
 
         self.phone.clear();
         let cc = rng.pick(&[1u32, 44, 49, 33, 34, 39, 7, 81, 86]);
-        let _ = write!(
-            self.phone,
-            "+{cc} {:03} {:03} {:04}",
-            rng.below(900) + 100,
-            rng.below(1000),
-            rng.below(10_000)
-        );
+        let _ = write!(self.phone, "+{cc} {:03} {:03} {:04}", rng.below(900) + 100, rng.below(1000), rng.below(10_000));
         self.dob.clear();
-        let _ = write!(
-            self.dob,
-            "{}-{:02}-{:02}",
-            1940 + rng.below(66),
-            1 + rng.below(12),
-            1 + rng.below(28)
-        );
+        let _ = write!(self.dob, "{}-{:02}-{:02}", 1940 + rng.below(66), 1 + rng.below(12), 1 + rng.below(28));
         self.address.clear();
         let _ = write!(
             self.address,

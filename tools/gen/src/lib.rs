@@ -26,9 +26,7 @@ pub mod gzip;
 mod identity;
 pub mod rng;
 
-pub use identity::{
-    Identity, identity, identity_email, identity_username, miss_email, miss_username,
-};
+pub use identity::{Identity, identity, identity_email, identity_username, miss_email, miss_username};
 
 use identity::push_nfd;
 use rng::{SplitMix64, Zipf, derive};
@@ -74,9 +72,7 @@ impl Format {
 
     /// Parses a catalog name (`csv`, `jsonl`, `combo`), case-insensitively.
     pub fn parse(name: &str) -> Option<Format> {
-        Format::ALL
-            .into_iter()
-            .find(|f| f.name().eq_ignore_ascii_case(name.trim()))
+        Format::ALL.into_iter().find(|f| f.name().eq_ignore_ascii_case(name.trim()))
     }
 }
 
@@ -145,16 +141,10 @@ impl GenConfig {
             return invalid("sources must be at least 1".into());
         }
         if !(0.0..=0.9).contains(&self.bad_line_ratio) {
-            return invalid(format!(
-                "bad_line_ratio {} is outside [0, 0.9]",
-                self.bad_line_ratio
-            ));
+            return invalid(format!("bad_line_ratio {} is outside [0, 0.9]", self.bad_line_ratio));
         }
         if !(self.zipf_exponent.is_finite() && self.zipf_exponent > 0.0) {
-            return invalid(format!(
-                "zipf_exponent {} must be positive",
-                self.zipf_exponent
-            ));
+            return invalid(format!("zipf_exponent {} must be positive", self.zipf_exponent));
         }
         if self.formats.is_empty() {
             return invalid("formats must not be empty".into());
@@ -287,14 +277,7 @@ enum Kind {
 }
 
 impl Kind {
-    const ALL: [Kind; 6] = [
-        Kind::Corp,
-        Kind::Stealer,
-        Kind::ComboList,
-        Kind::Forum,
-        Kind::Shop,
-        Kind::Legacy,
-    ];
+    const ALL: [Kind; 6] = [Kind::Corp, Kind::Stealer, Kind::ComboList, Kind::Forum, Kind::Shop, Kind::Legacy];
 
     fn preferred_format(self) -> Format {
         match self {
@@ -439,9 +422,7 @@ fn title_case(slug: &str) -> String {
     slug.split('-')
         .map(|w| {
             let mut c = w.chars();
-            c.next()
-                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
-                .unwrap_or_default()
+            c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
         })
         .collect::<Vec<_>>()
         .join(" ")
@@ -453,9 +434,7 @@ fn header_spelling(alias: &str, rng: &mut SplitMix64) -> String {
         alias.to_string()
     } else if r < 0.85 {
         let mut c = alias.chars();
-        c.next()
-            .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
-            .unwrap_or_default()
+        c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
     } else {
         alias.to_ascii_uppercase()
     }
@@ -472,10 +451,7 @@ fn plan(config: &GenConfig) -> Vec<SourcePlan> {
         })
         .collect();
     let total: f64 = weights.iter().sum();
-    let mut sizes: Vec<u64> = weights
-        .iter()
-        .map(|w| (config.records as f64 * w / total).floor() as u64)
-        .collect();
+    let mut sizes: Vec<u64> = weights.iter().map(|w| (config.records as f64 * w / total).floor() as u64).collect();
     let assigned: u64 = sizes.iter().sum();
     let mut rest = config.records.saturating_sub(assigned);
     let mut i = 0;
@@ -489,11 +465,7 @@ fn plan(config: &GenConfig) -> Vec<SourcePlan> {
     let mut start = 0u64;
     let mut file_no = 0u64;
     for (s, &size) in sizes.iter().enumerate() {
-        let kind = if s < Kind::ALL.len() {
-            Kind::ALL[s]
-        } else {
-            rng.pick(&Kind::ALL)
-        };
+        let kind = if s < Kind::ALL.len() { Kind::ALL[s] } else { rng.pick(&Kind::ALL) };
         let preferred = kind.preferred_format();
         let format = if s < config.formats.len() {
             config.formats[s]
@@ -502,11 +474,7 @@ fn plan(config: &GenConfig) -> Vec<SourcePlan> {
         } else {
             rng.pick(&config.formats)
         };
-        let kind = if format == Format::Combo {
-            Kind::ComboList
-        } else {
-            kind
-        };
+        let kind = if format == Format::Combo { Kind::ComboList } else { kind };
         let company = COMPANIES[s % COMPANIES.len()];
         let year = 2008 + rng.below(18);
         let name = if s < COMPANIES.len() {
@@ -520,18 +488,10 @@ fn plan(config: &GenConfig) -> Vec<SourcePlan> {
             _ => format!("{} Data Breach {year}", title_case(company)),
         };
         let date = format!("{year}-{:02}-{:02}", 1 + rng.below(12), 1 + rng.below(28));
-        let severity = if s >= 3 && rng.chance(0.12) {
-            Some(rng.pick(&["low", "medium", "high", "critical"]))
-        } else {
-            None
-        };
+        let severity =
+            if s >= 3 && rng.chance(0.12) { Some(rng.pick(&["low", "medium", "high", "critical"])) } else { None };
         let publish_date = if rng.chance(0.3) {
-            Some(format!(
-                "{}-{:02}-{:02}",
-                (year + 1).min(2026),
-                1 + rng.below(12),
-                1 + rng.below(28)
-            ))
+            Some(format!("{}-{:02}-{:02}", (year + 1).min(2026), 1 + rng.below(12), 1 + rng.below(28)))
         } else {
             None
         };
@@ -544,15 +504,7 @@ fn plan(config: &GenConfig) -> Vec<SourcePlan> {
         let mut cols: Vec<Col> = match (format, kind) {
             (Format::Combo, _) => vec![],
             (_, Kind::Corp) => {
-                let mut c = vec![
-                    Col::Email,
-                    Col::Name,
-                    Col::Phone,
-                    Col::Address,
-                    Col::Dob,
-                    Col::Hash,
-                    Col::HashType,
-                ];
+                let mut c = vec![Col::Email, Col::Name, Col::Phone, Col::Address, Col::Dob, Col::Hash, Col::HashType];
                 if hash_type == HashType::Sha256 {
                     c.push(Col::Salt);
                 }
@@ -568,14 +520,7 @@ fn plan(config: &GenConfig) -> Vec<SourcePlan> {
             }
             (_, Kind::Stealer) => vec![Col::Url, Col::Email, Col::Username, Col::Password, Col::Ip],
             (_, Kind::ComboList) => vec![Col::Email, Col::Username, Col::Password],
-            (_, Kind::Shop) => vec![
-                Col::Email,
-                Col::Name,
-                Col::Address,
-                Col::Phone,
-                Col::Hash,
-                Col::HashType,
-            ],
+            (_, Kind::Shop) => vec![Col::Email, Col::Name, Col::Address, Col::Phone, Col::Hash, Col::HashType],
             (_, Kind::Legacy) => vec![Col::Email, Col::Username, Col::Password],
         };
         if format != Format::Combo && rng.chance(0.3) {
@@ -610,19 +555,12 @@ fn plan(config: &GenConfig) -> Vec<SourcePlan> {
                 .iter()
                 .map(|&c| {
                     let alias = rng.pick(c.aliases());
-                    let spelled = if format == Format::Csv {
-                        header_spelling(alias, &mut rng)
-                    } else {
-                        alias.to_string()
-                    };
+                    let spelled =
+                        if format == Format::Csv { header_spelling(alias, &mut rng) } else { alias.to_string() };
                     (c, spelled)
                 })
                 .collect();
-            let suffix = if nfiles == 1 {
-                String::new()
-            } else {
-                format!("-part{}", part + 1)
-            };
+            let suffix = if nfiles == 1 { String::new() } else { format!("-part{}", part + 1) };
             let gz = if config.gzip { ".gz" } else { "" };
             let path = format!("s{:04}-{name}{suffix}.{}{gz}", s + 1, format.extension());
             files.push(FilePlan {
@@ -799,30 +737,11 @@ const URLS: &[&str] = &[
     "https://mail.yandex.ru/",
     "android://hash@com.instagram.android/",
 ];
-const INVALID_EMAILS: &[&str] = &[
-    "no-at-sign",
-    "a@@b.com",
-    "@domain.com",
-    "user@",
-    "john doe@example.com",
-    "x@y@z.com",
-];
+const INVALID_EMAILS: &[&str] =
+    &["no-at-sign", "a@@b.com", "@domain.com", "user@", "john doe@example.com", "x@y@z.com"];
 /// Invalid e-mails that a combo line would still treat as e-mails (they contain `@`).
-const INVALID_COMBO_EMAILS: &[&str] = &[
-    "a@@b.com",
-    "@domain.com",
-    "user@",
-    "john doe@example.com",
-    "x@y@z.com",
-];
-const INVALID_UTF8: &[&[u8]] = &[
-    b"\xff",
-    b"\xc3\x28",
-    b"\xed\xa0\x80",
-    b"\xe2\x82",
-    b"\xc0\xaf",
-    b"\xfe\xfe",
-];
+const INVALID_COMBO_EMAILS: &[&str] = &["a@@b.com", "@domain.com", "user@", "john doe@example.com", "x@y@z.com"];
+const INVALID_UTF8: &[&[u8]] = &[b"\xff", b"\xc3\x28", b"\xed\xa0\x80", b"\xe2\x82", b"\xc0\xaf", b"\xfe\xfe"];
 const NICKNAMES: &[&str] = &["Johnny", "JD", "Bob", "Kiki", "Max", "Lulu"];
 
 /// Field values of one record; an empty string means absent.
@@ -855,11 +774,7 @@ enum Bad {
 }
 
 fn push_hex(out: &mut String, rng: &mut SplitMix64, len: usize, upper: bool) {
-    let digits: &[u8; 16] = if upper {
-        b"0123456789ABCDEF"
-    } else {
-        b"0123456789abcdef"
-    };
+    let digits: &[u8; 16] = if upper { b"0123456789ABCDEF" } else { b"0123456789abcdef" };
     let mut bits = 0u64;
     for i in 0..len {
         if i % 16 == 0 {
@@ -981,10 +896,7 @@ impl<'a> FileWriter<'a> {
 
     /// Coverage identity of global record `r`, if `r` is a coverage record.
     fn coverage_identity(&self, r: u64) -> Option<u64> {
-        let cov = |x: u64| {
-            (u128::from(x) * u128::from(self.coverage) / u128::from(self.total_records.max(1)))
-                as u64
-        };
+        let cov = |x: u64| (u128::from(x) * u128::from(self.coverage) / u128::from(self.total_records.max(1))) as u64;
         let (a, b) = (cov(r), cov(r + 1));
         (b > a).then_some(a)
     }
@@ -1090,8 +1002,7 @@ impl<'a> FileWriter<'a> {
             if rng.chance(0.1) {
                 // Mixed case, same key: capitalize the first letter.
                 let first = f.username.as_bytes()[0].to_ascii_uppercase() as char;
-                f.username
-                    .replace_range(0..1, first.encode_utf8(&mut [0; 4]));
+                f.username.replace_range(0..1, first.encode_utf8(&mut [0; 4]));
             }
         }
         // Plaintext password: common base, mutation, number (rarely colliding).
@@ -1114,10 +1025,8 @@ impl<'a> FileWriter<'a> {
                 push_hex(&mut f.hash, rng, 32, upper)
             }
             HashType::Bcrypt => {
-                const B64: &[u8; 64] =
-                    b"./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-                f.hash
-                    .push_str(rng.pick(&["$2b$10$", "$2a$12$", "$2y$10$"]));
+                const B64: &[u8; 64] = b"./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+                f.hash.push_str(rng.pick(&["$2b$10$", "$2a$12$", "$2y$10$"]));
                 let mut bits = 0u64;
                 for i in 0..53 {
                     if i % 10 == 0 {
@@ -1149,21 +1058,9 @@ impl<'a> FileWriter<'a> {
             }
         }
         if rng.chance(0.95) {
-            let _ = write!(
-                f.ip,
-                "{}.{}.{}.{}",
-                1 + rng.below(223),
-                rng.below(256),
-                rng.below(256),
-                1 + rng.below(254)
-            );
+            let _ = write!(f.ip, "{}.{}.{}.{}", 1 + rng.below(223), rng.below(256), rng.below(256), 1 + rng.below(254));
         } else {
-            let _ = write!(
-                f.ip,
-                "2001:db8:{:x}::{:x}",
-                rng.below(65536),
-                1 + rng.below(65535)
-            );
+            let _ = write!(f.ip, "2001:db8:{:x}::{:x}", rng.below(65536), 1 + rng.below(65535));
         }
         f.url = rng.pick(URLS);
     }
@@ -1211,9 +1108,7 @@ impl<'a> FileWriter<'a> {
                 line.extend_from_slice(b"\"junk");
                 continue;
             }
-            let needs_quotes = value
-                .bytes()
-                .any(|b| b == delim || b == b'"' || b == b'\n' || b == b'\r');
+            let needs_quotes = value.bytes().any(|b| b == delim || b == b'"' || b == b'\n' || b == b'\r');
             if needs_quotes || (!value.is_empty() && self.rng.chance(0.02)) {
                 line.push(b'"');
                 for &b in value.as_bytes() {
@@ -1285,16 +1180,11 @@ impl<'a> FileWriter<'a> {
 
     fn serialize_combo(&mut self, bad: Option<Bad>) {
         let f = &self.fields;
-        let ident = if !f.email.is_empty() {
-            &f.email
-        } else {
-            &f.username
-        };
+        let ident = if !f.email.is_empty() { &f.email } else { &f.username };
         self.line.extend_from_slice(ident.as_bytes());
         if bad == Some(Bad::Syntax) {
             // No `:` at all: a separator that is not one, and a password without colons.
-            self.line
-                .extend_from_slice(if self.rng.chance(0.5) { b" " } else { b"|" });
+            self.line.extend_from_slice(if self.rng.chance(0.5) { b" " } else { b"|" });
             self.line.extend(f.password.bytes().filter(|&b| b != b':'));
         } else {
             self.line.push(b':');
@@ -1305,23 +1195,12 @@ impl<'a> FileWriter<'a> {
     /// Writes one bad line into `self.line`.
     fn bad_line(&mut self, r: u64) -> io::Result<()> {
         let kinds: &[Bad] = match self.plan.format {
-            Format::Csv => &[
-                Bad::InvalidUtf8,
-                Bad::InvalidEmail,
-                Bad::OverlongUsername,
-                Bad::Syntax,
-                Bad::FieldCount,
-            ],
-            Format::Jsonl | Format::Combo => &[
-                Bad::InvalidUtf8,
-                Bad::InvalidEmail,
-                Bad::OverlongUsername,
-                Bad::Syntax,
-            ],
+            Format::Csv => &[Bad::InvalidUtf8, Bad::InvalidEmail, Bad::OverlongUsername, Bad::Syntax, Bad::FieldCount],
+            Format::Jsonl | Format::Combo => &[Bad::InvalidUtf8, Bad::InvalidEmail, Bad::OverlongUsername, Bad::Syntax],
         };
         let mut kind = self.rng.pick(kinds);
-        let has_user_col = self.plan.format != Format::Csv
-            || self.plan.columns.iter().any(|(c, _)| *c == Col::Username);
+        let has_user_col =
+            self.plan.format != Format::Csv || self.plan.columns.iter().any(|(c, _)| *c == Col::Username);
         if kind == Bad::OverlongUsername && !has_user_col {
             kind = Bad::InvalidEmail;
         }
@@ -1331,11 +1210,7 @@ impl<'a> FileWriter<'a> {
         self.fill_fields(r - self.plan.start + 1, true);
         match kind {
             Bad::InvalidEmail => {
-                let list = if self.plan.format == Format::Combo {
-                    INVALID_COMBO_EMAILS
-                } else {
-                    INVALID_EMAILS
-                };
+                let list = if self.plan.format == Format::Combo { INVALID_COMBO_EMAILS } else { INVALID_EMAILS };
                 self.fields.email.clear();
                 self.fields.email.push_str(self.rng.pick(list));
                 self.fields.username.clear();
@@ -1386,8 +1261,7 @@ impl<'a> FileWriter<'a> {
 
 fn write_file(plan: &FilePlan, config: &GenConfig) -> io::Result<FileSummary> {
     let path = config.out_dir.join(&plan.path);
-    let file = File::create(&path)
-        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+    let file = File::create(&path).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
     let mut writer = FileWriter::new(plan, config);
     let mut summary = if config.gzip {
         let mut gz = gzip::GzipStoredWriter::new(BufWriter::with_capacity(1 << 20, file))?;
@@ -1424,8 +1298,7 @@ pub fn generate(config: &GenConfig) -> io::Result<GenSummary> {
         n => n,
     }
     .min(files.len().max(1));
-    let results: Vec<Mutex<Option<io::Result<FileSummary>>>> =
-        files.iter().map(|_| Mutex::new(None)).collect();
+    let results: Vec<Mutex<Option<io::Result<FileSummary>>>> = files.iter().map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
     std::thread::scope(|scope| {
         for _ in 0..threads {

@@ -14,9 +14,7 @@ fn parse_args() -> Result<GenConfig, String> {
     let mut config = GenConfig::new(0, "");
     fn num<T: std::str::FromStr>(flag: &str, v: Option<String>) -> Result<T, String> {
         let v = v.ok_or_else(|| format!("{flag} needs a value"))?;
-        v.replace('_', "")
-            .parse()
-            .map_err(|_| format!("{flag}: '{v}' is not a valid number"))
+        v.replace('_', "").parse().map_err(|_| format!("{flag}: '{v}' is not a valid number"))
     }
     while let Some(flag) = args.next() {
         match flag.as_str() {
@@ -33,10 +31,7 @@ fn parse_args() -> Result<GenConfig, String> {
                 let list = args.next().ok_or("--formats needs a value")?;
                 config.formats = list
                     .split(',')
-                    .map(|f| {
-                        Format::parse(f)
-                            .ok_or_else(|| format!("unknown format '{f}' (csv, jsonl, combo)"))
-                    })
+                    .map(|f| Format::parse(f).ok_or_else(|| format!("unknown format '{f}' (csv, jsonl, combo)")))
                     .collect::<Result<_, _>>()?;
             }
             "-h" | "--help" => return Err(USAGE.to_string()),
@@ -44,9 +39,7 @@ fn parse_args() -> Result<GenConfig, String> {
         }
     }
     config.records = records.ok_or_else(|| format!("--records is required\n{USAGE}"))?;
-    config.out_dir = out
-        .ok_or_else(|| format!("--out is required\n{USAGE}"))?
-        .into();
+    config.out_dir = out.ok_or_else(|| format!("--out is required\n{USAGE}"))?.into();
     Ok(config)
 }
 

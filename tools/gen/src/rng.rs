@@ -82,13 +82,7 @@ impl Zipf {
     /// A sampler for `n ≥ 1` ranks and exponent `s > 0`.
     pub fn new(n: u64, exponent: f64) -> Zipf {
         let n = n.max(1) as f64;
-        let mut z = Zipf {
-            n,
-            exponent,
-            h_integral_x1: 0.0,
-            h_integral_n: 0.0,
-            s: 0.0,
-        };
+        let mut z = Zipf { n, exponent, h_integral_x1: 0.0, h_integral_n: 0.0, s: 0.0 };
         z.h_integral_x1 = z.h_integral(1.5) - 1.0;
         z.h_integral_n = z.h_integral(n + 0.5);
         z.s = 2.0 - z.h_integral_inverse(z.h_integral(2.5) - z.h(2.0));
@@ -124,20 +118,12 @@ impl Zipf {
 
 /// `ln(1 + x) / x`, accurate near 0.
 fn helper1(x: f64) -> f64 {
-    if x.abs() > 1e-8 {
-        x.ln_1p() / x
-    } else {
-        1.0 - x * (0.5 - x * (1.0 / 3.0 - 0.25 * x))
-    }
+    if x.abs() > 1e-8 { x.ln_1p() / x } else { 1.0 - x * (0.5 - x * (1.0 / 3.0 - 0.25 * x)) }
 }
 
 /// `(exp(x) - 1) / x`, accurate near 0.
 fn helper2(x: f64) -> f64 {
-    if x.abs() > 1e-8 {
-        x.exp_m1() / x
-    } else {
-        1.0 + x * 0.5 * (1.0 + x / 3.0 * (1.0 + 0.25 * x))
-    }
+    if x.abs() > 1e-8 { x.exp_m1() / x } else { 1.0 + x * 0.5 * (1.0 + x / 3.0 * (1.0 + 0.25 * x)) }
 }
 
 #[cfg(test)]

@@ -14,10 +14,7 @@ fn read_all(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut out = BTreeMap::new();
     for entry in std::fs::read_dir(dir).unwrap() {
         let entry = entry.unwrap();
-        out.insert(
-            entry.file_name().to_string_lossy().into_owned(),
-            std::fs::read(entry.path()).unwrap(),
-        );
+        out.insert(entry.file_name().to_string_lossy().into_owned(), std::fs::read(entry.path()).unwrap());
     }
     out
 }
@@ -53,19 +50,12 @@ fn counts_and_bad_share_are_respected() {
     config.bad_line_ratio = 0.05;
     let s = generate(&config).unwrap();
     assert_eq!(s.records, 50_000);
-    assert_eq!(
-        s.records_per_source().iter().map(|r| r.2).sum::<u64>(),
-        50_000
-    );
+    assert_eq!(s.records_per_source().iter().map(|r| r.2).sum::<u64>(), 50_000);
     let share = s.bad_lines as f64 / (s.bad_lines + s.records) as f64;
     assert!((0.045..0.055).contains(&share), "bad share {share}");
     assert!(s.duplicates > 0 && s.blank_lines > 0);
     assert_eq!(s.distinct_identities, 25_000);
-    let bytes: u64 = read_all(&dir)
-        .iter()
-        .filter(|(k, _)| *k != "catalog.json")
-        .map(|(_, v)| v.len() as u64)
-        .sum();
+    let bytes: u64 = read_all(&dir).iter().filter(|(k, _)| *k != "catalog.json").map(|(_, v)| v.len() as u64).sum();
     assert_eq!(bytes, s.bytes);
     std::fs::remove_dir_all(dir).unwrap();
 }
@@ -77,29 +67,16 @@ fn every_format_and_quirk_appears() {
     config.sources = 12;
     let s = generate(&config).unwrap();
     for f in Format::ALL {
-        assert!(
-            s.files.iter().any(|x| x.format == f && x.records > 0),
-            "{f} missing"
-        );
+        assert!(s.files.iter().any(|x| x.format == f && x.records > 0), "{f} missing");
     }
     let files = read_all(&dir);
-    let all: Vec<u8> = files
-        .iter()
-        .filter(|(k, _)| *k != "catalog.json")
-        .flat_map(|(_, v)| v.clone())
-        .collect();
+    let all: Vec<u8> = files.iter().filter(|(k, _)| *k != "catalog.json").flat_map(|(_, v)| v.clone()).collect();
     let text = String::from_utf8_lossy(&all);
-    assert!(
-        files.values().any(|v| v.starts_with(b"\xEF\xBB\xBF")),
-        "no BOM"
-    );
+    assert!(files.values().any(|v| v.starts_with(b"\xEF\xBB\xBF")), "no BOM");
     assert!(all.windows(2).any(|w| w == b"\r\n"), "no CRLF");
     assert!(text.contains("xn--"), "no punycode domain");
     assert!(text.contains('+'), "no plus tag");
-    assert!(
-        text.contains('\u{301}') || text.contains('\u{308}'),
-        "no NFD"
-    );
+    assert!(text.contains('\u{301}') || text.contains('\u{308}'), "no NFD");
     assert!(text.contains("$2b$") || text.contains("$2a$"), "no bcrypt");
     assert!(std::str::from_utf8(&all).is_err(), "no invalid UTF-8");
     let catalog = String::from_utf8(files["catalog.json"].clone()).unwrap();
@@ -125,14 +102,8 @@ fn known_hits_appear_and_misses_do_not() {
     for i in 0..s.distinct_identities {
         let email = identity_email(99, i);
         let local = &email[..email.find('@').unwrap()];
-        let tail: String = local
-            .chars()
-            .rev()
-            .take_while(|c| c.is_ascii())
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
+        let tail: String =
+            local.chars().rev().take_while(|c| c.is_ascii()).collect::<Vec<_>>().into_iter().rev().collect();
         assert!(text.contains(&tail), "identity {i} ({email}) not found");
     }
     assert!(!text.contains("absent.invalid"));
@@ -149,11 +120,7 @@ fn gzip_output_is_readable() {
     let s = generate(&config).unwrap();
     for f in &s.files {
         assert!(f.path.ends_with(".gz"));
-        let out = match std::process::Command::new("gzip")
-            .arg("-t")
-            .arg(dir.join(&f.path))
-            .output()
-        {
+        let out = match std::process::Command::new("gzip").arg("-t").arg(dir.join(&f.path)).output() {
             Ok(out) => out,
             Err(_) => return,
         };
@@ -166,10 +133,7 @@ fn gzip_output_is_readable() {
 fn invalid_configs_are_errors() {
     let mut config = GenConfig::new(10, temp_dir("invalid"));
     config.bad_line_ratio = 1.5;
-    assert_eq!(
-        generate(&config).unwrap_err().kind(),
-        io::ErrorKind::InvalidInput
-    );
+    assert_eq!(generate(&config).unwrap_err().kind(), io::ErrorKind::InvalidInput);
     config.bad_line_ratio = 0.0;
     config.formats.clear();
     assert!(generate(&config).is_err());
@@ -296,9 +260,7 @@ fn parse_json(text: &str) -> Json {
             }
             _ => {
                 let start = *i;
-                while *i < b.len()
-                    && matches!(b[*i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
-                {
+                while *i < b.len() && matches!(b[*i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9') {
                     *i += 1;
                 }
                 Json::Num(std::str::from_utf8(&b[start..*i]).unwrap().parse().unwrap())
@@ -318,31 +280,22 @@ fn is_date(s: &str) -> bool {
     b.len() == 10
         && b[4] == b'-'
         && b[7] == b'-'
-        && b.iter()
-            .enumerate()
-            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+        && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
 }
 
 /// Checks a catalog against SPEC §3 and returns `(source names, file paths)`.
 pub(crate) fn check_catalog(text: &str) -> (Vec<String>, Vec<String>) {
     let json = parse_json(text);
-    let Some(Json::Arr(sources)) = json.get("sources") else {
-        panic!("no sources array")
-    };
+    let Some(Json::Arr(sources)) = json.get("sources") else { panic!("no sources array") };
     let mut names = Vec::new();
     let mut ids = Vec::new();
     let mut paths = Vec::new();
     for s in sources {
-        let Some(Json::Num(id)) = s.get("id") else {
-            panic!("no id")
-        };
+        let Some(Json::Num(id)) = s.get("id") else { panic!("no id") };
         ids.push(*id as u32);
         let name = s.get("name").unwrap().str();
         assert!(
-            !name.is_empty()
-                && name
-                    .bytes()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-'),
+            !name.is_empty() && name.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-'),
             "{name}"
         );
         names.push(name.to_string());
@@ -355,9 +308,7 @@ pub(crate) fn check_catalog(text: &str) -> (Vec<String>, Vec<String>) {
         if let Some(p) = s.get("publish_date") {
             assert!(is_date(p.str()));
         }
-        let Some(Json::Arr(files)) = s.get("files") else {
-            panic!("no files")
-        };
+        let Some(Json::Arr(files)) = s.get("files") else { panic!("no files") };
         assert!(!files.is_empty());
         for f in files {
             let path = f.get("path").unwrap().str();
@@ -366,9 +317,7 @@ pub(crate) fn check_catalog(text: &str) -> (Vec<String>, Vec<String>) {
                 Some(format) => assert!(["csv", "jsonl", "combo"].contains(&format.str())),
                 // SPEC §3: the extension may tell the format.
                 None => assert!(
-                    [".csv", ".jsonl", ".ndjson", ".txt"]
-                        .iter()
-                        .any(|e| path.trim_end_matches(".gz").ends_with(e))
+                    [".csv", ".jsonl", ".ndjson", ".txt"].iter().any(|e| path.trim_end_matches(".gz").ends_with(e))
                 ),
             }
             if let Some(d) = f.get("delimiter") {
@@ -395,10 +344,7 @@ fn catalog_has_the_spec_fields_and_lists_every_file() {
     let text = std::fs::read_to_string(dir.join("catalog.json")).unwrap();
     let (names, paths) = check_catalog(&text);
     assert_eq!(names.len(), 30);
-    assert_eq!(
-        paths,
-        s.files.iter().map(|f| f.path.clone()).collect::<Vec<_>>()
-    );
+    assert_eq!(paths, s.files.iter().map(|f| f.path.clone()).collect::<Vec<_>>());
     for p in paths {
         assert!(dir.join(p).is_file());
     }
