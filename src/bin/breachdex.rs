@@ -268,6 +268,7 @@ fn summary_json(s: &BuildSummary) -> serde_json::Value {
         "input_bytes": s.input_bytes,
         "spilled_runs": s.spilled_runs,
         "seconds": s.elapsed.as_secs_f64(),
+        "phase_seconds": s.phases.iter().map(|(n, d)| (n.to_string(), serde_json::json!(d.as_secs_f64()))).collect::<serde_json::Map<_, _>>(),
         "records_per_second": s.records_per_second(),
         "rejects": s.rejects_path,
         "unknown_columns": s.unknown_columns.iter().map(|(f, c)| serde_json::json!({"file": f, "columns": c})).collect::<Vec<_>>(),
@@ -309,6 +310,8 @@ fn print_summary(s: &BuildSummary) {
     if s.spilled_runs > 0 {
         println!("  sorted runs    {} spilled to disk", s.spilled_runs);
     }
+    let phases: Vec<String> = s.phases.iter().map(|(n, d)| format!("{n} {:.2} s", d.as_secs_f64())).collect();
+    println!("  phases         {}", phases.join(", "));
     for (file, cols) in &s.unknown_columns {
         println!("  ignored columns in {file}: {}", cols.join(", "));
     }

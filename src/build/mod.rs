@@ -173,6 +173,8 @@ pub struct BuildSummary {
     pub rejects_path: Option<PathBuf>,
     /// Wall time.
     pub elapsed: Duration,
+    /// Wall time per phase (`reading`, `writing`, `usernames`, `finishing`).
+    pub phases: Vec<(&'static str, Duration)>,
 }
 
 impl BuildSummary {
@@ -432,8 +434,9 @@ pub fn build_index(catalog: &Catalog, out_dir: &Path, options: &BuildOptions) ->
     let input_bytes: u64 = files.iter().filter_map(|(_, f)| std::fs::metadata(&f.path).ok()).map(|m| m.len()).sum();
     if let Some(p) = &progress {
         p.begin(input_bytes);
-        p.phase("reading");
     }
+    let mut phases = PhaseClock::new(progress.clone());
+    phases.start("reading");
 
     let budget = options.memory_budget - FIXED_RESERVE;
     let stored_filter = options.store.unwrap_or(AssetSet::ALL);
@@ -573,9 +576,7 @@ pub fn build_index(catalog: &Catalog, out_dir: &Path, options: &BuildOptions) ->
     }
 
     // Merge and write.
-    if let Some(p) = &progress {
-        p.phase("writing");
-    }
+    phases.start("writing");
     let stored_columns = stored_filter.intersection(totals.assets_seen);
     let spilled_main = sorter.spilled_runs();
     let read_budget = (budget / 4) as usize;
@@ -601,15 +602,11 @@ pub fn build_index(catalog: &Catalog, out_dir: &Path, options: &BuildOptions) ->
         writer.push(e, stored_filter).map_err(io_err(format!("writing index files in {}", tmp_dir.display())))?;
     }
     drop(stream);
-    if let Some(p) = &progress {
-        p.phase("usernames");
-    }
+    phases.start("usernames");
     let written =
         writer.finish(read_budget).map_err(io_err(format!("writing index files in {}", tmp_dir.display())))?;
 
-    if let Some(p) = &progress {
-        p.phase("finishing");
-    }
+    phases.start("finishing");
     let duplicates: u64 = written.duplicates.values().sum();
     let mut sources_meta: Vec<SourceMeta> = catalog
         .sources
@@ -713,7 +710,38 @@ pub fn build_index(catalog: &Catalog, out_dir: &Path, options: &BuildOptions) ->
         spilled_runs: spilled_main + written.spilled_runs,
         rejects_path: (rejects_written > 0).then_some(rejects_path),
         elapsed: started.elapsed(),
+        phases: phases.finish(),
     })
+}
+
+/// Times the build's phases and tells the progress receiver.
+struct PhaseClock {
+    progress: Option<Arc<dyn BuildProgress>>,
+    current: Option<(&'static str, Instant)>,
+    done: Vec<(&'static str, Duration)>,
+}
+
+impl PhaseClock {
+    fn new(progress: Option<Arc<dyn BuildProgress>>) -> PhaseClock {
+        PhaseClock { progress, current: None, done: Vec::new() }
+    }
+
+    fn start(&mut self, name: &'static str) {
+        if let Some((prev, since)) = self.current.take() {
+            self.done.push((prev, since.elapsed()));
+        }
+        if let Some(p) = &self.progress {
+            p.phase(name);
+        }
+        self.current = Some((name, Instant::now()));
+    }
+
+    fn finish(mut self) -> Vec<(&'static str, Duration)> {
+        if let Some((prev, since)) = self.current.take() {
+            self.done.push((prev, since.elapsed()));
+        }
+        self.done
+    }
 }
 
 /// An error and its causes, as one sentence.

@@ -15,6 +15,7 @@ use crate::format::{FileSummary, uint_width};
 use crate::keymode::HashMode;
 use std::collections::BTreeMap;
 use std::io;
+use std::sync::mpsc;
 use std::path::{Path, PathBuf};
 
 /// File names of the key maps per mode.
@@ -55,11 +56,88 @@ impl KeyMapWriter {
         }
     }
 
+    fn count(&self) -> u64 {
+        match self {
+            KeyMapWriter::Fst(w) => w.count(),
+            KeyMapWriter::Sorted(w) => w.count(),
+        }
+    }
+
     fn finish(self) -> io::Result<FileSummary> {
         match self {
             KeyMapWriter::Fst(w) => w.finish(),
             KeyMapWriter::Sorted(w) => w.finish(),
         }
+    }
+}
+
+/// Builds a key map on its own thread: building an FST is sequential and costs about
+/// a microsecond per key, so it runs beside the row and column writing instead of
+/// after it. Keys travel in batches to keep channel overhead negligible.
+struct KeyMapThread {
+    tx: Option<mpsc::SyncSender<Vec<u8>>>,
+    batch: Vec<u8>,
+    count: u64,
+    handle: Option<std::thread::JoinHandle<io::Result<(FileSummary, u64)>>>,
+}
+
+const KEY_BATCH_BYTES: usize = 64 << 10;
+
+impl KeyMapThread {
+    fn spawn(dir: &Path, mode: HashMode, email: bool) -> io::Result<KeyMapThread> {
+        let mut writer = KeyMapWriter::create(dir, mode, email)?;
+        let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(16);
+        let handle = std::thread::Builder::new().name("breachdex-keys".into()).spawn(move || {
+            for batch in rx {
+                let mut rest = batch.as_slice();
+                while let Some((len, tail)) = rest.split_first_chunk::<2>() {
+                    let len = u16::from_le_bytes(*len) as usize;
+                    let (key, tail) = tail.split_at_checked(len).ok_or_else(|| io::Error::other("bad key batch"))?;
+                    writer.push(key)?;
+                    rest = tail;
+                }
+            }
+            let count = writer.count();
+            Ok((writer.finish()?, count))
+        })?;
+        Ok(KeyMapThread { tx: Some(tx), batch: Vec::with_capacity(KEY_BATCH_BYTES), count: 0, handle: Some(handle) })
+    }
+
+    fn push(&mut self, key: &[u8]) -> io::Result<u64> {
+        let len = u16::try_from(key.len()).map_err(|_| io::Error::other("key longer than 64 KiB"))?;
+        self.batch.extend_from_slice(&len.to_le_bytes());
+        self.batch.extend_from_slice(key);
+        if self.batch.len() >= KEY_BATCH_BYTES {
+            self.flush()?;
+        }
+        self.count += 1;
+        Ok(self.count - 1)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(KEY_BATCH_BYTES));
+        if let Some(tx) = &self.tx {
+            if tx.send(batch).is_err() {
+                // The thread stopped early: its error comes out of finish().
+                return self.finish_inner().and_then(|_| Err(io::Error::other("key map thread stopped")));
+            }
+        }
+        Ok(())
+    }
+
+    fn finish_inner(&mut self) -> io::Result<(FileSummary, u64)> {
+        self.tx = None;
+        match self.handle.take() {
+            Some(h) => h.join().map_err(|_| io::Error::other("key map thread panicked"))?,
+            None => Err(io::Error::other("key map thread already finished")),
+        }
+    }
+
+    fn finish(mut self) -> io::Result<(FileSummary, u64)> {
+        if !self.batch.is_empty() {
+            self.flush()?;
+        }
+        self.finish_inner()
     }
 }
 
@@ -93,7 +171,7 @@ pub struct IndexWriter {
     stored: AssetSet,
     rows: RowsWriter,
     columns: Vec<(Asset, ColumnWriter)>,
-    email_map: KeyMapWriter,
+    email_map: KeyMapThread,
     ranges: RangesWriter,
     usernames: ExternalSorter,
     prev_identity: Vec<u8>,
@@ -129,7 +207,7 @@ impl IndexWriter {
             stored,
             rows: RowsWriter::create(dir)?,
             columns,
-            email_map: KeyMapWriter::create(dir, mode, true)?,
+            email_map: KeyMapThread::spawn(dir, mode, true)?,
             ranges: RangesWriter::create(dir, uint_width(max_rows))?,
             usernames: ExternalSorter::new(username_budget, spill_dir),
             prev_identity: Vec::new(),
@@ -188,22 +266,25 @@ impl IndexWriter {
     pub fn finish(self, read_budget: usize) -> io::Result<WrittenIndex> {
         let rows = self.rows.count();
         let email_rows = self.email_rows.unwrap_or(rows);
-        let mut files = vec![self.rows.finish()?];
-        for (_, column) in self.columns {
-            files.push(column.finish()?);
-        }
-        let email_map = self.email_map;
-        let email_keys = match &email_map {
-            KeyMapWriter::Fst(w) => w.count(),
-            KeyMapWriter::Sorted(w) => w.count(),
-        };
-        files.push(email_map.finish()?);
+        // Finishing a file re-reads it for its checksum: do the files side by side.
+        let rows_writer = self.rows;
+        let mut files = std::thread::scope(|scope| -> io::Result<Vec<FileSummary>> {
+            let rows = scope.spawn(move || rows_writer.finish());
+            let columns: Vec<_> = self.columns.into_iter().map(|(_, c)| scope.spawn(move || c.finish())).collect();
+            let mut files = vec![rows.join().map_err(|_| io::Error::other("writer thread panicked"))??];
+            for c in columns {
+                files.push(c.join().map_err(|_| io::Error::other("writer thread panicked"))??);
+            }
+            Ok(files)
+        })?;
+        let (email_map_file, email_keys) = self.email_map.finish()?;
+        files.push(email_map_file);
         files.push(self.ranges.finish(email_rows)?);
 
         let postings_total = self.usernames.len();
         let spilled_runs = self.usernames.spilled_runs();
         let mut stream = self.usernames.finish(read_budget)?;
-        let mut map = KeyMapWriter::create(&self.dir, self.mode, false)?;
+        let mut map = KeyMapThread::spawn(&self.dir, self.mode, false)?;
         let mut postings = PostingsWriter::create(&self.dir, &self.spill_dir, rows, postings_total)?;
         let mut prev: Option<Vec<u8>> = None;
         let mut username_keys = 0u64;
@@ -222,7 +303,7 @@ impl IndexWriter {
         if prev.is_some() {
             postings.end_key()?;
         }
-        files.push(map.finish()?);
+        files.push(map.finish()?.0);
         files.push(postings.finish()?);
         let _ = self.stored;
         Ok(WrittenIndex {
