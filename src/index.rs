@@ -777,3 +777,21 @@ fn verify_structure(index: &Index) -> Result<(), FormatError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_is_send_sync_and_cheap_to_clone() {
+        fn assert_send_sync<T: Send + Sync + Clone>() {}
+        assert_send_sync::<Index>();
+    }
+
+    #[test]
+    fn queries_name_their_kind() {
+        assert_eq!(Query::auto("a@b.c"), Query::Email("a@b.c"));
+        assert_eq!(Query::auto("bob"), Query::Username("bob"));
+        assert_eq!(Query::Key { hex: "00", kind: None }.kind_name(), "key");
+    }
+}

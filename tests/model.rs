@@ -6,7 +6,7 @@
 //! identifiers, same trimmed other assets: the first in input order is kept), severities
 //! and risk follow SPEC §6 and the documented formula of `query::check`.
 
-use breachdex::build::{BuildOptions, MIN_MEMORY_BUDGET, build_index};
+use breachdex::build::{BuildOptions, BuildSummary, MIN_MEMORY_BUDGET, build_index};
 use breachdex::catalog::Catalog;
 use breachdex::date::Date;
 use breachdex::index::{self, IdentifierKind, Index, OpenOptions, Query};
@@ -134,8 +134,7 @@ fn toggle_case(s: &str, seed: u32) -> String {
             out.push(c);
             continue;
         }
-        let flipped: Vec<char> =
-            if c.is_lowercase() { c.to_uppercase().collect() } else { c.to_lowercase().collect() };
+        let flipped: Vec<char> = if c.is_lowercase() { c.to_uppercase().collect() } else { c.to_lowercase().collect() };
         if flipped.len() == 1 {
             out.push(flipped[0]);
         } else {
@@ -358,9 +357,8 @@ struct GenSet {
 }
 
 fn gen_set() -> impl Strategy<Value = GenSet> {
-    (prop::collection::vec(gen_source(), 1..=3), any::<u64>(), any::<u64>(), 1usize..=2).prop_map(
-        |(sources, id_seed, name_seed, threads)| GenSet { sources, id_seed, name_seed, threads },
-    )
+    (prop::collection::vec(gen_source(), 1..=3), any::<u64>(), any::<u64>(), 1usize..=2)
+        .prop_map(|(sources, id_seed, name_seed, threads)| GenSet { sources, id_seed, name_seed, threads })
 }
 
 /// A deterministic permutation of `0..n` from a seed.
@@ -437,7 +435,9 @@ fn write_inputs(set: &GenSet, dir: &Path) -> (std::path::PathBuf, Vec<SourceMeta
                 let fields: Vec<String> = cols
                     .iter()
                     .map(|(asset, _)| match asset {
-                        Some(a) => csv_field(raw.get(a).map(String::as_str).unwrap_or(""), src.delimiter, src.quote_all),
+                        Some(a) => {
+                            csv_field(raw.get(a).map(String::as_str).unwrap_or(""), src.delimiter, src.quote_all)
+                        }
                         None => csv_field("blue, \"dark\"", src.delimiter, src.quote_all),
                     })
                     .collect();
@@ -685,7 +685,7 @@ fn severity_label(score: u8) -> &'static str {
 // Building and checking
 // ---------------------------------------------------------------------------------------
 
-fn build(catalog: &Catalog, out: &Path, mode: HashMode, threads: usize) -> Index {
+fn build(catalog: &Catalog, out: &Path, mode: HashMode, threads: usize) -> (Index, BuildSummary) {
     let options = BuildOptions {
         hash_mode: mode,
         salt: mode.is_hashed().then(salt),
@@ -694,9 +694,9 @@ fn build(catalog: &Catalog, out: &Path, mode: HashMode, threads: usize) -> Index
         source_date_epoch: Some(BUILD_EPOCH),
         ..BuildOptions::default()
     };
-    build_index(catalog, out, &options).unwrap_or_else(|e| panic!("build {mode}: {e}"));
+    let summary = build_index(catalog, out, &options).unwrap_or_else(|e| panic!("build {mode}: {e}"));
     let open = if mode.is_hashed() { OpenOptions::with_salt(salt()) } else { OpenOptions::default() };
-    Index::open(out, &open).unwrap_or_else(|e| panic!("open {mode}: {e}"))
+    (Index::open(out, &open).unwrap_or_else(|e| panic!("open {mode}: {e}")), summary)
 }
 
 fn observe_rows(index: &Index, rows: &[u64]) -> Vec<Observed> {
@@ -704,10 +704,8 @@ fn observe_rows(index: &Index, rows: &[u64]) -> Vec<Observed> {
         .iter()
         .map(|&row| {
             let rec = index.record(row).unwrap();
-            let values: Vec<(Asset, String)> = Asset::ALL
-                .iter()
-                .filter_map(|&a| rec.get(a).unwrap().map(|v| (a, v.to_string())))
-                .collect();
+            let values: Vec<(Asset, String)> =
+                Asset::ALL.iter().filter_map(|&a| rec.get(a).unwrap().map(|v| (a, v.to_string()))).collect();
             let r = rec.row();
             (r.source_id, r.severity, r.publish_date.to_string(), values, rec.assets().bits())
         })
@@ -811,6 +809,22 @@ fn check_against_model(index: &Index, dir: &Path, mode: HashMode, model: &Model)
     assert!(report.is_ok(), "[{mode}] verify: {:?}", report.problems);
 }
 
+/// The build summary accounts for every record written (SPEC §3, §8): read = kept +
+/// rejected + duplicates; an invalid e-mail beside a valid username costs only the field.
+fn check_summary(summary: &BuildSummary, mode: HashMode, ordered: &[Vec<GenRec>], model: &Model) {
+    let all: Vec<&GenRec> = ordered.iter().flatten().collect();
+    let rejected = all.iter().filter(|r| r.email.is_none() && r.username.is_none()).count() as u64;
+    let bad_fields =
+        all.iter().filter(|r| r.email.is_none() && r.bad_email.is_some() && r.username.is_some()).count() as u64;
+    let kept = model.records.len() as u64;
+    assert_eq!(summary.records_read, all.len() as u64, "[{mode}] records_read");
+    assert_eq!(summary.kept, kept, "[{mode}] kept");
+    assert_eq!(summary.rejected_records, rejected, "[{mode}] rejected_records");
+    assert_eq!(summary.rejected_fields, bad_fields, "[{mode}] rejected_fields");
+    assert_eq!(summary.duplicates, all.len() as u64 - rejected - kept, "[{mode}] duplicates");
+    assert_eq!(summary.file_errors, 0, "[{mode}] file_errors");
+}
+
 fn run_case(set: &GenSet) {
     let tmp = tempfile::tempdir().unwrap();
     let (catalog_path, metas, ordered) = write_inputs(set, tmp.path());
@@ -818,7 +832,8 @@ fn run_case(set: &GenSet) {
     let model = Model::new(metas, &ordered);
     for mode in HashMode::ALL {
         let out = tmp.path().join(format!("index-{mode}"));
-        let index = build(&catalog, &out, mode, set.threads);
+        let (index, summary) = build(&catalog, &out, mode, set.threads);
+        check_summary(&summary, mode, &ordered, &model);
         check_against_model(&index, &out, mode, &model);
     }
 }
@@ -833,7 +848,11 @@ fn run_case(set: &GenSet) {
 fn pool_spellings_are_one_key_per_identity() {
     for (is_email, pool) in [(true, EMAILS), (false, USERNAMES)] {
         let norm = |s: &str| {
-            if is_email { normalize_email(s).map(|k| k.into_owned()) } else { normalize_username(s).map(|k| k.into_owned()) }
+            if is_email {
+                normalize_email(s).map(|k| k.into_owned())
+            } else {
+                normalize_username(s).map(|k| k.into_owned())
+            }
         };
         let keys: Vec<String> = pool.iter().map(|c| norm(c).unwrap()).collect();
         let mut distinct = keys.clone();
@@ -845,7 +864,9 @@ fn pool_spellings_are_one_key_per_identity() {
                 assert_eq!(&norm(&q).unwrap(), key, "query spelling {q:?} of {canon:?}");
             }
             for seed in [0u32, 1, 0xffff_ffff, 0x1234_5678] {
-                for (upper, nfd, swap, pad) in [(false, false, false, 1), (true, true, true, 2), (false, true, false, 0)] {
+                for (upper, nfd, swap, pad) in
+                    [(false, false, false, 1), (true, true, true, 2), (false, true, false, 0)]
+                {
                     let sp = Spelling { upper, case_seed: seed, nfd, swap_domain: swap, pad };
                     let s = spell(canon, &sp, is_email, FILE_PADS);
                     assert_eq!(&norm(&s).unwrap(), key, "file spelling {s:?} of {canon:?}");
@@ -885,7 +906,7 @@ fn all_hash_modes_give_identical_checks() {
     let mut reference: Option<Vec<(String, serde_json::Value, Vec<Observed>)>> = None;
     for mode in HashMode::ALL {
         let out = tmp.path().join(format!("index-{mode}"));
-        let index = build(&catalog, &out, mode, 2);
+        let (index, _) = build(&catalog, &out, mode, 2);
         let mut results = Vec::new();
         for (is_email, pool) in [(true, EMAILS), (false, USERNAMES)] {
             for canon in pool.iter().copied() {
