@@ -6,6 +6,32 @@
 //!
 //! Data flows one way: dump files → records → sorted runs → index files → reader →
 //! results. See the README for a tour and `docs/FORMAT.md` for the byte layout.
+//!
+//! ```no_run
+//! use breachdex::build::{BuildOptions, build_index};
+//! use breachdex::catalog::Catalog;
+//! use breachdex::index::{Index, OpenOptions, Query};
+//! use std::path::Path;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let catalog = Catalog::load(Path::new("testdata/sample/catalog.json"))?;
+//! let summary = build_index(&catalog, Path::new("sample-index"), &BuildOptions::default())?;
+//! println!("{} records kept, {} rejected", summary.kept, summary.rejected_records);
+//!
+//! let index = Index::open(Path::new("sample-index"), &OpenOptions::default())?;
+//! let result = index.check(&Query::Email("USER@Example.com"), breachdex::date::now_unix_seconds())?;
+//! for breach in &result.breaches {
+//!     println!("{} {} ({} records)", breach.source, breach.severity, breach.records);
+//! }
+//! // Records are read in place from the mapped files.
+//! for row in index.lookup_email("user@example.com")? {
+//!     let record = index.record(row)?;
+//!     let password: Option<&str> = record.get(breachdex::Asset::PasswordPlaintext)?;
+//!     println!("{} {:?}", record.document_id(), password);
+//! }
+//! # Ok(())
+//! # }
+//! ```
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
