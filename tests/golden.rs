@@ -1,0 +1,216 @@
+//! The committed format-version-1 indexes in testdata/fixtures (never regenerated) must keep opening, verifying clean and answering exactly as when they were built: a format change that breaks old indexes fails here.
+
+use breachdex::asset::Asset;
+use breachdex::index::{Index, OpenOptions, Query, verify};
+use breachdex::query::RiskLevel;
+use breachdex::{HashMode, Salt, Severity};
+use std::path::PathBuf;
+
+/// Fixed check time, so risk scores are exact: 2026-01-01T00:00:00Z.
+const NOW: i64 = 1_767_225_600;
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/fixtures").join(name)
+}
+
+fn sha256_salt() -> Salt {
+    Salt::from_file(&fixture("v1-sha256.salt")).expect("fixture salt")
+}
+
+fn open(name: &str) -> Index {
+    let options = if name == "v1-sha256" { OpenOptions::with_salt(sha256_salt()) } else { OpenOptions::default() };
+    Index::open(&fixture(name), &options).unwrap_or_else(|e| panic!("{name} no longer opens: {e}"))
+}
+
+/// (source, source_id, severity, records, data_types)
+type Breach = (&'static str, u32, Severity, u64, &'static [Asset]);
+
+use Asset::*;
+
+const USER: &[Breach] = &[
+    ("infostealer-2025", 2, Severity::Critical, 1, &[Email, PasswordPlaintext, IpAddress, TargetUrl]),
+    ("examplecorp-2024", 1, Severity::High, 1, &[Email, PasswordHash, PasswordType, FullName]),
+    ("gamerforum-2019", 3, Severity::Medium, 1, &[Email, Username, PasswordHash, PasswordType, IpAddress]),
+    ("oldshop-2012", 4, Severity::Medium, 2, &[Email, PasswordPlaintext, PasswordHash, PasswordType, FullName]),
+];
+
+const MUELLER: &[Breach] = &[
+    ("infostealer-2025", 2, Severity::Critical, 1, &[Email, PasswordPlaintext, TargetUrl]),
+    ("examplecorp-2024", 1, Severity::High, 1, &[Email, PasswordHash, PasswordType, FullName, Phone]),
+    ("gamerforum-2019", 3, Severity::Medium, 1, &[Email, Username, PasswordHash, PasswordType, Dob, IpAddress]),
+];
+
+const DARKSTAR: &[Breach] = &[
+    ("infostealer-2025", 2, Severity::Critical, 1, &[Username, PasswordPlaintext, IpAddress, TargetUrl]),
+    ("gamerforum-2019", 3, Severity::Medium, 1, &[Username, PasswordHash, PasswordType, Dob, IpAddress]),
+    ("oldshop-2012", 4, Severity::Medium, 1, &[Username, PasswordPlaintext]),
+];
+
+#[track_caller]
+fn assert_check(index: &Index, query: Query<'_>, expected: &[Breach], risk: (RiskLevel, u8)) {
+    let r = index.check(&query, NOW).unwrap_or_else(|e| panic!("{query:?}: {e}"));
+    assert_eq!(r.checked, query.text());
+    let got: Vec<(&str, u32, Severity, u64, Vec<Asset>)> =
+        r.breaches.iter().map(|b| (b.source, b.source_id, b.severity, b.records, b.data_types.iter().collect())).collect();
+    let want: Vec<(&str, u32, Severity, u64, Vec<Asset>)> =
+        expected.iter().map(|(s, id, sev, n, t)| (*s, *id, *sev, *n, t.to_vec())).collect();
+    assert_eq!(got, want, "{query:?}");
+    assert_eq!(r.total_breaches, expected.len());
+    for b in &r.breaches {
+        assert_eq!(b.severity_score, b.severity.score());
+    }
+    assert_eq!((r.risk_level, r.risk_score), risk, "{query:?}");
+}
+
+fn check_fixture(name: &str, mode: HashMode, key_files: [&str; 2]) {
+    let dir = fixture(name);
+    let report = verify(&dir);
+    assert!(report.is_ok(), "{name}: {:?}", report.problems);
+    assert_eq!(report.files_checked.len(), 16);
+
+    let index = open(name);
+    assert_eq!(index.hash_mode(), mode);
+    assert_eq!(index.len(), 32);
+    let m = index.manifest();
+    assert_eq!(m.format, "breachdex-index");
+    assert_eq!(m.format_version, 1);
+    assert_eq!(m.hash_mode, mode.name());
+    assert_eq!(m.created, "2023-11-14T22:13:20Z");
+    assert_eq!(m.builder, "breachdex 0.1.0", "the version that wrote the fixture");
+    assert_eq!(
+        (m.counts.records, m.counts.email_rows, m.counts.email_keys, m.counts.username_keys, m.counts.username_postings),
+        (32, 25, 10, 7, 13)
+    );
+    assert_eq!(
+        (m.build_stats.records_read, m.build_stats.rejected_records, m.build_stats.rejected_fields, m.build_stats.duplicates),
+        (56, 21, 0, 3)
+    );
+    assert_eq!(
+        m.stored_assets,
+        [
+            "email",
+            "username",
+            "password_plaintext",
+            "password_hash",
+            "password_type",
+            "full_name",
+            "phone",
+            "dob",
+            "address",
+            "ip_address",
+            "target_url"
+        ]
+    );
+    let sources: Vec<(u32, &str, &str, Option<u8>, &str, u64)> = m
+        .sources
+        .iter()
+        .map(|s| (s.id, s.name.as_str(), s.date.as_str(), s.severity, s.publish_date.as_str(), s.records))
+        .collect();
+    assert_eq!(
+        sources,
+        [
+            (1, "examplecorp-2024", "2024-03-15", None, "2023-11-14", 8),
+            (2, "infostealer-2025", "2025-01-20", None, "2025-02-01", 8),
+            (3, "gamerforum-2019", "2019-07-04", None, "2023-11-14", 6),
+            (4, "oldshop-2012", "2012-11-02", Some(5), "2023-11-14", 10),
+        ]
+    );
+    let mut files: Vec<&str> = m.files.iter().map(|f| f.name.as_str()).collect();
+    files.sort_unstable();
+    let mut want = vec![
+        "asset.address.col",
+        "asset.dob.col",
+        "asset.email.col",
+        "asset.full_name.col",
+        "asset.ip_address.col",
+        "asset.password_hash.col",
+        "asset.password_plaintext.col",
+        "asset.password_type.col",
+        "asset.phone.col",
+        "asset.target_url.col",
+        "asset.username.col",
+        "email.ranges",
+        "records.rows",
+        "username.postings",
+    ];
+    want.extend(key_files);
+    want.sort_unstable();
+    assert_eq!(files, want);
+    assert_eq!(m.files.iter().find(|f| f.name == "records.rows").unwrap().size, 64 + 32 * 32 + 16);
+
+    // Risk scores computed by hand with the documented formula (src/query/check.rs) at NOW.
+    assert_check(&index, Query::Email("user@example.com"), USER, (RiskLevel::Critical, 83));
+    assert_check(&index, Query::Email(" USER@Example.COM "), USER, (RiskLevel::Critical, 83));
+    assert_check(&index, Query::Email("müller@bücher.de"), MUELLER, (RiskLevel::Critical, 81));
+    assert_check(&index, Query::Email("MU\u{308}LLER@xn--bcher-kva.de"), MUELLER, (RiskLevel::Critical, 81));
+    assert_check(&index, Query::Username("darkstar99"), DARKSTAR, (RiskLevel::High, 68));
+    assert_check(&index, Query::Username("DarkStar99"), DARKSTAR, (RiskLevel::High, 68));
+    assert_check(&index, Query::Email("shopper@gmail.com"), &[], (RiskLevel::None, 0));
+
+    // Stored values read back from the columns.
+    let rows: Vec<u64> = index.lookup(&Query::Username("retro_gamer")).unwrap().collect();
+    assert_eq!(rows.len(), 2);
+    let mut seen: Vec<(Option<&str>, Option<&str>, Option<&str>)> = rows
+        .iter()
+        .map(|&id| {
+            let r = index.record(id).unwrap();
+            assert_eq!(r.row().source_id, 4);
+            assert_eq!(r.row().severity, 5, "catalog override");
+            (r.get(Username).unwrap(), r.get(PasswordPlaintext).unwrap(), r.get(PasswordHash).unwrap())
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            (Some("retro_gamer"), None, Some("f97a63c7c59c32abb3166f8a9eb66c1d")),
+            (Some("retro_gamer"), Some("nintendo64"), None),
+        ]
+    );
+    let rows: Vec<u64> = index.lookup(&Query::Email("müller@bücher.de")).unwrap().collect();
+    let mut emails: Vec<&str> = rows.iter().map(|&id| index.record(id).unwrap().get(Email).unwrap().unwrap()).collect();
+    emails.sort_unstable();
+    assert_eq!(emails, ["MÜLLER@BÜCHER.DE", "müller@bücher.de", "müller@xn--bcher-kva.de"], "original spellings kept");
+}
+
+#[test]
+fn v1_plain_fixture_still_reads() {
+    check_fixture("v1-plain", HashMode::Plain, ["email.fst", "username.fst"]);
+    let index = open("v1-plain");
+    assert_eq!(index.manifest().salt_fingerprint, None);
+    // A plain key is the normalized identifier itself.
+    let hex = breachdex::keymode::to_hex(b"darkstar99");
+    let r = index.check(&Query::Key { hex: &hex, kind: None }, NOW).unwrap();
+    assert_eq!(r.total_breaches, 3);
+}
+
+#[test]
+fn v1_sha256_fixture_still_reads() {
+    check_fixture("v1-sha256", HashMode::Sha256, ["email.keys", "username.keys"]);
+    let index = open("v1-sha256");
+    let salt = sha256_salt();
+    assert_eq!(index.manifest().salt_fingerprint.as_deref(), Some(salt.fingerprint().as_str()));
+    // The documented key derivation: SHA-256(salt ‖ normalized).
+    use sha2::Digest;
+    let key: [u8; 32] = sha2::Sha256::new().chain_update(salt.as_bytes()).chain_update(b"user@example.com").finalize().into();
+    let hex = breachdex::keymode::to_hex(&key);
+    let r = index.check(&Query::Key { hex: &hex, kind: None }, NOW).unwrap();
+    let names: Vec<&str> = r.breaches.iter().map(|b| b.source).collect();
+    assert_eq!(names, ["infostealer-2025", "examplecorp-2024", "gamerforum-2019", "oldshop-2012"]);
+    // No identifier in clear in the key files.
+    for f in ["email.keys", "username.keys"] {
+        let bytes = std::fs::read(fixture("v1-sha256").join(f)).unwrap();
+        assert!(!bytes.windows(10).any(|w| w == b"darkstar99" || w == b"user@examp"), "{f}");
+    }
+    // Wrong or missing salt is refused, not silently empty.
+    let wrong = Salt::new(b"not-the-fixture-salt-0123456789".to_vec()).unwrap();
+    assert!(Index::open(&fixture("v1-sha256"), &OpenOptions::with_salt(wrong)).is_err());
+    assert!(Index::open(&fixture("v1-sha256"), &OpenOptions::default()).is_err());
+}
+
+#[test]
+fn fixture_salt_is_clearly_test_only() {
+    let text = std::fs::read_to_string(fixture("v1-sha256.salt")).unwrap();
+    assert!(text.starts_with("TEST-ONLY"), "{text}");
+    assert!(text.len() >= 16);
+}
