@@ -481,15 +481,53 @@ impl Index {
             columns[asset.index()] = Some(ColumnReader::new(view(&name, column::KIND)?, asset, rows.len())?);
         }
         let c = &manifest.counts;
-        let checks = [
-            (rows.len() == c.records, "records.rows row count"),
-            (email_map.len() == c.email_keys && email_ranges.len() == c.email_keys, "e-mail key count"),
-            (email_ranges.email_rows() == c.email_rows && c.email_rows <= c.records, "e-mail row count"),
-            (username_map.len() == c.username_keys && username_postings.len() == c.username_keys, "username key count"),
-            (username_postings.posting_count() == c.username_postings, "username posting count"),
+        let email_map_name = key_map_file(mode, true);
+        let username_map_name = key_map_file(mode, false);
+        let checks: [(bool, String); 7] = [
+            (rows.len() == c.records, format!("{}: {} rows, manifest says {}", rows::FILE_NAME, rows.len(), c.records)),
+            (
+                email_map.len() == c.email_keys,
+                format!("{email_map_name}: {} keys, manifest says {}", email_map.len(), c.email_keys),
+            ),
+            (
+                email_ranges.len() == c.email_keys,
+                format!("{}: {} key runs, manifest says {}", ranges::FILE_NAME, email_ranges.len(), c.email_keys),
+            ),
+            (
+                email_ranges.email_rows() == c.email_rows && c.email_rows <= c.records,
+                format!(
+                    "{}: runs end at row {}, manifest says {} of {} rows",
+                    ranges::FILE_NAME,
+                    email_ranges.email_rows(),
+                    c.email_rows,
+                    c.records
+                ),
+            ),
+            (
+                username_map.len() == c.username_keys,
+                format!("{username_map_name}: {} keys, manifest says {}", username_map.len(), c.username_keys),
+            ),
+            (
+                username_postings.len() == c.username_keys,
+                format!(
+                    "{}: {} lists, manifest says {}",
+                    postings::FILE_NAME,
+                    username_postings.len(),
+                    c.username_keys
+                ),
+            ),
+            (
+                username_postings.posting_count() == c.username_postings,
+                format!(
+                    "{}: {} postings, manifest says {}",
+                    postings::FILE_NAME,
+                    username_postings.posting_count(),
+                    c.username_postings
+                ),
+            ),
         ];
-        if let Some((_, what)) = checks.iter().find(|(ok, _)| !ok) {
-            return Err(OpenError::Inconsistent(format!("{what} disagrees with the manifest")));
+        if let Some((_, what)) = checks.into_iter().find(|(ok, _)| !ok) {
+            return Err(OpenError::Inconsistent(what));
         }
         Ok(Index {
             inner: Arc::new(Inner {

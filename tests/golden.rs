@@ -50,8 +50,11 @@ const DARKSTAR: &[Breach] = &[
 fn assert_check(index: &Index, query: Query<'_>, expected: &[Breach], risk: (RiskLevel, u8)) {
     let r = index.check(&query, NOW).unwrap_or_else(|e| panic!("{query:?}: {e}"));
     assert_eq!(r.checked, query.text());
-    let got: Vec<(&str, u32, Severity, u64, Vec<Asset>)> =
-        r.breaches.iter().map(|b| (b.source, b.source_id, b.severity, b.records, b.data_types.iter().collect())).collect();
+    let got: Vec<(&str, u32, Severity, u64, Vec<Asset>)> = r
+        .breaches
+        .iter()
+        .map(|b| (b.source, b.source_id, b.severity, b.records, b.data_types.iter().collect()))
+        .collect();
     let want: Vec<(&str, u32, Severity, u64, Vec<Asset>)> =
         expected.iter().map(|(s, id, sev, n, t)| (*s, *id, *sev, *n, t.to_vec())).collect();
     assert_eq!(got, want, "{query:?}");
@@ -78,11 +81,22 @@ fn check_fixture(name: &str, mode: HashMode, key_files: [&str; 2]) {
     assert_eq!(m.created, "2023-11-14T22:13:20Z");
     assert_eq!(m.builder, "breachdex 0.1.0", "the version that wrote the fixture");
     assert_eq!(
-        (m.counts.records, m.counts.email_rows, m.counts.email_keys, m.counts.username_keys, m.counts.username_postings),
+        (
+            m.counts.records,
+            m.counts.email_rows,
+            m.counts.email_keys,
+            m.counts.username_keys,
+            m.counts.username_postings
+        ),
         (32, 25, 10, 7, 13)
     );
     assert_eq!(
-        (m.build_stats.records_read, m.build_stats.rejected_records, m.build_stats.rejected_fields, m.build_stats.duplicates),
+        (
+            m.build_stats.records_read,
+            m.build_stats.rejected_records,
+            m.build_stats.rejected_fields,
+            m.build_stats.duplicates
+        ),
         (56, 21, 0, 3)
     );
     assert_eq!(
@@ -101,6 +115,7 @@ fn check_fixture(name: &str, mode: HashMode, key_files: [&str; 2]) {
             "target_url"
         ]
     );
+    #[allow(clippy::type_complexity)]
     let sources: Vec<(u32, &str, &str, Option<u8>, &str, u64)> = m
         .sources
         .iter()
@@ -192,7 +207,8 @@ fn v1_sha256_fixture_still_reads() {
     assert_eq!(index.manifest().salt_fingerprint.as_deref(), Some(salt.fingerprint().as_str()));
     // The documented key derivation: SHA-256(salt ‖ normalized).
     use sha2::Digest;
-    let key: [u8; 32] = sha2::Sha256::new().chain_update(salt.as_bytes()).chain_update(b"user@example.com").finalize().into();
+    let key: [u8; 32] =
+        sha2::Sha256::new().chain_update(salt.as_bytes()).chain_update(b"user@example.com").finalize().into();
     let hex = breachdex::keymode::to_hex(&key);
     let r = index.check(&Query::Key { hex: &hex, kind: None }, NOW).unwrap();
     let names: Vec<&str> = r.breaches.iter().map(|b| b.source).collect();

@@ -13,6 +13,14 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+/// `println!` that returns an error instead of panicking when stdout is closed.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)?;
+    }};
+}
+
 #[derive(Parser)]
 #[command(
     name = "breachdex",
@@ -87,6 +95,7 @@ enum BatchKind {
 }
 
 #[derive(Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["email", "username", "key", "batch"])))]
 struct CheckArgs {
     /// The index directory.
     #[arg(long)]
@@ -95,16 +104,16 @@ struct CheckArgs {
     #[arg(long)]
     salt_file: Option<PathBuf>,
     /// An e-mail address, any spelling.
-    #[arg(long, group = "what")]
+    #[arg(long)]
     email: Option<String>,
     /// A username, any spelling.
-    #[arg(long, group = "what")]
+    #[arg(long)]
     username: Option<String>,
     /// A precomputed key in hex.
-    #[arg(long, group = "what")]
+    #[arg(long)]
     key: Option<String>,
     /// A file with one identifier per line (`-` for stdin); prints one JSON line each.
-    #[arg(long, group = "what")]
+    #[arg(long)]
     batch: Option<PathBuf>,
     /// How batch lines (or --key) are read: auto treats a line with '@' as an e-mail.
     #[arg(long, value_enum, default_value = "auto")]
@@ -112,6 +121,10 @@ struct CheckArgs {
     /// Fault the whole index into memory when opening.
     #[arg(long)]
     populate: bool,
+    /// Check as of this date (YYYY-MM-DD, midnight UTC) instead of now: makes risk
+    /// scores reproducible.
+    #[arg(long)]
+    as_of: Option<breachdex::Date>,
 }
 
 fn parse_bytes(text: &str) -> Result<u64, String> {
@@ -135,6 +148,7 @@ fn main() -> ExitCode {
     let json = cli.json;
     match run(cli) {
         Ok(code) => code,
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             let code = error_code(&err);
             let message = one_sentence(&err);
@@ -147,6 +161,11 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A reader that closed our stdout early (`| head`) is not an error.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe))
 }
 
 /// The error chain as one sentence, skipping causes a message already spells out.
@@ -171,6 +190,9 @@ fn error_code(err: &anyhow::Error) -> &'static str {
         }
         if cause.is::<index::OpenError>() || cause.is::<breachdex::format::manifest::ManifestError>() {
             return "index_error";
+        }
+        if cause.is::<breachdex::catalog::CatalogError>() {
+            return "catalog_error";
         }
         if cause.is::<breachdex::build::BuildError>() {
             return "build_error";
@@ -245,9 +267,9 @@ fn cmd_build(args: BuildArgs, json: bool) -> Result<ExitCode> {
     }
     let summary = summary?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&summary_json(&summary))?);
+        outln!("{}", serde_json::to_string_pretty(&summary_json(&summary))?);
     } else {
-        print_summary(&summary);
+        print_summary(&summary)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -289,40 +311,45 @@ fn human_bytes(n: u64) -> String {
     if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", units[u]) }
 }
 
-fn print_summary(s: &BuildSummary) {
-    println!(
+fn print_summary(s: &BuildSummary) -> std::io::Result<()> {
+    outln!(
         "built {} in {:.2} s ({:.0} records/s, hash mode {})",
         s.out_dir.display(),
         s.elapsed.as_secs_f64(),
         s.records_per_second(),
         s.hash_mode
     );
-    println!("  records read   {}", s.records_read);
-    println!("  kept           {}", s.kept);
+    outln!("  records read   {}", s.records_read);
+    outln!("  kept           {}", s.kept);
     let rejects = s.rejects_path.as_ref().map(|p| format!(" (see {})", p.display())).unwrap_or_default();
-    println!("  rejected       {} records, {} fields{rejects}", s.rejected_records, s.rejected_fields);
+    outln!("  rejected       {} records, {} fields{rejects}", s.rejected_records, s.rejected_fields);
     if s.file_errors > 0 {
-        println!("  file errors    {} (files whose reading stopped early, in the rejects file)", s.file_errors);
+        outln!("  file errors    {} (files whose reading stopped early, in the rejects file)", s.file_errors);
     }
-    println!("  duplicates     {}", s.duplicates);
-    println!("  keys           {} email, {} username", s.email_keys, s.username_keys);
-    println!("  index size     {} (input {})", human_bytes(s.index_bytes), human_bytes(s.input_bytes));
+    outln!("  duplicates     {}", s.duplicates);
+    outln!("  keys           {} email, {} username", s.email_keys, s.username_keys);
+    outln!("  index size     {} (input {})", human_bytes(s.index_bytes), human_bytes(s.input_bytes));
     if s.spilled_runs > 0 {
-        println!("  sorted runs    {} spilled to disk", s.spilled_runs);
+        outln!("  sorted runs    {} spilled to disk", s.spilled_runs);
     }
     let phases: Vec<String> = s.phases.iter().map(|(n, d)| format!("{n} {:.2} s", d.as_secs_f64())).collect();
-    println!("  phases         {}", phases.join(", "));
+    outln!("  phases         {}", phases.join(", "));
     for (file, cols) in &s.unknown_columns {
-        println!("  ignored columns in {file}: {}", cols.join(", "));
+        outln!("  ignored columns in {file}: {}", cols.join(", "));
     }
-    println!("  sources");
+    outln!("  sources");
     let width = s.sources.iter().map(|x| x.name.len()).max().unwrap_or(0);
     for x in &s.sources {
-        println!(
+        outln!(
             "    {:width$}  read {:>9}  kept {:>9}  rejected {:>7}  duplicates {:>7}",
-            x.name, x.records_read, x.kept, x.rejected, x.duplicates
+            x.name,
+            x.records_read,
+            x.kept,
+            x.rejected,
+            x.duplicates
         );
     }
+    Ok(())
 }
 
 fn open_index(dir: &Path, salt_file: Option<&Path>, populate: bool) -> Result<Index> {
@@ -332,10 +359,10 @@ fn open_index(dir: &Path, salt_file: Option<&Path>, populate: bool) -> Result<In
 
 fn cmd_check(args: CheckArgs) -> Result<ExitCode> {
     let index = open_index(&args.index, args.salt_file.as_deref(), args.populate)?;
-    let now = now_unix_seconds();
+    let now = args.as_of.map_or_else(now_unix_seconds, |d| i64::from(d.days()) * 86_400);
     let single = |query: Query<'_>| -> Result<ExitCode> {
         let result = index.check(&query, now)?;
-        println!("{}", serde_json::to_string_pretty(&result)?);
+        outln!("{}", serde_json::to_string_pretty(&result)?);
         Ok(ExitCode::SUCCESS)
     };
     if let Some(e) = &args.email {
@@ -404,42 +431,49 @@ fn cmd_info(dir: &Path, json: bool) -> Result<ExitCode> {
     let m = breachdex::format::manifest::Manifest::read(dir)
         .with_context(|| format!("cannot read index {}", dir.display()))?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&m)?);
+        outln!("{}", serde_json::to_string_pretty(&m)?);
         return Ok(ExitCode::SUCCESS);
     }
     let total: u64 = m.files.iter().map(|f| f.size).sum();
-    println!("index          {}", dir.display());
-    println!("format         {} version {}", m.format, m.format_version);
-    println!("build id       {}", m.build_id);
-    println!("created        {} by {}", m.created, m.builder);
-    println!("hash mode      {}", m.hash_mode);
-    println!(
+    outln!("index          {}", dir.display());
+    outln!("format         {} version {}", m.format, m.format_version);
+    outln!("build id       {}", m.build_id);
+    outln!("created        {} by {}", m.created, m.builder);
+    outln!("hash mode      {}", m.hash_mode);
+    outln!(
         "salt           {}",
         m.salt_fingerprint.as_deref().map_or("none".to_string(), |f| format!("fingerprint {f}"))
     );
-    println!("stored assets  {}", m.stored_assets.join(", "));
+    outln!("stored assets  {}", m.stored_assets.join(", "));
     let c = &m.counts;
-    println!(
+    outln!(
         "records        {} ({} with an email; {} email keys, {} username keys, {} username postings)",
-        c.records, c.email_rows, c.email_keys, c.username_keys, c.username_postings
+        c.records,
+        c.email_rows,
+        c.email_keys,
+        c.username_keys,
+        c.username_postings
     );
     let b = &m.build_stats;
-    println!(
+    outln!(
         "build input    {} records read, {} rejected, {} fields rejected, {} duplicates",
-        b.records_read, b.rejected_records, b.rejected_fields, b.duplicates
+        b.records_read,
+        b.rejected_records,
+        b.rejected_fields,
+        b.duplicates
     );
     if m.hash_mode == "xxh3-64" {
         let n = (c.email_keys + c.username_keys) as f64;
-        println!("false matches  ~{:.2e} per lookup of an absent key (n / 2^64)", n / 2f64.powi(64));
+        outln!("false matches  ~{:.2e} per lookup of an absent key (n / 2^64)", n / 2f64.powi(64));
     }
-    println!("files          {} in total", human_bytes(total));
+    outln!("files          {} in total", human_bytes(total));
     for f in &m.files {
         let per_record = if c.records > 0 { f.size as f64 / c.records as f64 } else { 0.0 };
-        println!("  {:28} {:>12}  {:>7.2} B/record  xxh3 {}", f.name, human_bytes(f.size), per_record, f.xxh3);
+        outln!("  {:28} {:>12}  {:>7.2} B/record  xxh3 {}", f.name, human_bytes(f.size), per_record, f.xxh3);
     }
-    println!("sources        {}", m.sources.len());
+    outln!("sources        {}", m.sources.len());
     for s in &m.sources {
-        println!("  {:>4}  {:30} {}  {:>10} records  {}", s.id, s.name, s.date, s.records, s.title);
+        outln!("  {:>4}  {:30} {}  {:>10} records  {}", s.id, s.name, s.date, s.records, s.title);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -451,9 +485,9 @@ fn cmd_verify(dir: &Path, json: bool) -> Result<ExitCode> {
         let obj = serde_json::json!({
             "index": dir, "ok": report.is_ok(), "files_checked": report.files_checked.len(),
             "bytes_checked": bytes, "problems": report.problems});
-        println!("{}", serde_json::to_string_pretty(&obj)?);
+        outln!("{}", serde_json::to_string_pretty(&obj)?);
     } else if report.is_ok() {
-        println!("{}: ok ({} files, {} checked)", dir.display(), report.files_checked.len(), human_bytes(bytes));
+        outln!("{}: ok ({} files, {} checked)", dir.display(), report.files_checked.len(), human_bytes(bytes));
     } else {
         for p in &report.problems {
             eprintln!("damaged: {p}");

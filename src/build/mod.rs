@@ -578,7 +578,11 @@ pub fn build_index(catalog: &Catalog, out_dir: &Path, options: &BuildOptions) ->
     // Merge and write.
     phases.start("writing");
     let stored_columns = stored_filter.intersection(totals.assets_seen);
-    let spilled_main = sorter.spilled_runs();
+    // The sorter spills its last buffer too once it has spilled anything.
+    let spilled_main = match sorter.spilled_runs() {
+        0 => 0,
+        n => n + usize::from(sorter.buffered_bytes() > 0),
+    };
     let read_budget = (budget / 4) as usize;
     let username_budget = if spilled_main > 0 {
         (budget as usize).saturating_sub(read_budget)

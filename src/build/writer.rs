@@ -15,8 +15,8 @@ use crate::format::{FileSummary, uint_width};
 use crate::keymode::HashMode;
 use std::collections::BTreeMap;
 use std::io;
-use std::sync::mpsc;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 
 /// File names of the key maps per mode.
 pub fn key_map_file(mode: HashMode, email: bool) -> &'static str {

@@ -1090,14 +1090,16 @@ impl<'a> FileWriter<'a> {
             if i > 0 {
                 line.push(delim);
             }
-            if col == Col::Id {
-                push_u64(line, self.fields.id);
-                continue;
-            }
-            let value = field_value(&self.fields, col).unwrap_or("");
             if i == 0 && bad == Some(Bad::Syntax) {
-                // "value"junk: text after the closing quote.
+                // "value"junk: text after the closing quote, whatever the first column is.
                 line.push(b'"');
+                let id_text;
+                let value = if col == Col::Id {
+                    id_text = self.fields.id.to_string();
+                    id_text.as_str()
+                } else {
+                    field_value(&self.fields, col).unwrap_or("")
+                };
                 let v = if value.is_empty() { "broken" } else { value };
                 for &b in v.as_bytes() {
                     if b == b'"' {
@@ -1108,6 +1110,11 @@ impl<'a> FileWriter<'a> {
                 line.extend_from_slice(b"\"junk");
                 continue;
             }
+            if col == Col::Id {
+                push_u64(line, self.fields.id);
+                continue;
+            }
+            let value = field_value(&self.fields, col).unwrap_or("");
             let needs_quotes = value.bytes().any(|b| b == delim || b == b'"' || b == b'\n' || b == b'\r');
             if needs_quotes || (!value.is_empty() && self.rng.chance(0.02)) {
                 line.push(b'"');
