@@ -69,7 +69,12 @@ fn dataset(records: u64) -> Dataset {
     let config = GenConfig { seed: SEED, ..GenConfig::new(records, &dir) };
     let started = Instant::now();
     let summary = generate(&config).expect("generate dataset");
-    eprintln!("bench: generated {} records in {:.1} s into {}", summary.records, started.elapsed().as_secs_f64(), dir.display());
+    eprintln!(
+        "bench: generated {} records in {:.1} s into {}",
+        summary.records,
+        started.elapsed().as_secs_f64(),
+        dir.display()
+    );
     std::fs::write(&marker, format!("{}\n{config:?}\n{summary}", summary.distinct_identities)).expect("write marker");
     Dataset { records, dir, distinct_identities: summary.distinct_identities }
 }

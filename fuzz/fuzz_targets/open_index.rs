@@ -56,7 +56,8 @@ const EMAILS: &[&str] = &[
     "zzzz@zzzz.zz",
     "a@b",
 ];
-const USERNAMES: &[&str] = &["darkstar99", "alice", "jdoe", "gamer_girl", "retro_gamer", "Retro_Gamer", "nobody-here", "a"];
+const USERNAMES: &[&str] =
+    &["darkstar99", "alice", "jdoe", "gamer_girl", "retro_gamer", "Retro_Gamer", "nobody-here", "a"];
 
 struct BuiltIndex {
     salt: Option<Salt>,
@@ -137,7 +138,9 @@ fn reseal_manifest(text: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(text.len());
     out.extend_from_slice(HEAD);
     out.extend_from_slice(body);
-    out.extend_from_slice(format!(",\n\"checksum\": \"xxh3:{:016x}\"}}\n", xxhash_rust::xxh3::xxh3_64(body)).as_bytes());
+    out.extend_from_slice(
+        format!(",\n\"checksum\": \"xxh3:{:016x}\"}}\n", xxhash_rust::xxh3::xxh3_64(body)).as_bytes(),
+    );
     out
 }
 
@@ -212,7 +215,32 @@ fn check_on_disk(
     }
 }
 
+/// The library catches the panics the `fst` crate raises on damaged bytes and returns an
+/// error (`format::fstmap`); libfuzzer-sys's panic hook would abort on them before the
+/// library's `catch_unwind` runs. So the hook only records the message, and a panic
+/// that escapes to this target aborts here with the message printed.
+fn quiet_panics() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        std::panic::set_hook(Box::new(|info| {
+            LAST_PANIC.with(|p| *p.borrow_mut() = info.to_string());
+        }))
+    });
+}
+
+thread_local! {
+    static LAST_PANIC: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
 fuzz_target!(|data: &[u8]| {
+    quiet_panics();
+    if std::panic::catch_unwind(|| run(data)).is_err() {
+        LAST_PANIC.with(|p| eprintln!("panic escaped the library: {}", p.borrow()));
+        std::process::abort();
+    }
+});
+
+fn run(data: &[u8]) {
     static RUNS: AtomicU64 = AtomicU64::new(0);
     let [which, file_pick, op, rest @ ..] = data else { return };
     let all = samples();
@@ -259,4 +287,4 @@ fuzz_target!(|data: &[u8]| {
         let raw_data_change = (changed && !fixup && !is_manifest).then_some(name.as_str());
         check_on_disk(&files, &options, &opened, raw_data_change);
     }
-});
+}
