@@ -421,6 +421,7 @@ pub fn build_index(catalog: &Catalog, out_dir: &Path, options: &BuildOptions) ->
     let threads = options.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
+        .thread_name(|i| format!("breachdex-work-{i}"))
         .build()
         .map_err(|e| BuildError::InvalidOption(format!("cannot start {threads} threads: {e}")))?;
 
@@ -473,7 +474,7 @@ pub fn build_index(catalog: &Catalog, out_dir: &Path, options: &BuildOptions) ->
         let (tx, rx) = mpsc::sync_channel::<ReaderMessage>(BATCHES_IN_FLIGHT);
         let reader_files = &files;
         let reader_progress = progress.clone();
-        scope.spawn(move || {
+        let reader = std::thread::Builder::new().name("breachdex-read".into()).spawn_scoped(scope, move || {
             for (file_index, (_, file)) in reader_files.iter().enumerate() {
                 let mut reader = match DumpReader::open(file) {
                     Ok(r) => r,
@@ -512,6 +513,9 @@ pub fn build_index(catalog: &Catalog, out_dir: &Path, options: &BuildOptions) ->
                 }
             }
         });
+        if let Err(e) = reader {
+            return Err(BuildError::Io { context: "starting the reader thread".into(), source: e });
+        }
 
         let mut current: Option<FileContext<'_>> = None;
         for message in rx {
