@@ -546,9 +546,9 @@ pub fn build_index(catalog: &Catalog, out_dir: &Path, options: &BuildOptions) ->
                     });
                     let source_pos = catalog.sources.iter().position(|s| s.id == ctx.source.id).unwrap_or(0);
                     for out in &outputs {
-                        for entry in sort::entries(&out.entries) {
-                            sorter.push(entry).map_err(io_err("spilling a sorted run"))?;
-                        }
+                        // Inside the pool: a push that spills sorts with --threads threads.
+                        pool.install(|| sort::entries(&out.entries).try_for_each(|entry| sorter.push(entry)))
+                            .map_err(io_err("spilling a sorted run"))?;
                         write_rejects(&out.rejects, &mut rejects)?;
                         totals.merge_counts(out);
                         if let Some(s) = per_source_read.get_mut(source_pos) {
@@ -605,14 +605,15 @@ pub fn build_index(catalog: &Catalog, out_dir: &Path, options: &BuildOptions) ->
         username_budget,
     )
     .map_err(io_err(format!("creating index files in {}", tmp_dir.display())))?;
-    let mut stream = sorter.finish(read_budget).map_err(io_err("merging sorted runs"))?;
+    let mut stream = pool.install(|| sorter.finish(read_budget)).map_err(io_err("merging sorted runs"))?;
     while let Some(e) = stream.next().map_err(io_err("merging sorted runs"))? {
         writer.push(e, stored_filter).map_err(io_err(format!("writing index files in {}", tmp_dir.display())))?;
     }
     drop(stream);
     phases.start("usernames");
-    let written =
-        writer.finish(read_budget).map_err(io_err(format!("writing index files in {}", tmp_dir.display())))?;
+    let written = pool
+        .install(|| writer.finish(read_budget))
+        .map_err(io_err(format!("writing index files in {}", tmp_dir.display())))?;
 
     phases.start("finishing");
     let duplicates: u64 = written.duplicates.values().sum();
