@@ -435,7 +435,6 @@ fn every_byte_flipped_never_panics_xxh3_64() {
 }
 
 #[test]
-#[ignore = "known limitation (hardening issue): the fst crate panics on some damaged FST bytes; FstReader turns the panic into an error with catch_unwind, which needs panic = \"unwind\""]
 fn damaged_fst_does_not_panic_even_inside_the_library() {
     // Repro: flip byte 0xff at most offsets of email.fst's body, Index::from_files, then
     // lookup_email("user@example.com"): fst-0.4.7/src/raw/node.rs:302 panics "index out

@@ -5,8 +5,8 @@
 //! Body: the `fst` crate's map bytes, as its builder writes them.
 //! Header parameters: `[key_count, 0, 0, 0]`.
 
+use super::fst_safe::FstMeta;
 use super::{FileView, FileWriter, FormatError, Kind};
-use crate::mmap::Bytes;
 use std::io;
 use std::path::Path;
 
@@ -54,84 +54,78 @@ impl FstWriter {
     }
 }
 
-/// Looks plaintext keys up.
+/// Looks plaintext keys up, with the bounds-checked decoder of [`super::fst_safe`]: no
+/// bytes of a damaged or hostile FST make a lookup or `verify` panic, hang or read out
+/// of bounds; they are reported as [`FormatError::Damaged`].
 #[derive(Clone)]
 pub struct FstReader {
     view: FileView,
-    map: fst::Map<Bytes>,
+    meta: FstMeta,
 }
 
 impl std::fmt::Debug for FstReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "FstReader({} keys)", self.map.len())
+        write!(f, "FstReader({} keys)", self.meta.len())
     }
 }
 
 impl FstReader {
-    /// Opens the FST (the `fst` crate checks its own header and footer in constant
-    /// time) and checks the key count.
+    /// Opens the FST: checks its version, trailer and root address in constant time,
+    /// and its key count against the header.
     pub fn new(view: FileView) -> Result<FstReader, FormatError> {
-        let map = fst::Map::new(view.body().clone()).map_err(|e| view.damaged(format!("not a valid FST: {e}")))?;
+        let meta = FstMeta::parse(view.body()).map_err(|e| view.damaged(format!("not a valid FST: {e}")))?;
         let [count, ..] = view.params();
-        if map.len() as u64 != count {
-            return Err(view.damaged(format!("FST holds {} keys, header says {count}", map.len())));
+        if meta.len() != count {
+            return Err(view.damaged(format!("FST holds {} keys, header says {count}", meta.len())));
         }
-        Ok(FstReader { view, map })
+        Ok(FstReader { view, meta })
     }
 
     /// Number of keys.
     pub fn len(&self) -> u64 {
-        self.map.len() as u64
+        self.meta.len()
     }
 
     /// Whether there are no keys.
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.meta.is_empty()
     }
 
-    /// The ordinal of `key`. The `fst` crate indexes its bytes with bounds checks, so a
-    /// damaged FST cannot read out of bounds; a panic it raises on damaged bytes is
-    /// turned into an error here rather than taking the process down.
+    /// The ordinal of `key`. Damaged FST bytes on the key's path (or a value that is
+    /// not a key ordinal) are an error.
     #[inline]
     pub fn lookup(&self, key: &[u8]) -> Result<Option<u64>, FormatError> {
-        let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.map.get(key)))
-            .map_err(|_| self.view.damaged("the FST is damaged (lookup failed)"))?;
+        let found =
+            self.meta.get(self.view.body(), key).map_err(|e| self.view.damaged(format!("the FST is damaged: {e}")))?;
         match found {
             Some(ord) if ord >= self.len() => Err(self.view.damaged(format!("FST value {ord} is not a key ordinal"))),
             other => Ok(other),
         }
     }
 
-    /// The underlying map, for scans.
-    pub fn map(&self) -> &fst::Map<Bytes> {
-        &self.map
-    }
-
-    /// Full structure check: the FST's own checksum, then every key in order with
-    /// ordinals 0, 1, 2, ...
+    /// Full structure check: the FST's own checksum (CRC32C), then every key in order
+    /// with ordinals 0, 1, 2, ... (a bounded walk, see [`super::fst_safe::Stream`]).
     pub fn verify(&self) -> Result<(), FormatError> {
-        self.map.as_fst().verify().map_err(|e| self.view.damaged(format!("FST checksum: {e}")))?;
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            use fst::Streamer;
-            let mut stream = self.map.stream();
-            let mut expected = 0u64;
-            while let Some((_, ord)) = stream.next() {
-                if ord != expected {
-                    return Err(format!("key {expected} has ordinal {ord}"));
+        let body: &[u8] = self.view.body();
+        fst::raw::Fst::new(body)
+            .and_then(|f| f.verify())
+            .map_err(|e| self.view.damaged(format!("FST checksum: {e}")))?;
+        let mut stream = self.meta.stream(body);
+        let mut expected = 0u64;
+        loop {
+            match stream.next() {
+                Ok(Some((_, ord))) if ord != expected => {
+                    return Err(self.view.damaged(format!("key {expected} has ordinal {ord}")));
                 }
-                expected += 1;
+                Ok(Some(_)) => expected += 1,
+                Ok(None) => break,
+                Err(e) => return Err(self.view.damaged(format!("the FST is damaged: {e}"))),
             }
-            if expected != self.len() {
-                Err(format!("{expected} keys streamed, {} expected", self.len()))
-            } else {
-                Ok(())
-            }
-        }));
-        match result {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(reason)) => Err(self.view.damaged(reason)),
-            Err(_) => Err(self.view.damaged("the FST is damaged (scan failed)")),
         }
+        if expected != self.len() {
+            return Err(self.view.damaged(format!("{expected} keys streamed, {} expected", self.len())));
+        }
+        Ok(())
     }
 
     /// The file view (for verification).
@@ -143,6 +137,7 @@ impl FstReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mmap::Bytes;
 
     #[test]
     fn fst_round_trip() {

@@ -14,6 +14,7 @@
 //! All integers are little-endian.
 
 pub mod column;
+pub mod fst_safe;
 pub mod fstmap;
 pub mod keys;
 pub mod manifest;
