@@ -41,6 +41,8 @@ pub mod build;
 pub mod catalog;
 pub mod date;
 pub mod format;
+pub mod fuzzing;
+pub mod handle;
 pub mod index;
 pub mod ingest;
 pub mod keymode;

@@ -274,6 +274,16 @@ impl Framer {
     /// End of input: the last line may lack its line end.
     fn finish(&mut self, batch: &mut FrameBatch) {
         if self.rec.len > 0 {
+            // A quote still open at the end swallowed the input's last line end: that
+            // line end only ends the last line, it is neither record text nor a line of
+            // its own (the frame would claim one line more than the input has).
+            let open_quote = self.rec.state == CsvState::Quoted && !self.rec.too_long;
+            if open_quote && batch.data.len() > self.rec.start && batch.data.last() == Some(&b'\n') {
+                batch.data.pop();
+                self.rec.len -= 1;
+                self.rec.lines = self.rec.lines.saturating_sub(1).max(1);
+                self.line = self.line.saturating_sub(1).max(self.rec.line);
+            }
             self.end_record(batch);
         } else if self.bom_on_line {
             self.blank_lines += 1;
@@ -456,7 +466,13 @@ pub(crate) mod tests {
     #[test]
     fn unclosed_quote_at_eof_is_one_record() {
         let got = lines_of(b"a,b\n\"open,x\nmore\n", Some(b','));
-        assert_eq!(got, owned(&[(1, 1, "a,b"), (2, 3, "\"open,x\nmore\n")]));
+        assert_eq!(got, owned(&[(1, 1, "a,b"), (2, 2, "\"open,x\nmore")]));
+        // Found by fuzzing (parse_csv): the input's last line end was kept in the record
+        // and counted as one more line; trailing blank lines inside the quote still count.
+        let got = lines_of(b"\"open\r\n\r\n\n", Some(b','));
+        assert_eq!(got, owned(&[(1, 3, "\"open\r\n\r\n")]));
+        let got = lines_of(b"x\n\"\n", Some(b','));
+        assert_eq!(got, owned(&[(1, 1, "x"), (2, 1, "\"")]));
     }
 
     #[test]
