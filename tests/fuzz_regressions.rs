@@ -115,7 +115,8 @@ fn open_index() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let catalog = Catalog::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/sample/catalog.json")).unwrap();
-    let samples: Vec<(Option<Salt>, BTreeMap<String, Vec<u8>>, Manifest)> = [HashMode::Plain, HashMode::Xxh3_64]
+    type Sample = (Option<Salt>, BTreeMap<String, Vec<u8>>, Manifest);
+    let samples: Vec<Sample> = [HashMode::Plain, HashMode::Xxh3_64]
         .into_iter()
         .map(|mode| {
             let salt = mode.is_hashed().then(|| Salt::new(b"breachdex-fuzz-salt-0123456789".to_vec()).unwrap());
