@@ -266,7 +266,9 @@ pub fn check_build_and_query(dir: &Path, case: &BuildCase) {
     let salt = mode.is_hashed().then(|| Salt::new(b"fuzz-build-and-query-salt".to_vec()).expect("salt"));
     let work = tempfile::tempdir_in(dir).expect("temp dir");
     let mut dumps: Vec<String> = vec![String::new(); usize::from(SOURCES)];
-    let mut model: BTreeSet<ModelRecord> = BTreeSet::new();
+    // Records are identical (stored once, the first kept) when their source, normalized
+    // identifiers and other trimmed values are (SPEC §2, `build::entry::document_id`).
+    let mut model: BTreeMap<(u32, Option<String>, Option<String>, Option<String>), ModelRecord> = BTreeMap::new();
     let mut per_source_read = [0u64; SOURCES as usize];
     for (i, r) in case.records.iter().enumerate() {
         let source = r.source % SOURCES;
@@ -302,13 +304,17 @@ pub fn check_build_and_query(dir: &Path, case: &BuildCase) {
             continue;
         }
         let password = trimmed(&r.password).filter(|v| no_ctl(v, true));
-        model.insert(ModelRecord {
+        let email_key = email.and_then(|e| normalize_email(e).ok()).map(|k| k.into_owned());
+        let username_key = username.and_then(|u| normalize_username(u).ok()).map(|k| k.into_owned());
+        let identity = (u32::from(source) + 1, email_key, username_key, password.map(String::from));
+        model.entry(identity).or_insert_with(|| ModelRecord {
             source: u32::from(source) + 1,
             email: email.map(String::from),
             username: username.map(String::from),
             password: password.map(String::from),
         });
     }
+    let model: BTreeSet<ModelRecord> = model.into_values().collect();
     let mut sources = Vec::new();
     for (i, dump) in dumps.iter().enumerate() {
         if dump.is_empty() {
