@@ -268,7 +268,7 @@ pub fn check_build_and_query(dir: &Path, case: &BuildCase) {
     let mut dumps: Vec<String> = vec![String::new(); usize::from(SOURCES)];
     // Records are identical (stored once, the first kept) when their source, normalized
     // identifiers and other trimmed values are (SPEC §2, `build::entry::document_id`).
-    let mut model: BTreeMap<(u32, Option<String>, Option<String>, Option<String>), ModelRecord> = BTreeMap::new();
+    let mut model = BTreeMap::new();
     let mut per_source_read = [0u64; SOURCES as usize];
     for (i, r) in case.records.iter().enumerate() {
         let source = r.source % SOURCES;
