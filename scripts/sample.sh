@@ -28,3 +28,9 @@ echo "== check --batch (one JSON line per input line)"
 printf 'müller@bücher.de\ndarkstar99\nshopper@gmail.com\nnot-an-email@\n' > "$out.batch.txt"
 "$bin" check --index "$out" --batch "$out.batch.txt"
 rm -f "$out.batch.txt"
+
+echo
+echo "== records --email USER@Example.com (allow-list, masking, salted output hashing; README)"
+"$bin" records --index "$out" --email 'USER@Example.com' \
+    --allow email,password_hash,password_type,target_url \
+    --hash-assets email=sha256 --output-salt pepper-2026 --limit 2

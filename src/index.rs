@@ -114,13 +114,24 @@ pub enum QueryError {
     /// Damage found while reading.
     #[error(transparent)]
     Damaged(#[from] FormatError),
+    /// An invalid asset policy or output salt (`records`).
+    #[error("invalid asset policy: {0}")]
+    Policy(#[from] crate::query::records::PolicyError),
+    /// A `records` cursor that is malformed or bound to another query, policy or index.
+    #[error("invalid cursor: {0}")]
+    InvalidCursor(String),
+    /// A `records` page size outside 1 to 1,000.
+    #[error("invalid limit {0}: a page holds 1 to 1000 records")]
+    InvalidLimit(usize),
 }
 
 impl QueryError {
-    /// A short machine-readable code: `validation_error` or `index_damaged`.
+    /// A short machine-readable code: `validation_error`, `cursor_error` or
+    /// `index_damaged`.
     pub fn code(&self) -> &'static str {
         match self {
             QueryError::Damaged(_) => "index_damaged",
+            QueryError::InvalidCursor(_) => "cursor_error",
             _ => "validation_error",
         }
     }
@@ -293,6 +304,19 @@ impl Iterator for Matches<'_> {
             MatchesInner::Postings(p) => p.next(),
             MatchesInner::List(l) => l.next(),
         }
+    }
+
+    #[inline]
+    fn nth(&mut self, n: usize) -> Option<RowId> {
+        match &mut self.0 {
+            MatchesInner::Range(r) => r.nth(n),
+            MatchesInner::Postings(p) => p.nth(n),
+            MatchesInner::List(l) => l.nth(n),
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.len(), Some(self.len()))
     }
 }
 
@@ -640,6 +664,24 @@ impl Index {
                 Ok(Matches(MatchesInner::List(all.into_iter())))
             }
         }
+    }
+
+    /// The stored key a query looks up (derived: hashed in a hashed index, never the
+    /// identifier as given) and the map it searches (`None`: both).
+    pub fn query_key(&self, query: &Query<'_>) -> Result<(Option<IdentifierKind>, Vec<u8>), QueryError> {
+        Ok(match *query {
+            Query::Email(email) => {
+                let normalized = normalize::normalize_email(email)
+                    .map_err(|reason| QueryError::InvalidEmail { input: email.to_string(), reason })?;
+                (Some(IdentifierKind::Email), self.deriver()?.derive(normalized.as_bytes()).as_bytes().to_vec())
+            }
+            Query::Username(username) => {
+                let normalized = normalize::normalize_username(username)
+                    .map_err(|reason| QueryError::InvalidUsername { input: username.to_string(), reason })?;
+                (Some(IdentifierKind::Username), self.deriver()?.derive(normalized.as_bytes()).as_bytes().to_vec())
+            }
+            Query::Key { hex, kind } => (kind, keymode::parse_hex_key(hex).map_err(QueryError::InvalidKey)?),
+        })
     }
 
     /// Rows matching a [`Query`].

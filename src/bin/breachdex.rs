@@ -5,6 +5,7 @@ use breachdex::build::{BuildOptions, BuildProgress, BuildSummary, build_index};
 use breachdex::catalog::Catalog;
 use breachdex::date::now_unix_seconds;
 use breachdex::index::{self, IdentifierKind, Index, OpenOptions, Query, QueryError};
+use breachdex::query::{AssetPolicy, SaltPosition};
 use breachdex::{AssetSet, HashMode, Salt};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use rayon::prelude::*;
@@ -41,6 +42,9 @@ enum Command {
     Build(BuildArgs),
     /// Check identities against an index: breaches, severity, risk.
     Check(CheckArgs),
+    /// The matched records themselves, under an asset policy (allow-list, masking,
+    /// output hashing), a page at a time.
+    Records(RecordsArgs),
     /// Show an index's format, options, counts, file sizes and sources.
     Info {
         /// The index directory.
@@ -127,6 +131,58 @@ struct CheckArgs {
     as_of: Option<breachdex::Date>,
 }
 
+#[derive(Copy, Clone, ValueEnum)]
+enum SaltSide {
+    Left,
+    Right,
+}
+
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["email", "username", "key"])))]
+struct RecordsArgs {
+    /// The index directory.
+    #[arg(long)]
+    index: PathBuf,
+    /// File holding the salt of a hashed index.
+    #[arg(long)]
+    salt_file: Option<PathBuf>,
+    /// An e-mail address, any spelling.
+    #[arg(long)]
+    email: Option<String>,
+    /// A username, any spelling.
+    #[arg(long)]
+    username: Option<String>,
+    /// A precomputed key in hex.
+    #[arg(long)]
+    key: Option<String>,
+    /// Which map --key searches: auto searches both.
+    #[arg(long, value_enum, default_value = "auto")]
+    kind: BatchKind,
+    /// Assets shown, comma-separated (default: all); the others a record holds are
+    /// replaced by ********.
+    #[arg(long)]
+    allow: Option<String>,
+    /// Assets returned as hex digests: ASSET=ALG,... with ALG sha1, sha224, sha256,
+    /// sha384 or sha512 (needs --output-salt).
+    #[arg(long)]
+    hash_assets: Option<String>,
+    /// Salt of the output digests, 10 to 24 characters.
+    #[arg(long)]
+    output_salt: Option<String>,
+    /// Where the output salt goes relative to the value.
+    #[arg(long, value_enum, default_value = "right")]
+    salt_position: SaltSide,
+    /// The cursor of the page to fetch (from a previous page's "cursor").
+    #[arg(long)]
+    cursor: Option<String>,
+    /// Records per page, 1 to 1000 (default 1000).
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Follow cursors to the end and print every record as one JSON line (exports).
+    #[arg(long)]
+    all: bool,
+}
+
 fn parse_bytes(text: &str) -> Result<u64, String> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
@@ -208,6 +264,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Build(args) => cmd_build(args, cli.json),
         Command::Check(args) => cmd_check(args),
+        Command::Records(args) => cmd_records(args),
         Command::Info { dir } => cmd_info(&dir, cli.json),
         Command::Verify { dir } => cmd_verify(&dir, cli.json),
     }
@@ -422,6 +479,52 @@ fn cmd_check(args: CheckArgs) -> Result<ExitCode> {
         for line in rendered {
             writeln!(out, "{line}")?;
         }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_records(args: RecordsArgs) -> Result<ExitCode> {
+    let position = match args.salt_position {
+        SaltSide::Left => SaltPosition::Left,
+        SaltSide::Right => SaltPosition::Right,
+    };
+    let policy =
+        AssetPolicy::parse(args.allow.as_deref(), args.hash_assets.as_deref(), args.output_salt.as_deref(), position)
+            .map_err(QueryError::from)?;
+    let index = open_index(&args.index, args.salt_file.as_deref(), false)?;
+    let query = if let Some(e) = &args.email {
+        Query::Email(e)
+    } else if let Some(u) = &args.username {
+        Query::Username(u)
+    } else if let Some(k) = &args.key {
+        let kind = match args.kind {
+            BatchKind::Auto => None,
+            BatchKind::Email => Some(IdentifierKind::Email),
+            BatchKind::Username => Some(IdentifierKind::Username),
+        };
+        Query::Key { hex: k, kind }
+    } else {
+        bail!("give one of --email, --username or --key");
+    };
+    if !args.all {
+        let page = index.records(&query, &policy, args.cursor.as_deref(), args.limit, None)?;
+        outln!("{}", serde_json::to_string_pretty(&page)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut cursor = args.cursor.clone();
+    loop {
+        let page = index.records(&query, &policy, cursor.as_deref(), args.limit, None)?;
+        for record in &page.results {
+            serde_json::to_writer(&mut out, record)?;
+            out.write_all(b"\n")?;
+        }
+        if page.cursor.is_empty() {
+            break;
+        }
+        cursor = Some(page.cursor);
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
