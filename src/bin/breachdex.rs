@@ -98,9 +98,9 @@ enum BatchKind {
     Username,
 }
 
+/// The index and the identity a `check` or `records` call names.
 #[derive(Args)]
-#[command(group(clap::ArgGroup::new("what").required(true).args(["email", "username", "key", "batch"])))]
-struct CheckArgs {
+struct Target {
     /// The index directory.
     #[arg(long)]
     index: PathBuf,
@@ -116,12 +116,42 @@ struct CheckArgs {
     /// A precomputed key in hex.
     #[arg(long)]
     key: Option<String>,
+    /// How --key (and --batch lines) are read: auto searches both maps with --key and
+    /// treats a batch line with '@' as an e-mail.
+    #[arg(long, value_enum, default_value = "auto")]
+    kind: BatchKind,
+}
+
+impl Target {
+    /// The single query named by --email, --username or --key, if any.
+    fn single_query(&self) -> Option<Query<'_>> {
+        if let Some(e) = &self.email {
+            return Some(Query::Email(e));
+        }
+        if let Some(u) = &self.username {
+            return Some(Query::Username(u));
+        }
+        let kind = match self.kind {
+            BatchKind::Auto => None,
+            BatchKind::Email => Some(IdentifierKind::Email),
+            BatchKind::Username => Some(IdentifierKind::Username),
+        };
+        self.key.as_deref().map(|hex| Query::Key { hex, kind })
+    }
+
+    fn open(&self, populate: bool) -> Result<Index> {
+        open_index(&self.index, self.salt_file.as_deref(), populate)
+    }
+}
+
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["email", "username", "key", "batch"])))]
+struct CheckArgs {
+    #[command(flatten)]
+    target: Target,
     /// A file with one identifier per line (`-` for stdin); prints one JSON line each.
     #[arg(long)]
     batch: Option<PathBuf>,
-    /// How batch lines (or --key) are read: auto treats a line with '@' as an e-mail.
-    #[arg(long, value_enum, default_value = "auto")]
-    kind: BatchKind,
     /// Fault the whole index into memory when opening.
     #[arg(long)]
     populate: bool,
@@ -140,24 +170,8 @@ enum SaltSide {
 #[derive(Args)]
 #[command(group(clap::ArgGroup::new("what").required(true).args(["email", "username", "key"])))]
 struct RecordsArgs {
-    /// The index directory.
-    #[arg(long)]
-    index: PathBuf,
-    /// File holding the salt of a hashed index.
-    #[arg(long)]
-    salt_file: Option<PathBuf>,
-    /// An e-mail address, any spelling.
-    #[arg(long)]
-    email: Option<String>,
-    /// A username, any spelling.
-    #[arg(long)]
-    username: Option<String>,
-    /// A precomputed key in hex.
-    #[arg(long)]
-    key: Option<String>,
-    /// Which map --key searches: auto searches both.
-    #[arg(long, value_enum, default_value = "auto")]
-    kind: BatchKind,
+    #[command(flatten)]
+    target: Target,
     /// Assets shown, comma-separated (default: all); the others a record holds are
     /// replaced by ********.
     #[arg(long)]
@@ -415,26 +429,15 @@ fn open_index(dir: &Path, salt_file: Option<&Path>, populate: bool) -> Result<In
 }
 
 fn cmd_check(args: CheckArgs) -> Result<ExitCode> {
-    let index = open_index(&args.index, args.salt_file.as_deref(), args.populate)?;
+    let index = args.target.open(args.populate)?;
     let now = args.as_of.map_or_else(now_unix_seconds, |d| i64::from(d.days()) * 86_400);
     let single = |query: Query<'_>| -> Result<ExitCode> {
         let result = index.check(&query, now)?;
         outln!("{}", serde_json::to_string_pretty(&result)?);
         Ok(ExitCode::SUCCESS)
     };
-    if let Some(e) = &args.email {
-        return single(Query::Email(e));
-    }
-    if let Some(u) = &args.username {
-        return single(Query::Username(u));
-    }
-    if let Some(k) = &args.key {
-        let kind = match args.kind {
-            BatchKind::Auto => None,
-            BatchKind::Email => Some(IdentifierKind::Email),
-            BatchKind::Username => Some(IdentifierKind::Username),
-        };
-        return single(Query::Key { hex: k, kind });
+    if let Some(query) = args.target.single_query() {
+        return single(query);
     }
     let Some(batch) = &args.batch else {
         bail!("give one of --email, --username, --key or --batch");
@@ -463,7 +466,7 @@ fn cmd_check(args: CheckArgs) -> Result<ExitCode> {
             .par_iter()
             .map(|line| {
                 let text = line.trim_end_matches('\r');
-                let query = match args.kind {
+                let query = match args.target.kind {
                     BatchKind::Auto => Query::auto(text),
                     BatchKind::Email => Query::Email(text),
                     BatchKind::Username => Query::Username(text),
@@ -492,19 +495,8 @@ fn cmd_records(args: RecordsArgs) -> Result<ExitCode> {
     let policy =
         AssetPolicy::parse(args.allow.as_deref(), args.hash_assets.as_deref(), args.output_salt.as_deref(), position)
             .map_err(QueryError::from)?;
-    let index = open_index(&args.index, args.salt_file.as_deref(), false)?;
-    let query = if let Some(e) = &args.email {
-        Query::Email(e)
-    } else if let Some(u) = &args.username {
-        Query::Username(u)
-    } else if let Some(k) = &args.key {
-        let kind = match args.kind {
-            BatchKind::Auto => None,
-            BatchKind::Email => Some(IdentifierKind::Email),
-            BatchKind::Username => Some(IdentifierKind::Username),
-        };
-        Query::Key { hex: k, kind }
-    } else {
+    let index = args.target.open(false)?;
+    let Some(query) = args.target.single_query() else {
         bail!("give one of --email, --username or --key");
     };
     if !args.all {
