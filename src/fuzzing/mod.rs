@@ -5,6 +5,9 @@
 
 #![doc(hidden)]
 
+mod open_index;
+pub use open_index::check_open_index;
+
 use crate::asset::Asset;
 use crate::build::{BuildOptions, MIN_MEMORY_BUDGET, build_index};
 use crate::catalog::{Catalog, Compression, DumpFile, DumpFormat};
