@@ -31,6 +31,7 @@ fn catalog(dir: &Path, files: &[(&str, &str)]) -> PathBuf {
 struct RejectLine {
     file: String,
     line: u64,
+    lines: u32,
     reason: String,
     field: Option<String>,
     raw: String,
@@ -208,8 +209,11 @@ fn csv_quote_that_never_closes() {
     let built = build(dir.path(), &[("s.csv", short), ("l.csv", &long)], &["csv", "csv"]);
     let rejects = record_rejects(&built.rejects);
     assert_eq!(rejects[0], (3, "unclosed quote in field 1"));
+    // The swallowed record names every line it took: lines 3 to 6 of s.csv.
+    assert_eq!(built.rejects.iter().find(|r| r.file == "s.csv").map(|r| r.lines), Some(4));
     let long_reject = built.rejects.iter().find(|r| r.file == "l.csv").unwrap();
     assert_eq!(long_reject.line, 2);
+    assert!(long_reject.lines > 1000, "the cut record spans the lines it swallowed: {}", long_reject.lines);
     assert!(long_reject.reason.contains("more than the 1048576 byte limit"), "{}", long_reject.reason);
     assert!(long_reject.truncated);
     assert_eq!(rejects.len(), 2);
@@ -223,6 +227,7 @@ fn csv_quote_that_never_closes() {
     let per_line = filler.len() as u64;
     assert_eq!((long_reject.raw_len + 1 - first) % per_line, 0);
     let m = (long_reject.raw_len + 1 - first) / per_line;
+    assert_eq!(u64::from(long_reject.lines), 1 + m, "the rejects file names every swallowed line");
     let fillers = (swallowed + 100) as u64;
     assert_eq!(long_read, 1 + (fillers - m) + 1);
     let total_lines = 1 + 1 + fillers + 1;

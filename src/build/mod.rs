@@ -278,6 +278,7 @@ fn process_chunk(file: &FileContext<'_>, rec: &RecordContext<'_>, data: &[u8], f
         let reject = |reason: String, field: Option<Asset>, raw: &[u8], raw_len: u64| Reject {
             file: file.display.to_string(),
             line: frame.line,
+            lines: frame.lines,
             reason,
             field,
             raw: reject_raw(raw),
@@ -563,6 +564,7 @@ pub fn build_index(catalog: &Catalog, out_dir: &Path, options: &BuildOptions) ->
                     let reject = Reject {
                         file: file.display.clone(),
                         line: 0,
+                        lines: 0,
                         reason: format!("reading stopped early: {message}"),
                         field: None,
                         raw: Vec::new(),

@@ -22,6 +22,11 @@ pub struct Reject {
     pub file: String,
     /// 1-based line number where the record starts.
     pub line: u64,
+    /// Physical lines the record spans (a CSV record with quoted line ends spans
+    /// several; 0 for a file-level reject). Summed over the whole-record rejects
+    /// (`field` is `None`) and added to the kept records' lines, it accounts for every
+    /// non-blank line.
+    pub lines: u32,
     /// Why.
     pub reason: String,
     /// The rejected field, for a field-level reject.
@@ -39,6 +44,7 @@ impl Reject {
         Reject {
             file: file.to_owned(),
             line: frame.line,
+            lines: frame.lines,
             reason,
             field: None,
             raw: bytes.get(..MAX_REJECT_RAW_BYTES).unwrap_or(bytes).to_vec(),
@@ -46,12 +52,14 @@ impl Reject {
         }
     }
 
-    /// A field-level reject of the record starting at `line`; `raw` is the field's value.
-    pub fn for_field(file: &str, line: u64, field: &FieldReject) -> Reject {
+    /// A field-level reject of the record starting at `line` and spanning `lines`
+    /// lines; `raw` is the field's value.
+    pub fn for_field(file: &str, line: u64, lines: u32, field: &FieldReject) -> Reject {
         let bytes = field.value.as_bytes();
         Reject {
             file: file.to_owned(),
             line,
+            lines,
             reason: field.reason.clone(),
             field: Some(field.asset),
             raw: bytes.get(..MAX_REJECT_RAW_BYTES).unwrap_or(bytes).to_vec(),
@@ -82,6 +90,7 @@ pub fn escape_raw(raw: &[u8]) -> String {
 struct RejectLine<'a> {
     file: &'a str,
     line: u64,
+    lines: u32,
     reason: &'a str,
     field: Option<&'static str>,
     raw: String,
@@ -107,6 +116,7 @@ impl RejectsWriter {
         let line = RejectLine {
             file: &reject.file,
             line: reject.line,
+            lines: reject.lines,
             reason: &reject.reason,
             field: reject.field.map(Asset::name),
             raw: escape_raw(raw),
@@ -150,7 +160,7 @@ mod tests {
         writer.write(&Reject::for_frame("d/x.csv", &batch, &frame, "invalid UTF-8 at byte 3".into())).unwrap();
         let field =
             FieldReject { asset: Asset::Email, reason: "invalid email: has no '@'".into(), value: "nope".into() };
-        writer.write(&Reject::for_field("d/x.csv", 9, &field)).unwrap();
+        writer.write(&Reject::for_field("d/x.csv", 9, 1, &field)).unwrap();
         let cut = Frame { kind: FrameKind::TooLong { total_len: 5_000_000 }, ..frame };
         writer.write(&Reject::for_frame("d/x.csv", &batch, &cut, "too long".into())).unwrap();
         assert_eq!(writer.finish().unwrap(), 3);
@@ -176,6 +186,7 @@ mod tests {
         let reject = Reject {
             file: "f".into(),
             line: 1,
+            lines: 1,
             reason: "r".into(),
             field: None,
             raw: vec![b'x'; MAX_REJECT_RAW_BYTES * 2],
