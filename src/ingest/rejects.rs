@@ -160,7 +160,7 @@ mod tests {
         writer.write(&Reject::for_frame("d/x.csv", &batch, &frame, "invalid UTF-8 at byte 3".into())).unwrap();
         let field =
             FieldReject { asset: Asset::Email, reason: "invalid email: has no '@'".into(), value: "nope".into() };
-        writer.write(&Reject::for_field("d/x.csv", 9, 1, &field)).unwrap();
+        writer.write(&Reject::for_field("d/x.csv", 9, 3, &field)).unwrap();
         let cut = Frame { kind: FrameKind::TooLong { total_len: 5_000_000 }, ..frame };
         writer.write(&Reject::for_frame("d/x.csv", &batch, &cut, "too long".into())).unwrap();
         assert_eq!(writer.finish().unwrap(), 3);
@@ -169,11 +169,12 @@ mod tests {
         let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert_eq!(
             lines[0],
-            serde_json::json!({"file": "d/x.csv", "line": 7, "reason": "invalid UTF-8 at byte 3",
+            serde_json::json!({"file": "d/x.csv", "line": 7, "lines": 1, "reason": "invalid UTF-8 at byte 3",
                 "field": null, "raw": "bad\\xFF\"line", "raw_len": 9, "truncated": false})
         );
         assert_eq!(lines[1]["field"], "email");
         assert_eq!(lines[1]["raw"], "nope");
+        assert_eq!(lines[1]["lines"], 3);
         assert_eq!(lines[2]["raw_len"], 5_000_000);
         assert_eq!(lines[2]["truncated"], true);
     }
