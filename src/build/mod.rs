@@ -601,6 +601,7 @@ pub fn build_index(catalog: &Catalog, out_dir: &Path, options: &BuildOptions) ->
         &tmp_dir,
         spill.path(),
         options.hash_mode,
+        stored_filter,
         stored_columns,
         &totals.column_bytes,
         max_rows,
@@ -609,7 +610,7 @@ pub fn build_index(catalog: &Catalog, out_dir: &Path, options: &BuildOptions) ->
     .map_err(io_err(format!("creating index files in {}", tmp_dir.display())))?;
     let mut stream = pool.install(|| sorter.finish(read_budget)).map_err(io_err("merging sorted runs"))?;
     while let Some(e) = stream.next().map_err(io_err("merging sorted runs"))? {
-        writer.push(e, stored_filter).map_err(io_err(format!("writing index files in {}", tmp_dir.display())))?;
+        writer.push(e).map_err(io_err(format!("writing index files in {}", tmp_dir.display())))?;
     }
     drop(stream);
     phases.start("usernames");

@@ -168,7 +168,8 @@ pub struct IndexWriter {
     dir: PathBuf,
     spill_dir: PathBuf,
     mode: HashMode,
-    stored: AssetSet,
+    /// The assets whose values the sort entries carry (the `--store` filter).
+    entry_assets: AssetSet,
     rows: RowsWriter,
     columns: Vec<(Asset, ColumnWriter)>,
     email_map: KeyMapThread,
@@ -184,13 +185,16 @@ pub struct IndexWriter {
 }
 
 impl IndexWriter {
-    /// Creates every file of the e-mail side. `stored` are the assets that get a
-    /// column; `max_column_bytes` bounds each column's data (sizes its offsets);
-    /// `max_rows` bounds the row count.
+    /// Creates every file of the e-mail side. `entry_assets` are the assets whose
+    /// values the sort entries carry; `stored` those that get a column;
+    /// `max_column_bytes` bounds each column's data (sizes its offsets); `max_rows`
+    /// bounds the row count.
+    #[allow(clippy::too_many_arguments)]
     pub fn create(
         dir: &Path,
         spill_dir: &Path,
         mode: HashMode,
+        entry_assets: AssetSet,
         stored: AssetSet,
         max_column_bytes: &[u64; crate::asset::ASSET_COUNT],
         max_rows: u64,
@@ -204,7 +208,7 @@ impl IndexWriter {
             dir: dir.to_path_buf(),
             spill_dir: spill_dir.to_path_buf(),
             mode,
-            stored,
+            entry_assets,
             rows: RowsWriter::create(dir)?,
             columns,
             email_map: KeyMapThread::spawn(dir, mode, true)?,
@@ -221,17 +225,17 @@ impl IndexWriter {
     }
 
     /// Adds the next record entry of the sorted stream.
-    pub fn push(&mut self, encoded: &[u8], stored_in_entries: AssetSet) -> io::Result<()> {
+    pub fn push(&mut self, encoded: &[u8]) -> io::Result<()> {
         let sort_key = sort::sort_key(encoded);
         let identity = entry::record_identity(sort_key);
         if !self.prev_identity.is_empty() && identity == self.prev_identity.as_slice() {
-            let rec = entry::decode_record(sort_key, sort::payload(encoded), stored_in_entries)?;
+            let rec = entry::decode_record(sort_key, sort::payload(encoded), self.entry_assets)?;
             *self.duplicates.entry(rec.source_id).or_default() += 1;
             return Ok(());
         }
         self.prev_identity.clear();
         self.prev_identity.extend_from_slice(identity);
-        let rec = entry::decode_record(sort_key, sort::payload(encoded), stored_in_entries)?;
+        let rec = entry::decode_record(sort_key, sort::payload(encoded), self.entry_assets)?;
         let row_id = self.rows.count();
         if rec.group == GROUP_EMAIL {
             if self.prev_email_key.as_deref() != Some(rec.key) {
@@ -305,7 +309,6 @@ impl IndexWriter {
         }
         files.push(map.finish()?.0);
         files.push(postings.finish()?);
-        let _ = self.stored;
         Ok(WrittenIndex {
             files,
             rows,
