@@ -1,4 +1,5 @@
-//! The only unsafe code of the crate: mapping index files into memory.
+//! The only unsafe code of the crate: mapping index files into memory, and the
+//! software prefetch hint ([`prefetch`]) used by the builder and batch lookups.
 //!
 //! # Safety contract
 //!
@@ -141,6 +142,43 @@ impl std::ops::Deref for Bytes {
     }
 }
 
+/// Hints the CPU to load the cache line holding `data[offset]` (no effect when
+/// `offset` is out of bounds or on targets without a prefetch instruction). Used to
+/// overlap memory misses: start the loads of the next few items, then work on the
+/// current one.
+#[inline(always)]
+pub fn prefetch(data: &[u8], offset: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(byte) = data.get(offset) {
+        // SAFETY: `_mm_prefetch` only needs SSE, which every x86_64 CPU has; a prefetch
+        // never faults and never changes memory, and the address is inside `data`.
+        unsafe {
+            core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(std::ptr::from_ref(byte).cast());
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (data, offset);
+}
+
+/// Cache line size assumed by [`prefetch_range`].
+pub const CACHE_LINE: usize = 64;
+
+/// [`prefetch`] of every cache line that `bytes[range]` touches, at most `max_lines`
+/// of them (the hardware prefetcher follows longer sequential reads by itself).
+/// Out-of-bounds parts are ignored.
+#[inline]
+pub fn prefetch_range(bytes: &[u8], range: Range<usize>, max_lines: usize) {
+    let end = range.end.min(bytes.len());
+    let mut at = range.start;
+    let mut lines = 0;
+    while at < end && lines < max_lines {
+        prefetch(bytes, at);
+        // The next line boundary after `at`.
+        at = (at | (CACHE_LINE - 1)).saturating_add(1);
+        lines += 1;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,6 +198,26 @@ mod tests {
         #[allow(clippy::reversed_empty_ranges)]
         let reversed = 5..4;
         assert!(bytes.slice(reversed).is_none());
+    }
+
+    #[test]
+    fn prefetch_accepts_any_offset() {
+        let data = vec![7u8; 100];
+        for offset in [0, 50, 99, 100, usize::MAX] {
+            prefetch(&data, offset);
+        }
+        prefetch(&[], 0);
+        assert_eq!(data[99], 7);
+    }
+
+    #[test]
+    fn prefetch_range_accepts_any_range() {
+        let bytes = vec![7u8; 1000];
+        prefetch_range(&bytes, 10..900, 4);
+        prefetch_range(&bytes, 900..usize::MAX, usize::MAX);
+        #[allow(clippy::reversed_empty_ranges)]
+        prefetch_range(&bytes, 500..20, 8);
+        assert_eq!(bytes, vec![7u8; 1000]);
     }
 
     #[test]

@@ -244,7 +244,7 @@ struct RecordContext<'a> {
 
 #[derive(Default)]
 struct ChunkOutput {
-    entries: Vec<u8>,
+    entries: sort::SortBlock,
     rejects: Vec<Reject>,
     records_read: u64,
     rejected_records: u64,
@@ -270,7 +270,10 @@ fn reject_raw(bytes: &[u8]) -> Vec<u8> {
 }
 
 fn process_chunk(file: &FileContext<'_>, rec: &RecordContext<'_>, data: &[u8], frames: &[Frame]) -> ChunkOutput {
-    let mut out = ChunkOutput::default();
+    // Entries are about as long as the input they come from: size the block once.
+    let input_bytes: usize = frames.iter().map(|f| f.end.saturating_sub(f.start)).sum();
+    let mut out =
+        ChunkOutput { entries: sort::SortBlock::with_capacity(input_bytes + input_bytes / 2), ..Default::default() };
     let (mut sort_key, mut payload, mut scratch) = (Vec::new(), Vec::new(), Vec::new());
     for frame in frames {
         out.records_read += 1;
@@ -368,12 +371,13 @@ fn process_chunk(file: &FileContext<'_>, rec: &RecordContext<'_>, data: &[u8], f
             rec.stored_filter,
             &values,
         );
-        sort::encode_entry(&mut out.entries, &sort_key, &payload);
+        out.entries.push(&sort_key, &payload);
         for asset in assets.intersection(rec.stored_filter).iter() {
             out.column_bytes[asset.index()] += values[asset.index()].map_or(0, |v| v.len() as u64);
         }
         out.assets_seen = out.assets_seen.union(assets);
     }
+    out.entries.shrink_to_fit();
     out
 }
 
@@ -546,12 +550,12 @@ pub fn build_index(catalog: &Catalog, out_dir: &Path, options: &BuildOptions) ->
                             .collect()
                     });
                     let source_pos = catalog.sources.iter().position(|s| s.id == ctx.source.id).unwrap_or(0);
-                    for out in &outputs {
+                    for mut out in outputs {
+                        let block = std::mem::take(&mut out.entries);
                         // Inside the pool: a push that spills sorts with --threads threads.
-                        pool.install(|| sort::entries(&out.entries).try_for_each(|entry| sorter.push(entry)))
-                            .map_err(io_err("spilling a sorted run"))?;
+                        pool.install(|| sorter.push_block(block)).map_err(io_err("spilling a sorted run"))?;
                         write_rejects(&out.rejects, &mut rejects)?;
-                        totals.merge_counts(out);
+                        totals.merge_counts(&out);
                         if let Some(s) = per_source_read.get_mut(source_pos) {
                             s.0 += out.records_read;
                             s.1 += out.rejected_records;

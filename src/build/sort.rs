@@ -8,14 +8,25 @@
 //! encode keys so that byte order is the order they need). Run files hold
 //! `[u32 LE entry_len][entry]` back to back.
 
+use rayon::iter::{IntoParallelIterator, ParallelIterator};
 use rayon::slice::ParallelSliceMut;
 use std::cmp::Ordering;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-/// Bytes of bookkeeping per buffered entry (its prefix and offset).
-const INDEX_ENTRY_BYTES: usize = 16;
+/// Bytes of bookkeeping per buffered entry (its prefix and location).
+const INDEX_ENTRY_BYTES: usize = std::mem::size_of::<Slot>();
+
+/// The first 16 sort-key bytes, as two big-endian words (byte order = numeric order).
+/// Sixteen bytes, not eight: plain-mode keys are e-mail addresses, which often share
+/// their first eight bytes, and every tie costs a full-key comparison (two cache misses).
+type Prefix = (u64, u64);
+
+/// An index slot of the sorter: key prefix, then block number << 32 | offset.
+type Slot = (Prefix, u64);
+/// How many entries ahead the in-memory run prefetches while being merged.
+const MERGE_PREFETCH_DISTANCE: usize = 16;
 
 /// The sort key of an encoded entry (empty for a malformed entry).
 #[inline]
@@ -35,20 +46,85 @@ pub fn payload(entry: &[u8]) -> &[u8] {
 }
 
 #[inline]
-fn prefix(sort_key: &[u8]) -> u64 {
-    let mut b = [0u8; 8];
+fn prefix(sort_key: &[u8]) -> Prefix {
+    let mut b = [0u8; 16];
     for (d, s) in b.iter_mut().zip(sort_key) {
         *d = *s;
     }
-    u64::from_be_bytes(b)
+    let (hi, lo) = b.split_at(8);
+    (u64::from_be_bytes(hi.try_into().unwrap_or_default()), u64::from_be_bytes(lo.try_into().unwrap_or_default()))
+}
+
+/// Encoded entries produced by one worker, with each entry's sort prefix and offset:
+/// handed to the sorter whole ([`ExternalSorter::push_block`]), so adding a block costs
+/// no copy of entry bytes on the thread that owns the sorter.
+#[derive(Default)]
+pub struct SortBlock {
+    data: Vec<u8>,
+    /// (sort-key prefix, offset of the entry in `data`)
+    index: Vec<(Prefix, u32)>,
+}
+
+impl SortBlock {
+    /// An empty block with room for `bytes` bytes of entries.
+    pub fn with_capacity(bytes: usize) -> SortBlock {
+        SortBlock { data: Vec::with_capacity(bytes), index: Vec::new() }
+    }
+
+    /// Appends an entry (see [`encode_entry`]).
+    pub fn push(&mut self, sort_key: &[u8], payload: &[u8]) {
+        let offset = self.data.len();
+        encode_entry(&mut self.data, sort_key, payload);
+        match u32::try_from(offset) {
+            Ok(offset) => self.index.push((prefix(sort_key), offset)),
+            // Blocks are small (one worker chunk); a block past 4 GiB keeps its bytes
+            // and is split entry by entry when pushed (see `push_block`).
+            Err(_) => self.index.clear(),
+        }
+    }
+
+    /// Returns unused capacity to the allocator (the sorter's memory budget counts
+    /// capacity, not length).
+    pub fn shrink_to_fit(&mut self) {
+        self.data.shrink_to_fit();
+        self.index.shrink_to_fit();
+    }
+
+    /// Entries in the block.
+    pub fn len(&self) -> usize {
+        entries(&self.data).count()
+    }
+
+    /// Whether the block holds no entry.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// Bytes of encoded entries.
+    pub fn data_len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// The encoded entries, back to back.
+    pub fn data(&self) -> &[u8] {
+        &self.data
+    }
 }
 
 /// A memory-bounded sorter that spills sorted runs to files.
+///
+/// Entries live in the blocks they arrived in; an index of (16-byte key prefix, block
+/// and offset) is what gets sorted, and ties on the prefix compare the full keys.
 pub struct ExternalSorter {
-    arena: Vec<u8>,
-    /// (first 8 sort-key bytes, offset of the entry in `arena`)
-    index: Vec<(u64, u64)>,
-    arena_cap: usize,
+    blocks: Vec<Vec<u8>>,
+    /// Entries pushed one by one ([`ExternalSorter::push`]) collect here.
+    open: SortBlock,
+    index: Vec<Slot>,
+    /// Bytes held by `blocks`.
+    block_bytes: usize,
+    /// Capacity of the block of single pushes.
+    open_block_bytes: usize,
+    block_cap: usize,
     index_cap: usize,
     spill_dir: PathBuf,
     runs: Vec<File>,
@@ -56,14 +132,21 @@ pub struct ExternalSorter {
     entries: u64,
 }
 
+/// Size at which the block of single pushes is closed (smaller for tiny budgets).
+const OPEN_BLOCK_BYTES: usize = 1 << 20;
+
 impl ExternalSorter {
     /// A sorter holding at most about `budget` bytes in memory, spilling to `spill_dir`.
     pub fn new(budget: usize, spill_dir: &Path) -> ExternalSorter {
         let budget = budget.max(1 << 20);
+        let open_block_bytes = OPEN_BLOCK_BYTES.min(budget / 16);
         ExternalSorter {
-            arena: Vec::new(),
+            blocks: Vec::new(),
+            open: SortBlock::default(),
             index: Vec::new(),
-            arena_cap: budget / 8 * 7,
+            block_bytes: 0,
+            open_block_bytes,
+            block_cap: budget / 8 * 7 - open_block_bytes,
             index_cap: (budget / 8 / INDEX_ENTRY_BYTES).max(1),
             spill_dir: spill_dir.to_path_buf(),
             runs: Vec::new(),
@@ -94,41 +177,108 @@ impl ExternalSorter {
 
     /// Memory held by the buffer now.
     pub fn buffered_bytes(&self) -> usize {
-        self.arena.len() + self.index.len() * INDEX_ENTRY_BYTES
+        self.block_bytes + self.open.data.capacity() + self.index.len() * INDEX_ENTRY_BYTES
     }
 
     /// Adds an encoded entry, spilling a run first when the buffer is full.
     pub fn push(&mut self, entry: &[u8]) -> io::Result<()> {
-        if !self.index.is_empty()
-            && (self.arena.len() + entry.len() > self.arena_cap || self.index.len() >= self.index_cap)
-        {
-            self.spill()?;
+        if self.open.data.capacity() == 0 {
+            self.open.data.reserve_exact(self.open_block_bytes.max(entry.len()));
         }
-        if self.arena.capacity() == 0 {
-            // Reserve once so the arena never reallocates (a doubling copy would briefly
-            // need twice the memory); untouched capacity costs no resident memory.
-            self.arena.reserve_exact(self.arena_cap.max(entry.len()));
-            self.index.reserve_exact(self.index_cap);
+        if self.open.data.len() + entry.len() > self.open.data.capacity() {
+            let fresh = SortBlock::with_capacity(self.open_block_bytes.max(entry.len()));
+            let full = std::mem::replace(&mut self.open, fresh);
+            self.add_block(full, false)?;
         }
-        self.index.push((prefix(sort_key(entry)), self.arena.len() as u64));
-        self.arena.extend_from_slice(entry);
+        let (sk, pl) = (sort_key(entry), payload(entry));
+        self.open.push(sk, pl);
         self.entries += 1;
         Ok(())
     }
 
+    /// Adds every entry of `block` without copying their bytes, spilling a run first
+    /// when the buffer is full.
+    pub fn push_block(&mut self, block: SortBlock) -> io::Result<()> {
+        self.add_block(block, true)
+    }
+
+    fn add_block(&mut self, block: SortBlock, count_entries: bool) -> io::Result<()> {
+        if block.data.is_empty() {
+            return Ok(());
+        }
+        let count = block.index.len();
+        let consistent = count > 0 && block.data.len() <= u32::MAX as usize;
+        if !consistent {
+            // Only a block past 4 GiB gets here: copy its entries one by one.
+            let before = self.entries;
+            for entry in entries(&block.data) {
+                self.push(entry)?;
+            }
+            if !count_entries {
+                self.entries = before;
+            }
+            return Ok(());
+        }
+        if !self.index.is_empty()
+            && (self.block_bytes + block.data.capacity() > self.block_cap || self.index.len() + count > self.index_cap)
+        {
+            self.spill()?;
+        }
+        if self.index.capacity() == 0 {
+            // Reserve once so the index never reallocates (a doubling copy would briefly
+            // need twice the memory); untouched capacity costs no resident memory.
+            self.index.reserve_exact(self.index_cap.max(count));
+        }
+        let block_no = (self.blocks.len() as u64) << 32;
+        self.index.extend(block.index.iter().map(|&(p, off)| (p, block_no | u64::from(off))));
+        self.block_bytes += block.data.capacity();
+        self.blocks.push(block.data);
+        if count_entries {
+            self.entries += count as u64;
+        }
+        Ok(())
+    }
+
+    /// Moves the block of single pushes into the buffer.
+    fn close_open_block(&mut self) -> io::Result<()> {
+        if self.open.data.is_empty() {
+            return Ok(());
+        }
+        let open = std::mem::take(&mut self.open);
+        self.add_block(open, false)
+    }
+
+    /// Sorts the index in two passes: by prefix alone (integer comparisons, no entry
+    /// bytes touched), then each run of equal prefixes by full key. A tie then costs
+    /// one look at each entry of its run instead of two cache misses per comparison.
     fn sort_buffer(&mut self) {
-        let arena = &self.arena;
-        self.index.par_sort_unstable_by(|a, b| {
-            a.0.cmp(&b.0).then_with(|| sort_key(entry_at(arena, a.1)).cmp(sort_key(entry_at(arena, b.1))))
-        });
+        self.index.par_sort_unstable_by_key(|slot| slot.0);
+        let blocks = &self.blocks;
+        // Pieces of at least 64 Ki slots, cut at prefix boundaries, fixed in parallel.
+        let mut pieces = Vec::new();
+        let mut rest = self.index.as_mut_slice();
+        while rest.len() > TIE_PIECE_SLOTS {
+            let mut cut = TIE_PIECE_SLOTS;
+            while cut < rest.len() && rest[cut].0 == rest[cut - 1].0 {
+                cut += 1;
+            }
+            let (piece, tail) = rest.split_at_mut(cut);
+            pieces.push(piece);
+            rest = tail;
+        }
+        pieces.push(rest);
+        pieces.into_par_iter().for_each(|piece| sort_ties(blocks, piece));
     }
 
     fn spill(&mut self) -> io::Result<()> {
         self.sort_buffer();
         let file = tempfile::tempfile_in(&self.spill_dir)?;
         let mut out = BufWriter::with_capacity(1 << 20, file);
-        for (_, off) in &self.index {
-            let entry = entry_at(&self.arena, *off);
+        for (i, (_, loc)) in self.index.iter().enumerate() {
+            if let Some((_, ahead)) = self.index.get(i + MERGE_PREFETCH_DISTANCE) {
+                prefetch_entry(&self.blocks, *ahead);
+            }
+            let entry = entry_at(&self.blocks, *loc);
             out.write_all(&(entry.len() as u32).to_le_bytes())?;
             out.write_all(entry)?;
             self.spilled_bytes += 4 + entry.len() as u64;
@@ -136,7 +286,8 @@ impl ExternalSorter {
         let mut file = out.into_inner().map_err(|e| e.into_error())?;
         io::Seek::rewind(&mut file)?;
         self.runs.push(file);
-        self.arena.clear();
+        self.blocks.clear();
+        self.block_bytes = 0;
         self.index.clear();
         Ok(())
     }
@@ -146,15 +297,16 @@ impl ExternalSorter {
     /// the buffer is spilled too and freed, so the merge holds only read buffers
     /// (`read_budget` bytes split over the runs).
     pub fn finish(mut self, read_budget: usize) -> io::Result<SortedStream> {
+        self.close_open_block()?;
         let mut sources = Vec::new();
         if self.runs.is_empty() {
             self.sort_buffer();
-            sources.push(Run::Memory { arena: self.arena, index: self.index, pos: 0, started: false });
+            sources.push(Run::Memory { blocks: self.blocks, index: self.index, pos: 0, started: false });
         } else {
             if !self.index.is_empty() {
                 self.spill()?;
             }
-            self.arena = Vec::new();
+            self.blocks = Vec::new();
             self.index = Vec::new();
             let per_run = (read_budget / self.runs.len().max(1)).clamp(16 << 10, 4 << 20);
             for file in self.runs.drain(..) {
@@ -165,11 +317,52 @@ impl ExternalSorter {
     }
 }
 
+/// Slots per piece of the tie-fixing pass.
+const TIE_PIECE_SLOTS: usize = 1 << 16;
+
+/// Sorts each run of equal prefixes in `slots` (sorted by prefix) by full key. The
+/// entries of tied slots a few steps ahead are prefetched, so their misses overlap.
+fn sort_ties(blocks: &[Vec<u8>], slots: &mut [Slot]) {
+    let tied = |slots: &[Slot], i: usize| {
+        let p = slots.get(i).map(|s| s.0);
+        (i > 0 && slots.get(i - 1).map(|s| s.0) == p) || (p.is_some() && slots.get(i + 1).map(|s| s.0) == p)
+    };
+    let mut i = 0;
+    let mut ahead = 0;
+    while i < slots.len() {
+        let mut end = i + 1;
+        while end < slots.len() && slots[end].0 == slots[i].0 {
+            end += 1;
+        }
+        while ahead < (end + TIE_PREFETCH_SLOTS).min(slots.len()) {
+            if tied(slots, ahead) {
+                prefetch_entry(blocks, slots[ahead].1);
+            }
+            ahead += 1;
+        }
+        if end - i > 1 {
+            slots[i..end].sort_unstable_by(|a, b| sort_key(entry_at(blocks, a.1)).cmp(sort_key(entry_at(blocks, b.1))));
+        }
+        i = end;
+    }
+}
+
+/// How far ahead the tie-fixing pass prefetches.
+const TIE_PREFETCH_SLOTS: usize = 32;
+
 #[inline]
-fn entry_at(arena: &[u8], off: u64) -> &[u8] {
-    let rest = arena.get(off as usize..).unwrap_or_default();
+fn entry_at(blocks: &[Vec<u8>], loc: u64) -> &[u8] {
+    let block = blocks.get((loc >> 32) as usize).map(Vec::as_slice).unwrap_or_default();
+    let rest = block.get((loc & u64::from(u32::MAX)) as usize..).unwrap_or_default();
     let total = entry_len(rest).unwrap_or(0);
     rest.get(..total).unwrap_or_default()
+}
+
+#[inline]
+fn prefetch_entry(blocks: &[Vec<u8>], loc: u64) {
+    if let Some(block) = blocks.get((loc >> 32) as usize) {
+        crate::mmap::prefetch(block, (loc & u64::from(u32::MAX)) as usize);
+    }
 }
 
 /// Total length of the entry at the start of `bytes`, from its two length prefixes.
@@ -199,7 +392,7 @@ pub fn encode_entry(out: &mut Vec<u8>, sort_key: &[u8], payload: &[u8]) {
 }
 
 enum Run {
-    Memory { arena: Vec<u8>, index: Vec<(u64, u64)>, pos: usize, started: bool },
+    Memory { blocks: Vec<Vec<u8>>, index: Vec<Slot>, pos: usize, started: bool },
     File { reader: BufReader<File>, buf: Vec<u8> },
 }
 
@@ -207,11 +400,16 @@ impl Run {
     /// Moves to the next entry; `false` at the end.
     fn advance(&mut self) -> io::Result<bool> {
         match self {
-            Run::Memory { index, pos, started, .. } => {
+            Run::Memory { blocks, index, pos, started } => {
                 if *started {
                     *pos += 1;
                 }
                 *started = true;
+                // The sorted index visits the blocks in random order: start loading the
+                // entry a few steps ahead so its cache miss overlaps this one's work.
+                if let Some((_, loc)) = index.get(*pos + MERGE_PREFETCH_DISTANCE) {
+                    prefetch_entry(blocks, *loc);
+                }
                 Ok(*pos < index.len())
             }
             Run::File { reader, buf } => {
@@ -230,8 +428,8 @@ impl Run {
 
     fn current(&self) -> &[u8] {
         match self {
-            Run::Memory { arena, index, pos, .. } => {
-                index.get(*pos).map(|(_, off)| entry_at(arena, *off)).unwrap_or_default()
+            Run::Memory { blocks, index, pos, .. } => {
+                index.get(*pos).map(|(_, loc)| entry_at(blocks, *loc)).unwrap_or_default()
             }
             Run::File { buf, .. } => buf,
         }
@@ -349,6 +547,47 @@ mod tests {
             assert_eq!(spilled > 0, budget == 1 << 20);
             model.sort();
             assert_eq!(drain(sorter.finish(1 << 20).unwrap()), model);
+        }
+    }
+
+    #[test]
+    fn blocks_and_single_pushes_sort_together() {
+        let dir = tempfile::tempdir().unwrap();
+        for budget in [1 << 20, 64 << 20] {
+            let mut sorter = ExternalSorter::new(budget, dir.path());
+            let mut model = Vec::new();
+            let mut block = SortBlock::with_capacity(100);
+            for i in 0..40_000u64 {
+                let h = xxhash_rust::xxh3::xxh3_64(&i.to_le_bytes());
+                // Keys that tie on the 16-byte prefix, so full keys decide.
+                let mut sk = b"same-prefix-16-b".to_vec();
+                sk.extend_from_slice(&h.to_be_bytes()[..(i % 9) as usize]);
+                let payload = i.to_le_bytes().to_vec();
+                if i % 3 == 0 {
+                    sorter.push(&entry(&sk, &payload)).unwrap();
+                } else {
+                    block.push(&sk, &payload);
+                    if block.data_len() > 3000 {
+                        sorter.push_block(std::mem::take(&mut block)).unwrap();
+                    }
+                }
+                model.push((sk, payload));
+            }
+            assert_eq!(block.len(), entries(block.data()).count());
+            sorter.push_block(block).unwrap();
+            sorter.push_block(SortBlock::default()).unwrap();
+            assert_eq!(sorter.len(), 40_000);
+            assert_eq!(sorter.spilled_runs() > 0, budget == 1 << 20);
+            model.sort();
+            let got = drain(sorter.finish(1 << 20).unwrap());
+            assert_eq!(got.len(), model.len());
+            // Entries with equal sort keys may come in any order: compare keys, then
+            // the multiset of payloads.
+            let keys = |v: &[(Vec<u8>, Vec<u8>)]| v.iter().map(|e| e.0.clone()).collect::<Vec<_>>();
+            assert_eq!(keys(&got), keys(&model));
+            let mut got_sorted = got;
+            got_sorted.sort();
+            assert_eq!(got_sorted, model);
         }
     }
 
