@@ -22,6 +22,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub mod batch;
+
 /// Options for [`Index::open`].
 #[derive(Clone, Debug, Default)]
 pub struct OpenOptions {

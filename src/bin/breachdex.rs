@@ -462,20 +462,25 @@ fn cmd_check(args: CheckArgs) -> Result<ExitCode> {
         if chunk.is_empty() {
             break;
         }
-        let rendered: Vec<String> = chunk
-            .par_iter()
+        let queries: Vec<Query<'_>> = chunk
+            .iter()
             .map(|line| {
                 let text = line.trim_end_matches('\r');
-                let query = match args.target.kind {
+                match args.target.kind {
                     BatchKind::Auto => Query::auto(text),
                     BatchKind::Email => Query::Email(text),
                     BatchKind::Username => Query::Username(text),
-                };
-                match index.check(&query, now) {
-                    Ok(r) => serde_json::to_string(&r).unwrap_or_default(),
-                    Err(e) => {
-                        serde_json::json!({"checked": text, "error": e.to_string(), "code": e.code()}).to_string()
-                    }
+                }
+            })
+            .collect();
+        let results = index.check_batch_par(&queries, now);
+        let rendered: Vec<String> = queries
+            .par_iter()
+            .zip(results.par_iter())
+            .map(|(query, result)| match result {
+                Ok(r) => serde_json::to_string(r).unwrap_or_default(),
+                Err(e) => {
+                    serde_json::json!({"checked": query.text(), "error": e.to_string(), "code": e.code()}).to_string()
                 }
             })
             .collect();

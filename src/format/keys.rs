@@ -114,6 +114,14 @@ impl SortedKeysWriter {
     }
 }
 
+/// The ordinals of one radix bucket, checked against the key count (only
+/// [`SortedKeysReader::bucket_span`] makes one).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct BucketSpan {
+    lo: u64,
+    hi: u64,
+}
+
 /// Looks keys up in a key file.
 #[derive(Clone, Debug)]
 pub struct SortedKeysReader {
@@ -186,6 +194,29 @@ impl SortedKeysReader {
     /// the column is reported as damage rather than followed.
     #[inline]
     pub fn lookup(&self, key: &[u8]) -> Result<Option<u64>, FormatError> {
+        Ok(match self.bucket_span(key)? {
+            Some(span) => self.search_span(key, span),
+            None => None,
+        })
+    }
+
+    /// First step of [`lookup`](Self::lookup) in a batch: hints the CPU to fetch the
+    /// directory entries of `key`'s bucket (see [`crate::mmap::prefetch`]).
+    #[inline]
+    pub fn prefetch_bucket(&self, key: &[u8]) {
+        if key.len() != self.width {
+            return;
+        }
+        let b = bucket(key, self.bits) as usize;
+        let dir = self.dir();
+        crate::mmap::prefetch(dir, b * self.entry_width);
+        crate::mmap::prefetch(dir, (b + 1) * self.entry_width);
+    }
+
+    /// Second step: the ordinals `lo..hi` of `key`'s bucket (read from the directory
+    /// and checked against the key count), `None` when `key` has the wrong width.
+    #[inline]
+    pub fn bucket_span(&self, key: &[u8]) -> Result<Option<BucketSpan>, FormatError> {
         if key.len() != self.width {
             return Ok(None);
         }
@@ -198,6 +229,21 @@ impl SortedKeysReader {
         if lo > hi || hi > self.count {
             return Err(self.view.damaged(format!("radix bucket {b} spans ordinals {lo}..{hi} of {}", self.count)));
         }
+        Ok(Some(BucketSpan { lo, hi }))
+    }
+
+    /// Hints the CPU to fetch the keys of a bucket (at most 4 cache lines).
+    #[inline]
+    pub fn prefetch_span(&self, span: BucketSpan) {
+        let (start, end) = (span.lo as usize * self.width, span.hi as usize * self.width);
+        crate::mmap::prefetch_range(self.view.body(), start..end, 4);
+    }
+
+    /// Last step: the ordinal of `key` inside its bucket (from [`bucket_span`](Self::bucket_span)
+    /// with the same key), `None` when absent.
+    #[inline]
+    pub fn search_span(&self, key: &[u8], span: BucketSpan) -> Option<u64> {
+        let BucketSpan { lo, hi } = span;
         let keys = self.view.body().get(lo as usize * self.width..hi as usize * self.width).unwrap_or_default();
         // Binary search over the bucket; a damaged (unsorted) bucket gives a wrong but
         // in-bounds answer, which only `verify` can tell.
@@ -208,10 +254,10 @@ impl SortedKeysReader {
             match candidate.cmp(key) {
                 std::cmp::Ordering::Less => left = mid + 1,
                 std::cmp::Ordering::Greater => right = mid,
-                std::cmp::Ordering::Equal => return Ok(Some(lo + mid as u64)),
+                std::cmp::Ordering::Equal => return Some(lo + mid as u64),
             }
         }
-        Ok(None)
+        None
     }
 
     /// Full structure check: keys strictly ascending, directory consistent with them.

@@ -103,6 +103,12 @@ impl PostingList<'_> {
     pub fn is_empty(&self) -> bool {
         self.ids.is_empty()
     }
+
+    /// Hints the CPU to fetch the row ids of the list (at most `max_lines` cache lines).
+    #[inline]
+    pub fn prefetch(&self, max_lines: usize) {
+        crate::mmap::prefetch_range(self.ids, 0..self.ids.len(), max_lines);
+    }
 }
 
 impl Iterator for PostingList<'_> {
@@ -168,6 +174,16 @@ impl PostingsReader {
                 Ok(PostingList { ids, width: self.id_width })
             }
             _ => Err(self.view.damaged(format!("no valid postings list for key ordinal {ordinal}"))),
+        }
+    }
+
+    /// Hints the CPU to fetch the list bounds of key `ordinal` (see [`rows`](Self::rows)).
+    #[inline]
+    pub fn prefetch(&self, ordinal: u64) {
+        let offsets = self.view.body().get(self.offsets_at..).unwrap_or_default();
+        if let Ok(i) = usize::try_from(ordinal) {
+            crate::mmap::prefetch(offsets, i.saturating_mul(self.offset_width));
+            crate::mmap::prefetch(offsets, i.saturating_add(1).saturating_mul(self.offset_width));
         }
     }
 

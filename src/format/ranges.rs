@@ -95,6 +95,16 @@ impl RangesReader {
         }
     }
 
+    /// Hints the CPU to fetch the run bounds of key `ordinal` (see [`rows`](Self::rows)).
+    #[inline]
+    pub fn prefetch(&self, ordinal: u64) {
+        if let Ok(i) = usize::try_from(ordinal) {
+            let body = self.view.body();
+            crate::mmap::prefetch(body, i.saturating_mul(self.width));
+            crate::mmap::prefetch(body, i.saturating_add(1).saturating_mul(self.width));
+        }
+    }
+
     /// Full structure check against the row count of `records.rows`.
     pub fn verify(&self, total_rows: u64) -> Result<(), FormatError> {
         if self.email_rows > total_rows {

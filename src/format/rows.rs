@@ -140,6 +140,13 @@ impl RowsReader {
         Some(Row::decode(bytes.try_into().ok()?))
     }
 
+    /// Hints the CPU to fetch the rows `ids` (at most `max_lines` cache lines).
+    #[inline]
+    pub fn prefetch(&self, ids: std::ops::Range<RowId>, max_lines: usize) {
+        let at = |id: RowId| usize::try_from(id).unwrap_or(usize::MAX).saturating_mul(ROW_WIDTH);
+        crate::mmap::prefetch_range(self.view.body(), at(ids.start)..at(ids.end), max_lines);
+    }
+
     /// The file view (for verification).
     pub fn view(&self) -> &FileView {
         &self.view

@@ -20,7 +20,7 @@
 use crate::asset::AssetSet;
 use crate::date::{self, Date};
 use crate::format::FormatError;
-use crate::index::{Index, Query, QueryError};
+use crate::index::{Index, Matches, Query, QueryError};
 use crate::severity::Severity;
 use serde::{Serialize, Serializer};
 
@@ -127,6 +127,18 @@ impl Index {
     /// Checks one identity at time `now` (Unix seconds; see [`date::now_unix_seconds`]).
     pub fn check<'a>(&'a self, query: &Query<'a>, now: i64) -> Result<CheckResult<'a>, QueryError> {
         let matches = self.lookup(query)?;
+        self.check_matches(query, matches, now)
+    }
+
+    /// The result of a check whose lookup (`self.lookup(query)`) gave `matches`: reads
+    /// the matched rows and groups them by breach. Shared by [`Index::check`] and the
+    /// batch path ([`Index::check_batch`]), so both give the same results.
+    pub(crate) fn check_matches<'a>(
+        &'a self,
+        query: &Query<'a>,
+        matches: Matches<'a>,
+        now: i64,
+    ) -> Result<CheckResult<'a>, QueryError> {
         let contiguous = matches.is_contiguous();
         let mut breaches: Vec<BreachMatch<'a>> = Vec::new();
         for row_id in matches {
