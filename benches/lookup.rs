@@ -4,20 +4,24 @@
 //! Setup (once, reused by later runs): a synthetic dataset from `breachdex_gen` and one
 //! index per hash mode under `target/bench-data/`. Each index is opened once (mmap)
 //! and its files are read through once so the page cache is warm. Every benchmark
-//! iteration is exactly one lookup (or one open, or one batch for `check_batch`),
-//! cycling through 4096 prepared keys so the timings are not one hot cache line.
+//! iteration is exactly one lookup (or one open), cycling through 4096 prepared keys so
+//! the timings are not one hot cache line; the batch groups (`check_batch_1thread`,
+//! `check_batch_2threads`) check one batch of 16,384 e-mails per iteration, drawn from a
+//! pool of 262,144 so the batches do not run from the CPU caches.
 //!
 //! `BREACHDEX_BENCH_RECORDS` changes the record count (default 1,000,000).
 //! Quick run: `cargo bench --bench lookup -- --quick`; one group: `-- lookup_hit`.
 
 use breachdex::build::{BuildOptions, BuildSummary, build_index};
 use breachdex::catalog::Catalog;
-use breachdex::index::{IdentifierKind, Index, OpenOptions, Query};
+use breachdex::index::{IdentifierKind, Index, OpenOptions, Query, QueryError};
 use breachdex::keymode::KeyDeriver;
 use breachdex::normalize::normalize_email;
+use breachdex::query::CheckResult;
 use breachdex::{HashMode, Salt};
 use breachdex_gen::{GenConfig, catalog_path, generate, identity_email, identity_username, miss_email};
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use rayon::prelude::*;
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -211,6 +215,77 @@ fn cycle<'a, T>(keys: &'a [T]) -> impl FnMut() -> &'a T {
     }
 }
 
+/// Queries in the batch pool: 262,144 hit e-mails spread over every identity, so that
+/// the memory a batch touches (tens of MiB at 1M records) does not stay in the CPU
+/// caches between two visits of the same key, as it would with 4096 keys.
+const BATCH_POOL: usize = 1 << 18;
+/// Queries per batch iteration: a window of the pool, the next one each iteration.
+const BATCH: usize = 1 << 14;
+
+/// Batch throughput, one iteration = one batch of `BATCH` hit e-mails, on 1 thread and
+/// on 2 (a persistent rayon pool of 2 threads, the development machine's cores):
+/// `check_loop` calls `Index::check` on each query in turn (no prefetching, the
+/// reference), `check_batch` / `check_batch_par` are the batch API (groups of
+/// `BATCH_GROUP` queries with software prefetching). Both collect the results into a
+/// `Vec` and sum the risk scores.
+fn batches(c: &mut Criterion, data: &Dataset, opened: &[Opened]) {
+    let n = data.distinct_identities.max(1);
+    // A multiplicative stride coprime with n visits the identities in a scattered order.
+    let stride = (0x9E37_79B9u64 % n).max(1);
+    let stride = (stride..).find(|s| gcd(*s, n) == 1).unwrap_or(1);
+    let pool: Vec<String> =
+        (0..BATCH_POOL as u64).map(|i| identity_email(SEED, (i % n).wrapping_mul(stride) % n)).collect();
+    let queries: Vec<Query<'_>> = pool.iter().map(|e| Query::Email(e)).collect();
+    let windows: Vec<&[Query<'_>]> = queries.chunks(BATCH).collect();
+    let two = rayon::ThreadPoolBuilder::new().num_threads(2).build().expect("rayon pool");
+    let score = |results: Vec<Result<CheckResult<'_>, QueryError>>| -> u64 {
+        results.iter().map(|r| r.as_ref().expect("check").risk_score as u64).sum()
+    };
+
+    let mut g = c.benchmark_group("check_batch_1thread");
+    g.throughput(Throughput::Elements(BATCH as u64));
+    for o in opened {
+        let mut next = cycle(&windows);
+        g.bench_function(BenchmarkId::new("check_loop", o.mode.name()), |b| {
+            b.iter(|| score(next().iter().map(|q| o.index.check(q, NOW)).collect()))
+        });
+        let mut next = cycle(&windows);
+        g.bench_function(BenchmarkId::new("check_batch", o.mode.name()), |b| {
+            b.iter(|| score(o.index.check_batch(next(), NOW)))
+        });
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("check_batch_2threads");
+    g.throughput(Throughput::Elements(BATCH as u64));
+    for o in opened {
+        let mut next = cycle(&windows);
+        g.bench_function(BenchmarkId::new("check_loop", o.mode.name()), |b| {
+            b.iter(|| {
+                let window = next();
+                two.install(|| {
+                    window
+                        .par_chunks(256)
+                        .map(|chunk| score(chunk.iter().map(|q| o.index.check(q, NOW)).collect()))
+                        .sum::<u64>()
+                })
+            })
+        });
+        let mut next = cycle(&windows);
+        g.bench_function(BenchmarkId::new("check_batch_par", o.mode.name()), |b| {
+            b.iter(|| {
+                let window = next();
+                two.install(|| score(o.index.check_batch_par(window, NOW)))
+            })
+        });
+    }
+    g.finish();
+}
+
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
 fn config() -> Criterion {
     Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3))
 }
@@ -285,33 +360,7 @@ fn lookups(c: &mut Criterion) {
     }
     g.finish();
 
-    // Batch throughput on two threads (the development machine has 2 cores): one
-    // iteration checks all 4096 hit e-mails, 2048 per thread. Includes two thread
-    // spawns per iteration (tens of microseconds against milliseconds of work).
-    let mut g = c.benchmark_group("check_batch_2threads");
-    g.throughput(Throughput::Elements(KEYS as u64));
-    for o in &opened {
-        g.bench_function(o.mode.name(), |b| {
-            b.iter(|| {
-                std::thread::scope(|s| {
-                    let workers: Vec<_> = keys
-                        .hits
-                        .chunks(KEYS / 2)
-                        .map(|chunk| {
-                            s.spawn(|| {
-                                chunk
-                                    .iter()
-                                    .map(|e| o.index.check(&Query::Email(e), NOW).expect("check").risk_score as u64)
-                                    .sum::<u64>()
-                            })
-                        })
-                        .collect();
-                    workers.into_iter().map(|w| w.join().expect("worker")).sum::<u64>()
-                })
-            })
-        });
-    }
-    g.finish();
+    batches(c, &data, &opened);
 
     let mut g = c.benchmark_group("open");
     for o in &opened {
