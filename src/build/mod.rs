@@ -377,7 +377,6 @@ fn process_chunk(file: &FileContext<'_>, rec: &RecordContext<'_>, data: &[u8], f
         }
         out.assets_seen = out.assets_seen.union(assets);
     }
-    out.entries.shrink_to_fit();
     out
 }
 
@@ -447,6 +446,8 @@ pub fn build_index(catalog: &Catalog, out_dir: &Path, options: &BuildOptions) ->
     let budget = options.memory_budget - FIXED_RESERVE;
     let stored_filter = options.store.unwrap_or(AssetSet::ALL);
     let mut sorter = ExternalSorter::new(budget as usize, spill.path());
+    // Blocks of the last parsed batch, pushed while the next batch is parsed.
+    let mut pending_blocks: Vec<sort::SortBlock> = Vec::new();
     let mut totals = ChunkOutput::default();
     let mut per_source_read: Vec<(u64, u64)> = vec![(0, 0); catalog.sources.len()];
     let mut rejects: Option<RejectsWriter> = None;
@@ -542,18 +543,26 @@ pub fn build_index(catalog: &Catalog, out_dir: &Path, options: &BuildOptions) ->
                     let Some(ctx) = current.as_ref().filter(|c| c.file_index == file_index as u64) else {
                         continue;
                     };
-                    let outputs: Vec<ChunkOutput> = pool.install(|| {
-                        batch
-                            .frames
-                            .par_chunks(CHUNK_RECORDS)
-                            .map(|frames| process_chunk(ctx, &record_ctx, &batch.data, frames))
-                            .collect()
+                    // Parse this batch while the previous batch's blocks go into the
+                    // sorter (a copy into the arena, or a spill) on another worker.
+                    let previous = std::mem::take(&mut pending_blocks);
+                    let sorter = &mut sorter;
+                    let (outputs, pushed) = pool.install(|| {
+                        rayon::join(
+                            || {
+                                batch
+                                    .frames
+                                    .par_chunks(CHUNK_RECORDS)
+                                    .map(|frames| process_chunk(ctx, &record_ctx, &batch.data, frames))
+                                    .collect::<Vec<ChunkOutput>>()
+                            },
+                            || previous.into_iter().try_for_each(|block| sorter.push_block(block)),
+                        )
                     });
+                    pushed.map_err(io_err("spilling a sorted run"))?;
                     let source_pos = catalog.sources.iter().position(|s| s.id == ctx.source.id).unwrap_or(0);
                     for mut out in outputs {
-                        let block = std::mem::take(&mut out.entries);
-                        // Inside the pool: a push that spills sorts with --threads threads.
-                        pool.install(|| sorter.push_block(block)).map_err(io_err("spilling a sorted run"))?;
+                        pending_blocks.push(std::mem::take(&mut out.entries));
                         write_rejects(&out.rejects, &mut rejects)?;
                         totals.merge_counts(&out);
                         if let Some(s) = per_source_read.get_mut(source_pos) {
@@ -578,6 +587,9 @@ pub fn build_index(catalog: &Catalog, out_dir: &Path, options: &BuildOptions) ->
                 }
             }
         }
+        let last = std::mem::take(&mut pending_blocks);
+        pool.install(|| last.into_iter().try_for_each(|block| sorter.push_block(block)))
+            .map_err(io_err("spilling a sorted run"))?;
         Ok(())
     });
     ingest_result?;

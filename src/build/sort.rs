@@ -8,6 +8,7 @@
 //! encode keys so that byte order is the order they need). Run files hold
 //! `[u32 LE entry_len][entry]` back to back.
 
+use crate::mmap::Arena;
 use rayon::iter::{IntoParallelIterator, ParallelIterator};
 use rayon::slice::ParallelSliceMut;
 use std::cmp::Ordering;
@@ -83,13 +84,6 @@ impl SortBlock {
         }
     }
 
-    /// Returns unused capacity to the allocator (the sorter's memory budget counts
-    /// capacity, not length).
-    pub fn shrink_to_fit(&mut self) {
-        self.data.shrink_to_fit();
-        self.index.shrink_to_fit();
-    }
-
     /// Entries in the block.
     pub fn len(&self) -> usize {
         entries(&self.data).count()
@@ -113,14 +107,17 @@ impl SortBlock {
 
 /// A memory-bounded sorter that spills sorted runs to files.
 ///
-/// Entries live in the blocks they arrived in; an index of (16-byte key prefix, block
-/// and offset) is what gets sorted, and ties on the prefix compare the full keys.
+/// Entries are copied block by block into one arena (huge pages where available, so
+/// the random reads of sorting and merging rarely miss the TLB); an index of (16-byte
+/// key prefix, arena offset) is what gets sorted, and ties on the prefix compare the
+/// full keys.
 pub struct ExternalSorter {
-    blocks: Vec<Vec<u8>>,
+    /// Reserved at the first push.
+    arena: Option<Arena>,
     /// Entries pushed one by one ([`ExternalSorter::push`]) collect here.
     open: SortBlock,
     index: Vec<Slot>,
-    /// Bytes held by `blocks`.
+    /// Bytes of the arena in use.
     block_bytes: usize,
     /// Capacity of the block of single pushes.
     open_block_bytes: usize,
@@ -141,7 +138,7 @@ impl ExternalSorter {
         let budget = budget.max(1 << 20);
         let open_block_bytes = OPEN_BLOCK_BYTES.min(budget / 16);
         ExternalSorter {
-            blocks: Vec::new(),
+            arena: None,
             open: SortBlock::default(),
             index: Vec::new(),
             block_bytes: 0,
@@ -220,7 +217,7 @@ impl ExternalSorter {
             return Ok(());
         }
         if !self.index.is_empty()
-            && (self.block_bytes + block.data.capacity() > self.block_cap || self.index.len() + count > self.index_cap)
+            && (self.block_bytes + block.data.len() > self.block_cap || self.index.len() + count > self.index_cap)
         {
             self.spill()?;
         }
@@ -229,10 +226,19 @@ impl ExternalSorter {
             // need twice the memory); untouched capacity costs no resident memory.
             self.index.reserve_exact(self.index_cap.max(count));
         }
-        let block_no = (self.blocks.len() as u64) << 32;
-        self.index.extend(block.index.iter().map(|&(p, off)| (p, block_no | u64::from(off))));
-        self.block_bytes += block.data.capacity();
-        self.blocks.push(block.data);
+        let needed = self.block_cap.max(block.data.len());
+        if self.arena.as_ref().is_none_or(|a| a.len() < needed) {
+            self.arena = Some(Arena::new(needed)?);
+        }
+        let base = self.block_bytes;
+        let dest = self
+            .arena
+            .as_mut()
+            .and_then(|a| a.as_mut_slice().get_mut(base..base + block.data.len()))
+            .ok_or_else(|| io::Error::other("sort arena too small"))?;
+        dest.copy_from_slice(&block.data);
+        self.index.extend(block.index.iter().map(|&(p, off)| (p, (base + off as usize) as u64)));
+        self.block_bytes += block.data.len();
         if count_entries {
             self.entries += count as u64;
         }
@@ -253,7 +259,7 @@ impl ExternalSorter {
     /// one look at each entry of its run instead of two cache misses per comparison.
     fn sort_buffer(&mut self) {
         self.index.par_sort_unstable_by_key(|slot| slot.0);
-        let blocks = &self.blocks;
+        let arena = self.arena.as_ref().map(Arena::as_slice).unwrap_or_default();
         // Pieces of at least 64 Ki slots, cut at prefix boundaries, fixed in parallel.
         let mut pieces = Vec::new();
         let mut rest = self.index.as_mut_slice();
@@ -267,18 +273,19 @@ impl ExternalSorter {
             rest = tail;
         }
         pieces.push(rest);
-        pieces.into_par_iter().for_each(|piece| sort_ties(blocks, piece));
+        pieces.into_par_iter().for_each(|piece| sort_ties(arena, piece));
     }
 
     fn spill(&mut self) -> io::Result<()> {
         self.sort_buffer();
         let file = tempfile::tempfile_in(&self.spill_dir)?;
         let mut out = BufWriter::with_capacity(1 << 20, file);
+        let arena = self.arena.as_ref().map(Arena::as_slice).unwrap_or_default();
         for (i, (_, loc)) in self.index.iter().enumerate() {
             if let Some((_, ahead)) = self.index.get(i + MERGE_PREFETCH_DISTANCE) {
-                prefetch_entry(&self.blocks, *ahead);
+                prefetch_entry(arena, *ahead);
             }
-            let entry = entry_at(&self.blocks, *loc);
+            let entry = entry_at(arena, *loc);
             out.write_all(&(entry.len() as u32).to_le_bytes())?;
             out.write_all(entry)?;
             self.spilled_bytes += 4 + entry.len() as u64;
@@ -286,7 +293,6 @@ impl ExternalSorter {
         let mut file = out.into_inner().map_err(|e| e.into_error())?;
         io::Seek::rewind(&mut file)?;
         self.runs.push(file);
-        self.blocks.clear();
         self.block_bytes = 0;
         self.index.clear();
         Ok(())
@@ -301,12 +307,12 @@ impl ExternalSorter {
         let mut sources = Vec::new();
         if self.runs.is_empty() {
             self.sort_buffer();
-            sources.push(Run::Memory { blocks: self.blocks, index: self.index, pos: 0, started: false });
+            sources.push(Run::Memory { arena: self.arena, index: self.index, pos: 0, started: false });
         } else {
             if !self.index.is_empty() {
                 self.spill()?;
             }
-            self.blocks = Vec::new();
+            self.arena = None;
             self.index = Vec::new();
             let per_run = (read_budget / self.runs.len().max(1)).clamp(16 << 10, 4 << 20);
             for file in self.runs.drain(..) {
@@ -322,7 +328,7 @@ const TIE_PIECE_SLOTS: usize = 1 << 16;
 
 /// Sorts each run of equal prefixes in `slots` (sorted by prefix) by full key. The
 /// entries of tied slots a few steps ahead are prefetched, so their misses overlap.
-fn sort_ties(blocks: &[Vec<u8>], slots: &mut [Slot]) {
+fn sort_ties(arena: &[u8], slots: &mut [Slot]) {
     let tied = |slots: &[Slot], i: usize| {
         let p = slots.get(i).map(|s| s.0);
         (i > 0 && slots.get(i - 1).map(|s| s.0) == p) || (p.is_some() && slots.get(i + 1).map(|s| s.0) == p)
@@ -336,12 +342,12 @@ fn sort_ties(blocks: &[Vec<u8>], slots: &mut [Slot]) {
         }
         while ahead < (end + TIE_PREFETCH_SLOTS).min(slots.len()) {
             if tied(slots, ahead) {
-                prefetch_entry(blocks, slots[ahead].1);
+                prefetch_entry(arena, slots[ahead].1);
             }
             ahead += 1;
         }
         if end - i > 1 {
-            slots[i..end].sort_unstable_by(|a, b| sort_key(entry_at(blocks, a.1)).cmp(sort_key(entry_at(blocks, b.1))));
+            slots[i..end].sort_unstable_by(|a, b| sort_key(entry_at(arena, a.1)).cmp(sort_key(entry_at(arena, b.1))));
         }
         i = end;
     }
@@ -351,18 +357,15 @@ fn sort_ties(blocks: &[Vec<u8>], slots: &mut [Slot]) {
 const TIE_PREFETCH_SLOTS: usize = 32;
 
 #[inline]
-fn entry_at(blocks: &[Vec<u8>], loc: u64) -> &[u8] {
-    let block = blocks.get((loc >> 32) as usize).map(Vec::as_slice).unwrap_or_default();
-    let rest = block.get((loc & u64::from(u32::MAX)) as usize..).unwrap_or_default();
+fn entry_at(arena: &[u8], loc: u64) -> &[u8] {
+    let rest = arena.get(loc as usize..).unwrap_or_default();
     let total = entry_len(rest).unwrap_or(0);
     rest.get(..total).unwrap_or_default()
 }
 
 #[inline]
-fn prefetch_entry(blocks: &[Vec<u8>], loc: u64) {
-    if let Some(block) = blocks.get((loc >> 32) as usize) {
-        crate::mmap::prefetch(block, (loc & u64::from(u32::MAX)) as usize);
-    }
+fn prefetch_entry(arena: &[u8], loc: u64) {
+    crate::mmap::prefetch(arena, loc as usize);
 }
 
 /// Total length of the entry at the start of `bytes`, from its two length prefixes.
@@ -392,7 +395,7 @@ pub fn encode_entry(out: &mut Vec<u8>, sort_key: &[u8], payload: &[u8]) {
 }
 
 enum Run {
-    Memory { blocks: Vec<Vec<u8>>, index: Vec<Slot>, pos: usize, started: bool },
+    Memory { arena: Option<Arena>, index: Vec<Slot>, pos: usize, started: bool },
     File { reader: BufReader<File>, buf: Vec<u8> },
 }
 
@@ -400,15 +403,15 @@ impl Run {
     /// Moves to the next entry; `false` at the end.
     fn advance(&mut self) -> io::Result<bool> {
         match self {
-            Run::Memory { blocks, index, pos, started } => {
+            Run::Memory { arena, index, pos, started } => {
                 if *started {
                     *pos += 1;
                 }
                 *started = true;
-                // The sorted index visits the blocks in random order: start loading the
+                // The sorted index visits the arena in random order: start loading the
                 // entry a few steps ahead so its cache miss overlaps this one's work.
-                if let Some((_, loc)) = index.get(*pos + MERGE_PREFETCH_DISTANCE) {
-                    prefetch_entry(blocks, *loc);
+                if let (Some((_, loc)), Some(arena)) = (index.get(*pos + MERGE_PREFETCH_DISTANCE), arena) {
+                    prefetch_entry(arena.as_slice(), *loc);
                 }
                 Ok(*pos < index.len())
             }
@@ -428,9 +431,11 @@ impl Run {
 
     fn current(&self) -> &[u8] {
         match self {
-            Run::Memory { blocks, index, pos, .. } => {
-                index.get(*pos).map(|(_, loc)| entry_at(blocks, *loc)).unwrap_or_default()
-            }
+            Run::Memory { arena, index, pos, .. } => index
+                .get(*pos)
+                .zip(arena.as_ref())
+                .map(|((_, loc), arena)| entry_at(arena.as_slice(), *loc))
+                .unwrap_or_default(),
             Run::File { buf, .. } => buf,
         }
     }
