@@ -41,6 +41,11 @@ struct Args {
     dataset: Option<PathBuf>,
     batch_secs: f64,
     cold: bool,
+    /// `--memory` of the breachdex builds (default: the library default).
+    memory: Option<u64>,
+    /// Measure breachdex only (no read-back, SQLite, flat file or HashMap): for sizes
+    /// where the baselines would not fit the machine or the time.
+    breachdex_only: bool,
 }
 
 fn parse_args() -> Args {
@@ -52,6 +57,8 @@ fn parse_args() -> Args {
         dataset: None,
         batch_secs: 2.0,
         cold: true,
+        memory: None,
+        breachdex_only: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -60,16 +67,19 @@ fn parse_args() -> Args {
             "--records" => a.records = val().replace('_', "").parse().expect("--records N"),
             "--out" => a.out = PathBuf::from(val()),
             "--modes" => {
-                a.modes = val().split(',').map(|m| m.trim().parse().unwrap_or_else(|e| panic!("mode {m}: {e}"))).collect()
+                a.modes =
+                    val().split(',').map(|m| m.trim().parse().unwrap_or_else(|e| panic!("mode {m}: {e}"))).collect()
             }
             "--lookups" => a.lookups = val().replace('_', "").parse().expect("--lookups K"),
             "--dataset" => a.dataset = Some(PathBuf::from(val())),
             "--batch-secs" => a.batch_secs = val().parse().expect("--batch-secs S"),
             "--no-cold" => a.cold = false,
+            "--memory" => a.memory = Some(parse_size(&val())),
+            "--breachdex-only" => a.breachdex_only = true,
             "-h" | "--help" => {
                 eprintln!(
                     "compare --records N --out DIR [--modes plain,xxh3-64,...] [--lookups K] [--dataset DIR] \
-                     [--batch-secs S] [--no-cold]"
+                     [--batch-secs S] [--no-cold] [--memory SIZE] [--breachdex-only]"
                 );
                 std::process::exit(0);
             }
@@ -82,6 +92,32 @@ fn parse_args() -> Args {
 
 // ---------------------------------------------------------------------------------
 // helpers
+
+/// `512M`, `4G`, or a number of bytes.
+fn parse_size(text: &str) -> u64 {
+    let t = text.trim();
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, 'K' | 'k')) => (&t[..i], 1u64 << 10),
+        Some((i, 'M' | 'm')) => (&t[..i], 1 << 20),
+        Some((i, 'G' | 'g')) => (&t[..i], 1 << 30),
+        _ => (t, 1),
+    };
+    num.parse::<u64>().expect("--memory SIZE") * mult
+}
+
+/// Resets the process's peak RSS (Linux `clear_refs` 5), so the next
+/// [`peak_rss_bytes`] covers only what follows.
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5\n");
+}
+
+/// Peak RSS of the process (`VmHWM`).
+fn peak_rss_bytes() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
 
 fn rss_bytes() -> i64 {
     let s = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
@@ -186,8 +222,9 @@ struct Sql {
 const SQL_QUERY: &str = "SELECT source_id, severity, assets FROM records WHERE email_key = ?1";
 impl Sql {
     fn connect(path: &Path) -> Connection {
-        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-            .expect("open sqlite");
+        let conn =
+            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+                .expect("open sqlite");
         // Let SQLite read through a memory map as breachdex does (default: pread into
         // its own page cache); the bundled build caps it at 2 GiB.
         conn.pragma_update(None, "mmap_size", 1i64 << 40).expect("mmap_size");
@@ -312,6 +349,7 @@ struct M {
     size_core: Option<u64>,
     open_ns: Option<f64>,
     rss_delta: Option<i64>,
+    build_peak_rss: Option<u64>,
     hit_med: f64,
     hit_p99: f64,
     miss_med: f64,
@@ -402,7 +440,12 @@ fn median_open<T>(mut f: impl FnMut() -> T) -> f64 {
 }
 
 /// Cold: drop the page cache, open, then time the first `n` hit lookups individually.
-fn cold<T>(open: impl FnOnce() -> T, as_sys: impl Fn(&T) -> &dyn System, hits: &[String], m: &mut M) -> Result<(), String> {
+fn cold<T>(
+    open: impl FnOnce() -> T,
+    as_sys: impl Fn(&T) -> &dyn System,
+    hits: &[String],
+    m: &mut M,
+) -> Result<(), String> {
     drop_caches()?;
     let s = Instant::now();
     let sys = open();
@@ -470,7 +513,7 @@ fn main() {
 
     // ---- breachdex, each mode
     let mut modes = args.modes.clone();
-    if !modes.contains(&HashMode::Plain) {
+    if !modes.contains(&HashMode::Plain) && !args.breachdex_only {
         modes.insert(0, HashMode::Plain); // the other systems are filled from the plain index
     }
     for &mode in &modes {
@@ -481,9 +524,12 @@ fn main() {
             force: true,
             source_date_epoch: Some(NOW),
             rejects_path: Some(args.out.join(format!("index-{}-{}.rejects.jsonl", args.records, mode.name()))),
+            memory_budget: args.memory.unwrap_or(breachdex::build::DEFAULT_MEMORY_BUDGET),
             ..BuildOptions::default()
         };
+        reset_peak_rss();
         let s = build_index(&catalog, &dir, &options).expect("build");
+        let build_peak_rss = peak_rss_bytes();
         eprintln!(
             "compare: built {} in {:.2} s ({:.0} records/s), {} bytes",
             mode.name(),
@@ -502,6 +548,7 @@ fn main() {
         let mut m = M { name: format!("breachdex {}", mode.name()), ..M::default() };
         m.build_s = Some(s.elapsed.as_secs_f64());
         m.build_rps = Some(s.kept as f64 / s.elapsed.as_secs_f64());
+        m.build_peak_rss = build_peak_rss;
         m.size = Some(dir_bytes(&dir));
         let index = Index::open(&dir, &oo).expect("open");
         let columns: u64 = index
@@ -527,6 +574,26 @@ fn main() {
         results.push(m);
     }
 
+    if args.breachdex_only {
+        let reference = results[0].checksum;
+        for r in &results {
+            assert_eq!(r.checksum, reference, "{} disagrees with {} on the hit keys", r.name, results[0].name);
+        }
+        finish(
+            &args,
+            &results,
+            kept,
+            input_bytes,
+            identities,
+            cold_ok,
+            cold_state.as_ref().err(),
+            run_started,
+            k,
+            n_cold,
+        );
+        return;
+    }
+
     // ---- the normalized records, read back from the plain index
     let plain_dir = plain_dir.unwrap();
     let plain = Index::open(&plain_dir, &OpenOptions::default()).expect("open plain");
@@ -535,14 +602,22 @@ fn main() {
     let recs: Vec<Rec> = (0..plain.len())
         .map(|row| {
             let r = plain.record(row).expect("record");
-            let email = r.get(Asset::Email).expect("email").and_then(|e| normalize_email(e).ok()).map(|c| c.into_owned());
-            let username =
-                r.get(Asset::Username).expect("username").and_then(|u| normalize_username(u).ok()).map(|c| c.into_owned());
+            let email =
+                r.get(Asset::Email).expect("email").and_then(|e| normalize_email(e).ok()).map(|c| c.into_owned());
+            let username = r
+                .get(Asset::Username)
+                .expect("username")
+                .and_then(|u| normalize_username(u).ok())
+                .map(|c| c.into_owned());
             Rec { email, username, source_id: r.row().source_id, severity: r.row().severity, assets: r.assets().bits() }
         })
         .collect();
     drop(plain);
-    eprintln!("compare: {} records read back from the plain index in {:.2} s", recs.len(), started.elapsed().as_secs_f64());
+    eprintln!(
+        "compare: {} records read back from the plain index in {:.2} s",
+        recs.len(),
+        started.elapsed().as_secs_f64()
+    );
 
     // ---- SQLite
     let db = args.out.join(format!("sqlite-{}.db", args.records));
@@ -633,7 +708,9 @@ fn main() {
         let f = std::fs::File::open(&flat_path).expect("open flat");
         Flat {
             mmap: breachdex::mmap::Bytes::map_file(&f, breachdex::mmap::Access::Random, false).expect("mmap"),
-            sources: sources.clone(), now }
+            sources: sources.clone(),
+            now,
+        }
     };
     if cold_ok {
         cold(mk_flat, |s| s as &dyn System, &hits[..n_cold], &mut m).ok();
@@ -699,8 +776,26 @@ fn main() {
         assert_eq!(r.checksum, reference, "{} disagrees with {} on the hit keys", r.name, results[0].name);
     }
 
+    finish(&args, &results, kept, input_bytes, identities, cold_ok, cold_state.as_ref().err(), run_started, k, n_cold);
+}
+
+/// Prints and writes the Markdown table and the JSON figures.
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    args: &Args,
+    results: &[M],
+    kept: u64,
+    input_bytes: u64,
+    identities: u64,
+    cold_ok: bool,
+    cold_err: Option<&String>,
+    run_started: Instant,
+    k: usize,
+    n_cold: usize,
+) {
+    let reference = results[0].checksum;
     let total_s = run_started.elapsed().as_secs_f64();
-    let md = table(&args, &results, kept, input_bytes, identities, cold_ok, cold_state.as_ref().err(), total_s);
+    let md = table(args, results, kept, input_bytes, identities, cold_ok, cold_err, total_s);
     println!("{md}");
     std::fs::write(args.out.join(format!("compare-{}.md", args.records)), &md).expect("write md");
     let j = json!({
@@ -711,7 +806,7 @@ fn main() {
         "systems": results.iter().map(|m| json!({
             "name": m.name, "build_seconds": m.build_s, "build_records_per_second": m.build_rps,
             "size_bytes": m.size, "size_bytes_without_asset_columns": m.size_core, "open_ns": m.open_ns,
-            "rss_delta_bytes": m.rss_delta,
+            "rss_delta_bytes": m.rss_delta, "build_peak_rss_bytes": m.build_peak_rss,
             "hit_median_ns": m.hit_med, "hit_p99_ns": m.hit_p99, "miss_median_ns": m.miss_med, "miss_p99_ns": m.miss_p99,
             "batch_1_thread_checks_per_second": m.batch1, "batch_2_threads_checks_per_second": m.batch2,
             "cold_open_ns": m.cold_open_ns, "cold_hit_median_ns": m.cold_med, "cold_hit_p99_ns": m.cold_p99,
@@ -765,12 +860,13 @@ fn table(
     let mut out = String::new();
     out += &format!(
         "{} records generated (seed {SEED}), {kept} kept, {identities} distinct e-mail keys, input {} ({input} bytes); \
-         {} hit + {} miss lookups; batch {} s per thread count; run {:.0} s.\n\n",
+         {} hit + {} miss lookups; batch {} s per thread count; breachdex builds with --memory {}; run {:.0} s.\n\n",
         args.records,
         fmt_bytes(input as f64),
         args.lookups,
         args.lookups,
         args.batch_secs,
+        fmt_bytes(args.memory.unwrap_or(breachdex::build::DEFAULT_MEMORY_BUDGET) as f64),
         total_s
     );
     out += "| figure |";
@@ -788,10 +884,18 @@ fn table(
     let rows: Vec<Row> = vec![
         ("build / import time", Box::new(|m| m.build_s.map(|s| s * 1e9)), true, fmt_ns),
         ("build / import records/s", Box::new(|m| m.build_rps), false, fmt_rate),
+        (
+            "build peak RSS (breachdex: VmHWM of the build)",
+            Box::new(|m| m.build_peak_rss.map(|v| v as f64)),
+            true,
+            fmt_bytes,
+        ),
         ("size on disk", Box::new(|m| m.size.map(|v| v as f64)), true, fmt_bytes),
         ("bytes / record", Box::new(move |m| m.size.map(|v| v as f64 / kept as f64)), true, |v| format!("{v:.1}")),
         ("size without asset columns", Box::new(|m| m.size_core.map(|v| v as f64)), true, fmt_bytes),
-        ("… bytes / record", Box::new(move |m| m.size_core.map(|v| v as f64 / kept as f64)), true, |v| format!("{v:.1}")),
+        ("… bytes / record", Box::new(move |m| m.size_core.map(|v| v as f64 / kept as f64)), true, |v| {
+            format!("{v:.1}")
+        }),
         ("open (warm; HashMap: load)", Box::new(|m| m.open_ns), true, fmt_ns),
         ("RSS delta (open + lookups; HashMap: load)", Box::new(|m| m.rss_delta.map(|v| v as f64)), true, fmt_bytes),
         ("check hit, median", Box::new(|m| Some(m.hit_med)), true, fmt_ns),
@@ -815,7 +919,9 @@ fn table(
         out += &format!("| {label} |");
         for m in rs {
             match (f(m), best) {
-                (Some(v), Some(b)) if b != 0.0 && !(label.starts_with("size without") && !m.name.starts_with("breachdex")) => {
+                (Some(v), Some(b))
+                    if b != 0.0 && !(label.starts_with("size without") && !m.name.starts_with("breachdex")) =>
+                {
                     let ratio = if *lower { v / b } else { b / v };
                     out += &format!(" {} ({:.2}×) |", fmt(v), ratio)
                 }
