@@ -95,11 +95,19 @@ impl Asset {
     /// `pass`, `pwd` → password_plaintext; `hash` → password_hash; `name` → full_name;
     /// `ip` → ip_address; `url` → target_url).
     pub fn from_column(column: &str) -> Option<Asset> {
-        let lower = column.trim().to_ascii_lowercase();
-        if let Some(asset) = Asset::from_name(&lower) {
+        // Called for every key of every JSON record: lower-case on the stack. No name or
+        // alias is longer than the buffer, so a longer column names no asset.
+        let trimmed = column.trim().as_bytes();
+        let mut buf = [0u8; 32];
+        let lower = buf.get_mut(..trimmed.len())?;
+        lower.copy_from_slice(trimmed);
+        lower.make_ascii_lowercase();
+        // ASCII lower-casing keeps UTF-8 valid.
+        let lower = std::str::from_utf8(lower).ok()?;
+        if let Some(asset) = Asset::from_name(lower) {
             return Some(asset);
         }
-        Some(match lower.as_str() {
+        Some(match lower {
             "mail" | "e-mail" | "e_mail" | "email_address" => Asset::Email,
             "user" | "login" | "user_name" | "user-name" => Asset::Username,
             "password" | "pass" | "pwd" | "passwd" | "plaintext" => Asset::PasswordPlaintext,

@@ -88,10 +88,13 @@ impl fmt::Display for Severity {
 
 /// Whether a declared password type names a slow, salted key-derivation function.
 pub fn is_slow_hash_type(password_type: &str) -> bool {
-    let t = password_type.trim().to_ascii_lowercase();
+    // Case-insensitive and allocation-free: this runs for every record that declares a
+    // password type.
+    let t = password_type.trim().as_bytes();
+    let at = |i: usize, name: &str| t.get(i..i + name.len()).is_some_and(|w| w.eq_ignore_ascii_case(name.as_bytes()));
     ["bcrypt", "scrypt", "argon2", "pbkdf2", "yescrypt", "sha512crypt", "sha256crypt"]
         .iter()
-        .any(|slow| t.starts_with(slow) || t.contains(&format!("-{slow}")))
+        .any(|slow| at(0, slow) || t.iter().enumerate().any(|(i, b)| *b == b'-' && at(i + 1, slow)))
 }
 
 /// Whether a hash string carries a modular-crypt prefix of a slow function.
@@ -129,5 +132,15 @@ mod tests {
         assert_eq!(Severity::parse("25"), Some(Severity::Critical));
         assert_eq!(Severity::parse("7"), None);
         assert_eq!(Severity::from_score(5), Some(Severity::Medium));
+    }
+
+    #[test]
+    fn slow_hash_types_case_insensitive_prefix_or_after_dash() {
+        for t in ["bcrypt", "BCrypt", " argon2id ", "pbkdf2-sha256", "django-PBKDF2", "md5-sha512crypt", "yescrypt"] {
+            assert!(is_slow_hash_type(t), "{t}");
+        }
+        for t in ["md5", "sha1", "xbcrypt", "bcryp", "", "-", "sha512", "é-bcrypt-"] {
+            assert_eq!(is_slow_hash_type(t), t == "é-bcrypt-", "{t}");
+        }
     }
 }

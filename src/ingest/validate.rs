@@ -57,8 +57,8 @@ pub(crate) fn validate_with<'a>(
     let mut rejects = Vec::new();
     let mut record = ValidRecord { values: Default::default(), email_key: None, username_key: None };
     // Why each identifier gave no key, for the record-level reason.
-    let mut email_problem = "absent".to_owned();
-    let mut username_problem = "absent".to_owned();
+    let mut email_problem = Cow::Borrowed("absent");
+    let mut username_problem = Cow::Borrowed("absent");
 
     for (asset, value) in Asset::ALL.into_iter().zip(fields.values) {
         let Some(value) = value.map(trim).filter(|v| !v.is_empty()) else {
@@ -79,8 +79,8 @@ pub(crate) fn validate_with<'a>(
             Ok(()) => record.values[asset.index()] = Some(value),
             Err(problem) => {
                 match asset {
-                    Asset::Email => email_problem = problem.clone(),
-                    Asset::Username => username_problem = problem.clone(),
+                    Asset::Email => email_problem = Cow::Owned(problem.clone()),
+                    Asset::Username => username_problem = Cow::Owned(problem.clone()),
                     _ => {}
                 }
                 rejects.push(FieldReject {
@@ -113,7 +113,16 @@ fn trim(value: Cow<'_, str>) -> Cow<'_, str> {
 /// identifiers allow none (their normalizers refuse them too).
 fn control_char(value: &str, asset: Asset) -> Option<char> {
     let line_ends_ok = !asset.is_identifier();
-    value.chars().find(|c| c.is_control() && *c != '\t' && !(line_ends_ok && matches!(c, '\n' | '\r')))
+    // Control characters (Cc) are U+0000-U+001F, U+007F and U+0080-U+009F; the last
+    // range is encoded as 0xC2 0x80..0x9F. Scan bytes, decode only on a candidate.
+    let bytes = value.as_bytes();
+    let candidate = bytes.iter().enumerate().position(|(i, &b)| {
+        b < 0x20 || b == 0x7f || (b == 0xc2 && bytes.get(i + 1).is_some_and(|n| (0x80..=0x9f).contains(n)))
+    })?;
+    value
+        .get(candidate..)?
+        .chars()
+        .find(|c| c.is_control() && *c != '\t' && !(line_ends_ok && matches!(c, '\n' | '\r')))
 }
 
 /// The normalized key of `value`, borrowing from the record when the value does.
@@ -269,5 +278,22 @@ mod tests {
         let (record, rejects) = validate(fields(&[(Asset::Username, long)]));
         assert!(record.is_err());
         assert!(rejects[0].reason.starts_with("invalid username: is 129 bytes long"));
+    }
+
+    /// The byte scan of `control_char` finds what a plain scan of every char finds.
+    fn control_char_reference(value: &str, asset: Asset) -> Option<char> {
+        let line_ends_ok = !asset.is_identifier();
+        value.chars().find(|c| c.is_control() && *c != '\t' && !(line_ends_ok && matches!(c, '\n' | '\r')))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn control_char_matches_the_char_scan(
+            value in "[a\t\n\r\u{0}-\u{1f}\u{7f}-\u{a0}\u{100}\u{2028}é€ ]{0,12}",
+            identifier in proptest::bool::ANY,
+        ) {
+            let asset = if identifier { Asset::Email } else { Asset::Phone };
+            proptest::prop_assert_eq!(control_char(&value, asset), control_char_reference(&value, asset));
+        }
     }
 }
