@@ -1,5 +1,7 @@
 //! The reader: [`Index::open`] maps an index directory and checks it in constant time;
 //! lookups are zero-copy reads of the mapped files; [`verify`] checks everything.
+//! Many queries at once: [`Index::check_batch`], [`Index::check_batch_par`] and
+//! [`Index::lookup_batch`] overlap the memory reads of several lookups ([`batch`]).
 //!
 //! An [`Index`] is `Send + Sync` and cheap to clone (an `Arc`): share one across
 //! threads. Mapped files must not change while open (see [`crate::mmap`]).
