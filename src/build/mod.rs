@@ -426,10 +426,7 @@ pub fn build_index(catalog: &Catalog, out_dir: &Path, options: &BuildOptions) ->
         .map_err(io_err(format!("creating a spill directory in {}", parent.display())))?;
 
     let threads = options.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .thread_name(|i| format!("breachdex-work-{i}"))
-        .build()
+    let pool = WorkerPool::new(threads)
         .map_err(|e| BuildError::InvalidOption(format!("cannot start {threads} threads: {e}")))?;
 
     let build_unix = options.source_date_epoch.unwrap_or_else(date::now_unix_seconds);
@@ -745,6 +742,46 @@ pub fn build_index(catalog: &Catalog, out_dir: &Path, options: &BuildOptions) ->
     })
 }
 
+/// The build's worker threads. Dropping it stops them and joins every one, so a
+/// finished build leaves no thread behind (a plain `rayon::ThreadPool` lets its threads
+/// exit in the background after the pool is dropped).
+struct WorkerPool {
+    pool: Option<rayon::ThreadPool>,
+    handles: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl WorkerPool {
+    fn new(threads: usize) -> Result<WorkerPool, rayon::ThreadPoolBuildError> {
+        let mut handles = Vec::with_capacity(threads);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .spawn_handler(|thread| {
+                let name = format!("breachdex-work-{}", thread.index());
+                handles.push(std::thread::Builder::new().name(name).spawn(|| thread.run())?);
+                Ok(())
+            })
+            .build()?;
+        Ok(WorkerPool { pool: Some(pool), handles })
+    }
+
+    fn install<R: Send>(&self, op: impl FnOnce() -> R + Send) -> R {
+        match &self.pool {
+            Some(pool) => pool.install(op),
+            None => op(),
+        }
+    }
+}
+
+impl Drop for WorkerPool {
+    fn drop(&mut self) {
+        // Dropping the pool tells its threads to stop once idle; they are idle here.
+        drop(self.pool.take());
+        for handle in self.handles.drain(..) {
+            let _ = handle.join();
+        }
+    }
+}
+
 /// Times the build's phases and tells the progress receiver.
 struct PhaseClock {
     progress: Option<Arc<dyn BuildProgress>>,
@@ -796,4 +833,41 @@ fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    static EXITED: AtomicUsize = AtomicUsize::new(0);
+
+    struct ExitProbe;
+    impl Drop for ExitProbe {
+        fn drop(&mut self) {
+            EXITED.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    thread_local! {
+        static PROBE: std::cell::RefCell<Option<ExitProbe>> = const { std::cell::RefCell::new(None) };
+    }
+
+    #[test]
+    fn worker_pool_joins_its_threads_on_drop() {
+        let pool = WorkerPool::new(2).unwrap();
+        // Plant a probe in each worker's thread-local storage; it drops when the thread ends.
+        let planted = AtomicUsize::new(0);
+        pool.install(|| {
+            rayon::broadcast(|_| {
+                PROBE.with(|p| *p.borrow_mut() = Some(ExitProbe));
+                planted.fetch_add(1, Ordering::SeqCst);
+            })
+        });
+        assert_eq!(planted.load(Ordering::SeqCst), 2);
+        assert_eq!(EXITED.load(Ordering::SeqCst), 0);
+        drop(pool);
+        // No waiting: the drop joined both threads, so their thread-locals are gone.
+        assert_eq!(EXITED.load(Ordering::SeqCst), 2);
+    }
 }
