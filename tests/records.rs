@@ -71,11 +71,13 @@ fn full_record(email: &str, n: usize) -> Rec {
         format!("user{n}"),
         format!("pw-{n}"),
         format!("{n:032x}"),
-        "md5".to_string(),
+        // Every value carries `n`, so records with different `n` are never duplicates
+        // (even a record holding only these two assets).
+        format!("md5-{n}"),
         format!("salt{n}"),
         format!("Name {n}"),
         format!("+1 555 {n:04}"),
-        "1990-01-01".to_string(),
+        format!("{}-01-01", 1900 + n % 100),
         format!("{n} Main Street"),
         format!("10.0.{}.{}", n / 256 % 256, n % 256),
         format!("https://example.com/{n}"),
