@@ -623,16 +623,14 @@ impl Index {
 
     /// Rows of an e-mail (any spelling).
     pub fn lookup_email(&self, email: &str) -> Result<Matches<'_>, QueryError> {
-        let normalized = normalize::normalize_email(email)
-            .map_err(|reason| QueryError::InvalidEmail { input: email.to_string(), reason })?;
+        let normalized = normalized_email(email)?;
         let key = self.deriver()?.derive(normalized.as_bytes());
         self.email_rows(key.as_bytes())
     }
 
     /// Rows of a username (any spelling).
     pub fn lookup_username(&self, username: &str) -> Result<Matches<'_>, QueryError> {
-        let normalized = normalize::normalize_username(username)
-            .map_err(|reason| QueryError::InvalidUsername { input: username.to_string(), reason })?;
+        let normalized = normalized_username(username)?;
         let key = self.deriver()?.derive(normalized.as_bytes());
         self.username_rows(key.as_bytes())
     }
@@ -675,13 +673,11 @@ impl Index {
     pub fn query_key(&self, query: &Query<'_>) -> Result<(Option<IdentifierKind>, Vec<u8>), QueryError> {
         Ok(match *query {
             Query::Email(email) => {
-                let normalized = normalize::normalize_email(email)
-                    .map_err(|reason| QueryError::InvalidEmail { input: email.to_string(), reason })?;
+                let normalized = normalized_email(email)?;
                 (Some(IdentifierKind::Email), self.deriver()?.derive(normalized.as_bytes()).as_bytes().to_vec())
             }
             Query::Username(username) => {
-                let normalized = normalize::normalize_username(username)
-                    .map_err(|reason| QueryError::InvalidUsername { input: username.to_string(), reason })?;
+                let normalized = normalized_username(username)?;
                 (Some(IdentifierKind::Username), self.deriver()?.derive(normalized.as_bytes()).as_bytes().to_vec())
             }
             Query::Key { hex, kind } => (kind, keymode::parse_hex_key(hex).map_err(QueryError::InvalidKey)?),
@@ -746,6 +742,18 @@ impl VerifyReport {
     pub fn is_ok(&self) -> bool {
         self.problems.is_empty()
     }
+}
+
+/// The normalized e-mail of a query, or the query error naming the input: the one place
+/// the single and batch lookup paths turn a normalization failure into an error.
+pub(crate) fn normalized_email(email: &str) -> Result<std::borrow::Cow<'_, str>, QueryError> {
+    normalize::normalize_email(email).map_err(|reason| QueryError::InvalidEmail { input: email.to_string(), reason })
+}
+
+/// [`normalized_email`] for usernames.
+pub(crate) fn normalized_username(username: &str) -> Result<std::borrow::Cow<'_, str>, QueryError> {
+    normalize::normalize_username(username)
+        .map_err(|reason| QueryError::InvalidUsername { input: username.to_string(), reason })
 }
 
 /// Checks an index directory completely: the manifest, every file's size, frame and

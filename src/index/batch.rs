@@ -18,11 +18,12 @@
 //! is an FST, whose traversal is not split into steps; only the row runs and rows are
 //! prefetched there.
 
-use super::{IdentifierKind, Index, KeyMap, Matches, MatchesInner, Query, QueryError};
+use super::{
+    IdentifierKind, Index, KeyMap, Matches, MatchesInner, Query, QueryError, normalized_email, normalized_username,
+};
 use crate::format::FormatError;
 use crate::format::keys::BucketSpan;
 use crate::keymode::{Key, MAX_HASHED_KEY_BYTES};
-use crate::normalize;
 use crate::query::CheckResult;
 use rayon::prelude::*;
 use std::borrow::Cow;
@@ -124,18 +125,14 @@ impl Index {
     /// [`Index::lookup_email`] / [`Index::lookup_username`]), prefetch its directory
     /// entry. Precomputed-key queries are resolved here by [`Index::lookup`].
     fn start<'q>(&self, query: &Query<'q>) -> Slot<'_, 'q> {
-        let (kind, normalized) = match *query {
-            Query::Email(email) => match normalize::normalize_email(email) {
-                Ok(n) => (IdentifierKind::Email, n),
-                Err(reason) => return Slot::Done(Err(QueryError::InvalidEmail { input: email.to_string(), reason })),
-            },
-            Query::Username(username) => match normalize::normalize_username(username) {
-                Ok(n) => (IdentifierKind::Username, n),
-                Err(reason) => {
-                    return Slot::Done(Err(QueryError::InvalidUsername { input: username.to_string(), reason }));
-                }
-            },
+        let normalized = match *query {
+            Query::Email(email) => normalized_email(email).map(|n| (IdentifierKind::Email, n)),
+            Query::Username(username) => normalized_username(username).map(|n| (IdentifierKind::Username, n)),
             Query::Key { .. } => return Slot::Done(self.lookup(query)),
+        };
+        let (kind, normalized) = match normalized {
+            Ok(found) => found,
+            Err(e) => return Slot::Done(Err(e)),
         };
         let deriver = match self.deriver() {
             Ok(d) => d,
