@@ -24,7 +24,7 @@ const INDEX_ENTRY_BYTES: usize = std::mem::size_of::<Slot>();
 /// their first eight bytes, and every tie costs a full-key comparison (two cache misses).
 type Prefix = (u64, u64);
 
-/// An index slot of the sorter: key prefix, then block number << 32 | offset.
+/// An index slot of the sorter: key prefix, then the entry's offset in the arena.
 type Slot = (Prefix, u64);
 /// How many entries ahead the in-memory run prefetches while being merged.
 const MERGE_PREFETCH_DISTANCE: usize = 16;
@@ -57,8 +57,9 @@ fn prefix(sort_key: &[u8]) -> Prefix {
 }
 
 /// Encoded entries produced by one worker, with each entry's sort prefix and offset:
-/// handed to the sorter whole ([`ExternalSorter::push_block`]), so adding a block costs
-/// no copy of entry bytes on the thread that owns the sorter.
+/// handed to the sorter whole ([`ExternalSorter::push_block`]), which copies the bytes
+/// into its arena in one piece and extends its index from the block's, instead of
+/// decoding and copying entry by entry.
 #[derive(Default)]
 pub struct SortBlock {
     data: Vec<u8>,
@@ -193,8 +194,8 @@ impl ExternalSorter {
         Ok(())
     }
 
-    /// Adds every entry of `block` without copying their bytes, spilling a run first
-    /// when the buffer is full.
+    /// Adds every entry of `block` (one copy of its bytes into the arena), spilling a
+    /// run first when the buffer is full.
     pub fn push_block(&mut self, block: SortBlock) -> io::Result<()> {
         self.add_block(block, true)
     }
