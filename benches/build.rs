@@ -12,21 +12,14 @@
 use breachdex::build::{BuildOptions, build_index};
 use breachdex::catalog::Catalog;
 use breachdex::{HashMode, Salt};
-use breachdex_gen::{GenConfig, catalog_path, generate};
+use breachdex_gen::bench::{NOW, SALT, SEED};
+use breachdex_gen::{GenConfig, catalog_path, generate_cached};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// Generator seed of the dataset.
-const SEED: u64 = 42;
 /// Default number of records (`BREACHDEX_BENCH_BUILD_RECORDS` overrides it).
 const DEFAULT_RECORDS: u64 = 150_000;
-/// The fixed salt of the hashed builds (benchmarks only; never a real secret).
-const SALT: &[u8] = b"breachdex-bench-salt-2026-11-23";
-/// `SOURCE_DATE_EPOCH` of the builds: 2026-11-23T12:00:00Z.
-const NOW: i64 = 1_795_435_200;
-/// Marker written after a complete generator run.
-const GEN_MARKER: &str = "GENERATED";
 
 fn record_count() -> u64 {
     match std::env::var("BREACHDEX_BENCH_BUILD_RECORDS") {
@@ -44,16 +37,8 @@ fn dataset(records: u64) -> PathBuf {
         .join("target")
         .join("bench-data")
         .join(format!("gen-{records}-seed{SEED}"));
-    let marker = dir.join(GEN_MARKER);
-    if marker.exists() {
-        return dir;
-    }
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).expect("remove incomplete dataset");
-    }
     let config = GenConfig { seed: SEED, ..GenConfig::new(records, &dir) };
-    let summary = generate(&config).expect("generate dataset");
-    std::fs::write(&marker, format!("{}\n{config:?}\n{summary}", summary.distinct_identities)).expect("write marker");
+    generate_cached(&config).expect("generate dataset");
     dir
 }
 

@@ -19,7 +19,8 @@ use breachdex::keymode::KeyDeriver;
 use breachdex::normalize::normalize_email;
 use breachdex::query::CheckResult;
 use breachdex::{HashMode, Salt};
-use breachdex_gen::{GenConfig, catalog_path, generate, identity_email, identity_username, miss_email};
+use breachdex_gen::bench::{NOW, SALT, SEED};
+use breachdex_gen::{GenConfig, catalog_path, generate_cached, identity_email, identity_username, miss_email};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use rayon::prelude::*;
 use std::collections::HashMap;
@@ -27,18 +28,10 @@ use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// Generator seed of the dataset.
-const SEED: u64 = 42;
 /// Default number of records (`BREACHDEX_BENCH_RECORDS` overrides it).
 const DEFAULT_RECORDS: u64 = 1_000_000;
 /// Number of prepared keys per list; a power of two so the cursor is a mask.
 const KEYS: usize = 4096;
-/// The fixed salt of the hashed indexes (benchmarks only; never a real secret).
-const SALT: &[u8] = b"breachdex-bench-salt-2026-11-23";
-/// `SOURCE_DATE_EPOCH` of the builds and the check time: 2026-11-23T12:00:00Z.
-const NOW: i64 = 1_795_435_200;
-/// Marker written after a complete generator run; holds the distinct identity count.
-const GEN_MARKER: &str = "GENERATED";
 
 struct Dataset {
     records: u64,
@@ -60,27 +53,19 @@ fn record_count() -> u64 {
 /// Generates the dataset unless a complete one (marker file) is already there.
 fn dataset(records: u64) -> Dataset {
     let dir = bench_data_root().join(format!("gen-{records}-seed{SEED}"));
-    let marker = dir.join(GEN_MARKER);
-    if let Ok(text) = std::fs::read_to_string(&marker) {
-        if let Some(n) = text.lines().next().and_then(|l| l.trim().parse().ok()) {
-            eprintln!("bench: reusing dataset {}", dir.display());
-            return Dataset { records, dir, distinct_identities: n };
-        }
-    }
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).expect("remove incomplete dataset");
-    }
     let config = GenConfig { seed: SEED, ..GenConfig::new(records, &dir) };
     let started = Instant::now();
-    let summary = generate(&config).expect("generate dataset");
-    eprintln!(
-        "bench: generated {} records in {:.1} s into {}",
-        summary.records,
-        started.elapsed().as_secs_f64(),
-        dir.display()
-    );
-    std::fs::write(&marker, format!("{}\n{config:?}\n{summary}", summary.distinct_identities)).expect("write marker");
-    Dataset { records, dir, distinct_identities: summary.distinct_identities }
+    let cached = generate_cached(&config).expect("generate dataset");
+    match &cached.generated {
+        Some(summary) => eprintln!(
+            "bench: generated {} records in {:.1} s into {}",
+            summary.records,
+            started.elapsed().as_secs_f64(),
+            dir.display()
+        ),
+        None => eprintln!("bench: reusing dataset {}", dir.display()),
+    }
+    Dataset { records, dir, distinct_identities: cached.distinct_identities }
 }
 
 fn salt_for(mode: HashMode) -> Option<Salt> {

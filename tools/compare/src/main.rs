@@ -17,7 +17,8 @@ use breachdex::normalize::{normalize_email, normalize_username};
 use breachdex::query::risk_score;
 use breachdex::severity::Severity;
 use breachdex::{HashMode, Salt};
-use breachdex_gen::{GenConfig, catalog_path, generate, identity_email, miss_email};
+use breachdex_gen::bench::{NOW, SALT, SEED};
+use breachdex_gen::{GenConfig, catalog_path, generate_cached, identity_email, miss_email};
 use rusqlite::{Connection, OpenFlags, params};
 use serde_json::json;
 use std::collections::HashMap;
@@ -26,12 +27,6 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
-
-const SEED: u64 = 42;
-const SALT: &[u8] = b"breachdex-bench-salt-2026-11-23";
-/// 2026-11-23T12:00:00Z: `SOURCE_DATE_EPOCH` of the builds and the check time.
-const NOW: i64 = 1_795_435_200;
-const GEN_MARKER: &str = "GENERATED";
 
 struct Args {
     records: u64,
@@ -482,22 +477,16 @@ fn cold<T>(
 
 fn dataset(args: &Args) -> (PathBuf, u64) {
     let dir = args.dataset.clone().unwrap_or_else(|| args.out.join(format!("gen-{}-seed{SEED}", args.records)));
-    let marker = dir.join(GEN_MARKER);
-    if let Ok(text) = std::fs::read_to_string(&marker)
-        && let Some(n) = text.lines().next().and_then(|l| l.trim().parse().ok())
-    {
-        eprintln!("compare: reusing dataset {}", dir.display());
-        return (dir, n);
-    }
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).expect("remove incomplete dataset");
-    }
     let config = GenConfig { seed: SEED, ..GenConfig::new(args.records, &dir) };
     let started = Instant::now();
-    let summary = generate(&config).expect("generate");
-    eprintln!("compare: generated {} records in {:.1} s", summary.records, started.elapsed().as_secs_f64());
-    std::fs::write(&marker, format!("{}\n{config:?}\n{summary}", summary.distinct_identities)).expect("marker");
-    (dir, summary.distinct_identities)
+    let cached = generate_cached(&config).expect("generate");
+    match &cached.generated {
+        Some(summary) => {
+            eprintln!("compare: generated {} records in {:.1} s", summary.records, started.elapsed().as_secs_f64())
+        }
+        None => eprintln!("compare: reusing dataset {}", dir.display()),
+    }
+    (dir, cached.distinct_identities)
 }
 
 fn main() {

@@ -1343,6 +1343,52 @@ pub fn generate(config: &GenConfig) -> io::Result<GenSummary> {
     })
 }
 
+/// Name of the marker file [`generate_cached`] writes last into a finished dataset: its
+/// first line is the distinct identity count, then the config and the summary.
+pub const GENERATED_MARKER: &str = "GENERATED";
+
+/// What [`generate_cached`] found or made.
+#[derive(Clone, Debug)]
+pub struct CachedDataset {
+    /// Distinct identities of the dataset.
+    pub distinct_identities: u64,
+    /// The summary when this call generated the dataset, `None` when it reused one.
+    pub generated: Option<GenSummary>,
+}
+
+/// [`generate`] unless `config.out_dir` already holds a complete dataset (its
+/// [`GENERATED_MARKER`] file), which is then reused as it is. A directory without the
+/// marker (an interrupted run) is removed and generated again. The benches and the
+/// comparison tool share datasets through this, so a dataset one of them made can be
+/// given to the other.
+pub fn generate_cached(config: &GenConfig) -> io::Result<CachedDataset> {
+    let marker = config.out_dir.join(GENERATED_MARKER);
+    if let Ok(text) = std::fs::read_to_string(&marker)
+        && let Some(n) = text.lines().next().and_then(|l| l.trim().parse().ok())
+    {
+        return Ok(CachedDataset { distinct_identities: n, generated: None });
+    }
+    if config.out_dir.exists() {
+        std::fs::remove_dir_all(&config.out_dir)?;
+    }
+    let summary = generate(config)?;
+    std::fs::write(&marker, format!("{}\n{config:?}\n{summary}", summary.distinct_identities))?;
+    Ok(CachedDataset { distinct_identities: summary.distinct_identities, generated: Some(summary) })
+}
+
+/// Fixed settings shared by the benches (`benches/`) and the comparison tool
+/// (`tools/compare`), so that their datasets and indexes are the same and can be reused
+/// by one another.
+pub mod bench {
+    /// Generator seed of the bench datasets.
+    pub const SEED: u64 = 42;
+    /// The salt of the hashed bench indexes (benchmarks only; never a real secret).
+    pub const SALT: &[u8] = b"breachdex-bench-salt-2026-11-23";
+    /// `SOURCE_DATE_EPOCH` of the bench builds and the time of their checks:
+    /// 2026-11-23T12:00:00Z.
+    pub const NOW: i64 = 1_795_435_200;
+}
+
 /// Convenience for callers holding a path: the catalog file `generate` writes in `dir`.
 pub fn catalog_path(dir: &Path) -> PathBuf {
     dir.join("catalog.json")

@@ -365,3 +365,27 @@ fn bundled_sample_catalog_is_well_formed() {
         }
     }
 }
+
+#[test]
+fn generate_cached_reuses_a_complete_dataset_and_redoes_an_incomplete_one() {
+    let dir = temp_dir("cached");
+    let config = GenConfig { seed: 5, ..GenConfig::new(300, &dir) };
+    let first = generate_cached(&config).unwrap();
+    let summary = first.generated.expect("first call generates");
+    assert_eq!(first.distinct_identities, summary.distinct_identities);
+    let files = read_all(&dir);
+    assert!(files.contains_key(GENERATED_MARKER));
+
+    let again = generate_cached(&config).unwrap();
+    assert!(again.generated.is_none(), "a complete dataset is reused");
+    assert_eq!(again.distinct_identities, summary.distinct_identities);
+    assert_eq!(read_all(&dir), files);
+
+    // An interrupted run leaves no marker and a stray file: both are redone.
+    std::fs::remove_file(dir.join(GENERATED_MARKER)).unwrap();
+    std::fs::write(dir.join("stray.tmp"), b"x").unwrap();
+    let redone = generate_cached(&config).unwrap();
+    assert!(redone.generated.is_some());
+    assert_eq!(read_all(&dir), files);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
