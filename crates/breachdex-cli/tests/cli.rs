@@ -9,8 +9,9 @@ use std::process::{Command, Output};
 
 const SALT: &[u8] = b"cli-test-only-salt-not-a-secret-0123456789";
 
+/// The repository root (this crate lives in crates/breachdex-cli).
 fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
 }
 
 fn sample_catalog() -> PathBuf {
