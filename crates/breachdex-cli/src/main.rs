@@ -451,45 +451,93 @@ fn cmd_check(args: CheckArgs) -> Result<ExitCode> {
     };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let mut lines = input.lines();
+    let mut lines = BatchLines { input, number: 0 };
     loop {
         // Chunks keep memory bounded on huge batches while checks run in parallel;
-        // results are written in input order.
-        let mut chunk = Vec::with_capacity(8192);
-        for line in lines.by_ref().take(8192) {
-            chunk.push(line.with_context(|| format!("reading batch file {}", batch.display()))?);
+        // results are written in input order. A line that is not UTF-8 gets its own error
+        // object like any other invalid line; only a failing read stops the batch, after
+        // the lines read before it are answered.
+        let mut chunk: Vec<(u64, Result<String, String>)> = Vec::with_capacity(8192);
+        let mut read_error = None;
+        while chunk.len() < 8192 {
+            match lines.next_line() {
+                Ok(Some(line)) => chunk.push(line),
+                Ok(None) => break,
+                Err(e) => {
+                    read_error = Some(e);
+                    break;
+                }
+            }
         }
-        if chunk.is_empty() {
+        if chunk.is_empty() && read_error.is_none() {
             break;
         }
-        let queries: Vec<Query<'_>> = chunk
+        let queries: Vec<Option<Query<'_>>> = chunk
             .iter()
-            .map(|line| {
-                let text = line.trim_end_matches('\r');
-                match args.target.kind {
+            .map(|(_, line)| {
+                let text = line.as_deref().ok()?;
+                Some(match args.target.kind {
                     BatchKind::Auto => Query::auto(text),
                     BatchKind::Email => Query::Email(text),
                     BatchKind::Username => Query::Username(text),
-                }
+                })
             })
             .collect();
-        let results = index.check_batch_par(&queries, now);
-        let rendered: Vec<String> = queries
+        let valid: Vec<Query<'_>> = queries.iter().flatten().cloned().collect();
+        let mut results = index.check_batch_par(&valid, now).into_iter();
+        let answers: Vec<_> = queries.iter().map(|q| q.as_ref().and_then(|q| Some((q, results.next()?)))).collect();
+        let rendered: Vec<String> = chunk
             .par_iter()
-            .zip(results.par_iter())
-            .map(|(query, result)| match result {
-                Ok(r) => serde_json::to_string(r).unwrap_or_default(),
-                Err(e) => {
-                    serde_json::json!({"checked": query.text(), "error": e.to_string(), "code": e.code()}).to_string()
-                }
+            .zip(answers.par_iter())
+            .map(|((number, line), answer)| match (line, answer) {
+                (_, Some((_, Ok(r)))) => serde_json::to_string(r).unwrap_or_default(),
+                (_, Some((query, Err(e)))) => serde_json::json!({"checked": query.text(), "error": e.to_string(),
+                    "code": e.code(), "details": {"line": number}})
+                .to_string(),
+                (Err(lossy), _) => serde_json::json!({"checked": lossy,
+                    "error": format!("line {number} is not valid UTF-8"), "code": "validation_error",
+                    "details": {"line": number}})
+                .to_string(),
+                (Ok(_), None) => serde_json::json!({"checked": "", "error": format!("line {number} was not checked"),
+                    "code": "error", "details": {"line": number}})
+                .to_string(),
             })
             .collect();
         for line in rendered {
             writeln!(out, "{line}")?;
         }
+        if let Some(e) = read_error {
+            out.flush()?;
+            return Err(e).with_context(|| format!("reading batch file {} after line {}", batch.display(), lines.number));
+        }
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The lines of a batch file, numbered from 1, without their line end (`\n`, `\r\n`).
+/// A line that is not valid UTF-8 is `Err` with its text, invalid bytes replaced by U+FFFD.
+struct BatchLines {
+    input: Box<dyn BufRead>,
+    number: u64,
+}
+
+impl BatchLines {
+    fn next_line(&mut self) -> std::io::Result<Option<(u64, Result<String, String>)>> {
+        let mut bytes = Vec::new();
+        if self.input.read_until(b'\n', &mut bytes)? == 0 {
+            return Ok(None);
+        }
+        self.number += 1;
+        if bytes.last() == Some(&b'\n') {
+            bytes.pop();
+        }
+        while bytes.last() == Some(&b'\r') {
+            bytes.pop();
+        }
+        let line = String::from_utf8(bytes).map_err(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        Ok(Some((self.number, line)))
+    }
 }
 
 fn cmd_records(args: RecordsArgs) -> Result<ExitCode> {

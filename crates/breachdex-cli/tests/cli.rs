@@ -418,6 +418,9 @@ fn check_batch_one_line_per_input_line_in_order() {
         assert!(got[i]["error"].as_str().is_some_and(|e| !e.is_empty()), "line {i}: {}", got[i]);
         assert!(got[i].get("breaches").is_none(), "line {i}");
     }
+    for i in [2, 3, 6, 8] {
+        assert_eq!(got[i]["details"]["line"], i + 1, "error objects name their line: {}", got[i]);
+    }
     assert!(got[3]["error"].as_str().unwrap().contains("invalid email"), "{}", got[3]);
     assert!(got[2]["error"].as_str().unwrap().contains("invalid username"), "blank line under auto: {}", got[2]);
 
@@ -485,6 +488,61 @@ fn check_batch_keeps_order_over_many_lines() {
             }
         };
         assert_eq!(r["total_breaches"], total, "line {i}: {r}");
+    }
+}
+
+/// Lines that are not UTF-8 never stop a batch: each gets its own error object naming its
+/// line, like any other invalid line, and every other line is answered, in a short file and
+/// across the chunks of a long one.
+#[test]
+fn check_batch_answers_every_line_when_some_are_not_utf8() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (idx, _) = build_sample(tmp.path(), "idx", &[]);
+    let batch = tmp.path().join("batch.txt");
+    let check = |bytes: &[u8]| -> Vec<Value> {
+        std::fs::write(&batch, bytes).unwrap();
+        let out = ok(&run(&["check", "--index", p(&idx), "--batch", p(&batch)]));
+        out.lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect()
+    };
+
+    // Short: valid, not UTF-8, invalid, valid, and a last line that is not UTF-8 either.
+    let got = check(b"user@example.com\nm\xFCller@b\xFCcher.de\r\nbad@@x\ndarkstar99\n\xFF\xFE");
+    assert_eq!(got.len(), 5, "{got:?}");
+    assert_breaches(&got[0], "user@example.com", "email", USER_AT_EXAMPLE);
+    assert_eq!(got[1]["code"], "validation_error", "{}", got[1]);
+    assert_eq!(got[1]["error"], "line 2 is not valid UTF-8");
+    assert_eq!(got[1]["checked"], "m\u{FFFD}ller@b\u{FFFD}cher.de");
+    assert_eq!(got[1]["details"]["line"], 2);
+    assert_eq!(got[2]["code"], "validation_error");
+    assert!(got[2]["error"].as_str().unwrap().contains("invalid email"), "{}", got[2]);
+    assert_eq!(got[2]["details"]["line"], 3);
+    assert_breaches(&got[3], "darkstar99", "username", DARKSTAR);
+    assert_eq!(got[4]["error"], "line 5 is not valid UTF-8");
+    assert_eq!(got[4]["details"]["line"], 5);
+
+    // Long: more lines than one chunk, a bad line every 997 lines.
+    let mut text = Vec::new();
+    for i in 1..=20_000u64 {
+        if i % 997 == 0 {
+            text.extend_from_slice(b"\xC3\x28@example.com\n");
+        } else if i % 1009 == 0 {
+            text.extend_from_slice(b"@example.com\n");
+        } else {
+            text.extend_from_slice(b"darkstar99\n");
+        }
+    }
+    let got = check(&text);
+    assert_eq!(got.len(), 20_000);
+    for (i, r) in (1..).zip(&got) {
+        if i % 997 == 0 {
+            assert_eq!(r["error"], format!("line {i} is not valid UTF-8"), "{r}");
+            assert_eq!(r["details"]["line"], i);
+        } else if i % 1009 == 0 {
+            assert_eq!(r["code"], "validation_error", "{r}");
+            assert_eq!(r["details"]["line"], i);
+        } else {
+            assert_eq!(r["total_breaches"], 3, "line {i}: {r}");
+        }
     }
 }
 
