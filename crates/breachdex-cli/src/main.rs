@@ -29,7 +29,9 @@ macro_rules! outln {
     about = "Embedded breach-lookup engine: build compact indexes from breach dumps and query them"
 )]
 struct Cli {
-    /// Print errors as JSON objects ({"error", "code", "details"}) on stderr.
+    /// Machine-readable output: `build`, `info` and `verify` print JSON instead of text
+    /// (`check` and `records` always do), and errors are JSON objects ({"error", "code",
+    /// "details"}) on stderr.
     #[arg(long, global = true)]
     json: bool,
     #[command(subcommand)]
@@ -116,22 +118,18 @@ struct Target {
     /// A precomputed key in hex.
     #[arg(long)]
     key: Option<String>,
-    /// How --key (and --batch lines) are read: auto searches both maps with --key and
-    /// treats a batch line with '@' as an e-mail.
-    #[arg(long, value_enum, default_value = "auto")]
-    kind: BatchKind,
 }
 
 impl Target {
-    /// The single query named by --email, --username or --key, if any.
-    fn single_query(&self) -> Option<Query<'_>> {
+    /// The single query named by --email, --username or --key (read as `kind`), if any.
+    fn single_query(&self, kind: BatchKind) -> Option<Query<'_>> {
         if let Some(e) = &self.email {
             return Some(Query::Email(e));
         }
         if let Some(u) = &self.username {
             return Some(Query::Username(u));
         }
-        let kind = match self.kind {
+        let kind = match kind {
             BatchKind::Auto => None,
             BatchKind::Email => Some(IdentifierKind::Email),
             BatchKind::Username => Some(IdentifierKind::Username),
@@ -152,6 +150,10 @@ struct CheckArgs {
     /// A file with one identifier per line (`-` for stdin); prints one JSON line each.
     #[arg(long)]
     batch: Option<PathBuf>,
+    /// What --key or each --batch line is: auto searches both maps for a key and reads a
+    /// batch line with '@' as an e-mail (not with --email or --username, which say it).
+    #[arg(long, value_enum, default_value = "auto", conflicts_with_all = ["email", "username"])]
+    kind: BatchKind,
     /// Fault the whole index into memory when opening.
     #[arg(long)]
     populate: bool,
@@ -172,6 +174,10 @@ enum SaltSide {
 struct RecordsArgs {
     #[command(flatten)]
     target: Target,
+    /// What --key is: auto searches both the e-mail and the username map (not with
+    /// --email or --username, which say it).
+    #[arg(long, value_enum, default_value = "auto", conflicts_with_all = ["email", "username"])]
+    kind: BatchKind,
     /// Assets shown, comma-separated (default: all); the others a record holds are
     /// replaced by ********.
     #[arg(long)]
@@ -436,7 +442,7 @@ fn cmd_check(args: CheckArgs) -> Result<ExitCode> {
         outln!("{}", serde_json::to_string_pretty(&result)?);
         Ok(ExitCode::SUCCESS)
     };
-    if let Some(query) = args.target.single_query() {
+    if let Some(query) = args.target.single_query(args.kind) {
         return single(query);
     }
     let Some(batch) = &args.batch else {
@@ -476,7 +482,7 @@ fn cmd_check(args: CheckArgs) -> Result<ExitCode> {
             .iter()
             .map(|(_, line)| {
                 let text = line.as_deref().ok()?;
-                Some(match args.target.kind {
+                Some(match args.kind {
                     BatchKind::Auto => Query::auto(text),
                     BatchKind::Email => Query::Email(text),
                     BatchKind::Username => Query::Username(text),
@@ -508,7 +514,8 @@ fn cmd_check(args: CheckArgs) -> Result<ExitCode> {
         }
         if let Some(e) = read_error {
             out.flush()?;
-            return Err(e).with_context(|| format!("reading batch file {} after line {}", batch.display(), lines.number));
+            return Err(e)
+                .with_context(|| format!("reading batch file {} after line {}", batch.display(), lines.number));
         }
     }
     out.flush()?;
@@ -549,7 +556,7 @@ fn cmd_records(args: RecordsArgs) -> Result<ExitCode> {
         AssetPolicy::parse(args.allow.as_deref(), args.hash_assets.as_deref(), args.output_salt.as_deref(), position)
             .map_err(QueryError::from)?;
     let index = args.target.open(false)?;
-    let Some(query) = args.target.single_query() else {
+    let Some(query) = args.target.single_query(args.kind) else {
         bail!("give one of --email, --username or --key");
     };
     if !args.all {

@@ -788,6 +788,41 @@ fn usage_errors_exit_2() {
     }
 }
 
+/// `--kind` says what `--key` or a batch line is; with `--email` or `--username` it would be
+/// ignored, so it is a usage error rather than silently dropped.
+#[test]
+fn kind_with_email_or_username_is_a_usage_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (idx, _) = build_sample(tmp.path(), "idx", &[]);
+    for command in ["check", "records"] {
+        for (flag, value) in [("--username", "darkstar99"), ("--email", "user@example.com")] {
+            let o = run(&[command, "--index", p(&idx), flag, value, "--kind", "email"]);
+            assert_eq!(code(&o), 2, "{command} {flag}: {}", stderr(&o));
+            assert!(stderr(&o).contains("cannot be used with '--kind"), "{command} {flag}: {}", stderr(&o));
+        }
+        // Without --kind, and with --kind for a key, the same commands work.
+        ok(&run(&[command, "--index", p(&idx), "--username", "darkstar99"]));
+        ok(&run(&[command, "--index", p(&idx), "--key", &to_hex(b"darkstar99"), "--kind", "username"]));
+    }
+}
+
+/// Each command's help describes only flags it has, and `--json` says it switches the output
+/// of `build`, `info` and `verify`, not only errors.
+#[test]
+fn help_texts_describe_what_each_flag_does() {
+    let help = |args: &[&str]| ok(&run(args));
+    let records = help(&["records", "--help"]);
+    assert!(!records.contains("batch"), "records has no --batch:\n{records}");
+    assert!(records.contains("--kind"), "{records}");
+    let check = help(&["check", "--help"]);
+    assert!(check.contains("--batch") && check.contains("--kind"), "{check}");
+    for args in [&["--help"][..], &["build", "--help"], &["info", "--help"], &["verify", "--help"]] {
+        let text = help(args);
+        let json = text.split("--json").nth(1).unwrap_or_default();
+        assert!(json.contains("`build`, `info` and `verify` print JSON"), "{args:?}:\n{text}");
+    }
+}
+
 #[test]
 fn check_without_a_query_is_a_usage_error() {
     let tmp = tempfile::tempdir().unwrap();
