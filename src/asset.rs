@@ -196,7 +196,10 @@ impl AssetSet {
 
     /// Parses a comma-separated list of canonical asset names or aliases
     /// (`email,password_hash`); `all` means every asset.
-    pub fn parse_list(list: &str) -> Result<AssetSet, String> {
+    ///
+    /// # Errors
+    /// [`UnknownAssetError`] naming the first entry that is no asset name or alias.
+    pub fn parse_list(list: &str) -> Result<AssetSet, UnknownAssetError> {
         let mut set = AssetSet::EMPTY;
         for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             if part.eq_ignore_ascii_case("all") {
@@ -204,12 +207,24 @@ impl AssetSet {
             }
             match Asset::from_column(part) {
                 Some(asset) => set.insert(asset),
-                None => {
-                    return Err(format!("unknown asset '{part}' (known: {})", Asset::ALL.map(Asset::name).join(", ")));
-                }
+                None => return Err(UnknownAssetError { name: part.to_string() }),
             }
         }
         Ok(set)
+    }
+}
+
+/// An asset list named something that is neither an asset nor an alias of one.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown asset '{name}' (known: {known})", known = Asset::ALL.map(Asset::name).join(", "))]
+pub struct UnknownAssetError {
+    name: String,
+}
+
+impl UnknownAssetError {
+    /// The list entry that is not an asset, as written (trimmed).
+    pub fn name(&self) -> &str {
+        &self.name
     }
 }
 
@@ -256,7 +271,12 @@ mod tests {
         assert!(set.contains(Asset::PasswordPlaintext));
         set.remove(Asset::Email);
         assert_eq!(set.iter().collect::<Vec<_>>(), vec![Asset::PasswordPlaintext, Asset::PasswordHash]);
-        assert!(AssetSet::parse_list("email,colour").unwrap_err().contains("colour"));
+        let err = AssetSet::parse_list("email, colour ,phone").unwrap_err();
+        assert_eq!(err.name(), "colour");
+        assert!(err.to_string().starts_with("unknown asset 'colour' (known: email, username,"), "{err}");
+        // A real error type: it converts into Box<dyn Error> (and so into anyhow::Error).
+        let boxed: Box<dyn std::error::Error + Send + Sync> = err.into();
+        assert!(boxed.to_string().contains("colour"));
         assert_eq!(AssetSet::parse_list("all").unwrap(), AssetSet::ALL);
     }
 }

@@ -51,7 +51,12 @@ pub mod normalize;
 pub mod query;
 pub mod severity;
 
-pub use asset::{Asset, AssetSet};
+pub use asset::{Asset, AssetSet, UnknownAssetError};
+
+/// The README's Rust examples, compiled by `cargo test --doc` so they stay correct.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
 pub use date::Date;
 pub use keymode::{HashMode, Salt};
 pub use severity::Severity;
