@@ -405,7 +405,12 @@ fn print_summary(s: &BuildSummary) -> std::io::Result<()> {
     }
     outln!("  duplicates     {}", s.duplicates);
     outln!("  keys           {} email, {} username", s.email_keys, s.username_keys);
-    outln!("  index size     {} (input {})", human_bytes(s.index_bytes), human_bytes(s.input_bytes));
+    outln!(
+        "  index size     {} ({} bytes with the manifest; input {})",
+        human_bytes(s.index_bytes),
+        s.index_bytes,
+        human_bytes(s.input_bytes)
+    );
     if s.spilled_runs > 0 {
         outln!("  sorted runs    {} spilled to disk", s.spilled_runs);
     }
@@ -589,7 +594,11 @@ fn cmd_info(dir: &Path, json: bool) -> Result<ExitCode> {
         outln!("{}", serde_json::to_string_pretty(&m)?);
         return Ok(ExitCode::SUCCESS);
     }
-    let total: u64 = m.files.iter().map(|f| f.size).sum();
+    // The same total as the build summary's index size: every file and the manifest.
+    let manifest_bytes = std::fs::metadata(dir.join(breachdex::format::manifest::FILE_NAME))
+        .with_context(|| format!("cannot read index {}", dir.display()))?
+        .len();
+    let total: u64 = m.files.iter().map(|f| f.size).sum::<u64>() + manifest_bytes;
     outln!("index          {}", dir.display());
     outln!("format         {} version {}", m.format, m.format_version);
     outln!("build id       {}", m.build_id);
@@ -621,7 +630,8 @@ fn cmd_info(dir: &Path, json: bool) -> Result<ExitCode> {
         let n = (c.email_keys + c.username_keys) as f64;
         outln!("false matches  ~{:.2e} per lookup of an absent key (n / 2^64)", n / 2f64.powi(64));
     }
-    outln!("files          {} in total", human_bytes(total));
+    outln!("index size     {} ({} bytes with the {}-byte manifest)", human_bytes(total), total, manifest_bytes);
+    outln!("files          {}", m.files.len());
     for f in &m.files {
         let per_record = if c.records > 0 { f.size as f64 / c.records as f64 } else { 0.0 };
         outln!("  {:28} {:>12}  {:>7.2} B/record  xxh3 {}", f.name, human_bytes(f.size), per_record, f.xxh3);

@@ -546,6 +546,30 @@ fn check_batch_answers_every_line_when_some_are_not_utf8() {
     }
 }
 
+/// The exact byte count in a text line `... LABEL  12.3 KiB (N bytes ...`.
+fn bytes_after(text: &str, label: &str) -> u64 {
+    let line = text.lines().find(|l| l.trim_start().starts_with(label)).unwrap_or_else(|| panic!("{label}: {text}"));
+    let inner = line.split('(').nth(1).unwrap_or_else(|| panic!("{line}"));
+    inner.split(" bytes").next().unwrap().parse().unwrap_or_else(|_| panic!("{line}"))
+}
+
+/// The build summary (text and JSON) and `info` give the same index size: every file in the
+/// index directory, the manifest included.
+#[test]
+fn build_summary_and_info_agree_on_the_index_size() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (idx, summary) = build_sample(tmp.path(), "idx", &[]);
+    let on_disk: u64 = std::fs::read_dir(&idx).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum();
+    assert_eq!(summary["index_bytes"], on_disk, "build --json");
+    let info = ok(&run(&["info", p(&idx)]));
+    assert_eq!(bytes_after(&info, "index size"), on_disk, "info:\n{info}");
+
+    let text_idx = tmp.path().join("text");
+    let text = ok(&run(&["build", "--quiet", "--catalog", p(&sample_catalog()), "--out", p(&text_idx)]));
+    let info = ok(&run(&["info", p(&text_idx)]));
+    assert_eq!(bytes_after(&text, "index size"), bytes_after(&info, "index size"), "{text}\n{info}");
+}
+
 #[test]
 fn info_text_and_json() {
     let tmp = tempfile::tempdir().unwrap();
