@@ -152,10 +152,10 @@ fn prepare_keys(data: &Dataset, plain: &Index) -> Keys {
     let step = (n / (4 * KEYS as u64)).max(1);
     let mut id = 0;
     while usernames.len() < KEYS && id < n {
-        if let Some(u) = identity_username(SEED, id) {
-            if !plain.lookup_username(&u).expect("lookup").is_empty() {
-                usernames.push(u);
-            }
+        if let Some(u) = identity_username(SEED, id)
+            && !plain.lookup_username(&u).expect("lookup").is_empty()
+        {
+            usernames.push(u);
         }
         id += step;
     }

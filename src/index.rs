@@ -638,15 +638,15 @@ impl Index {
     /// Rows of a precomputed key (raw bytes as stored: the derived hash, or the
     /// normalized identifier in `plain` mode); `kind` `None` searches both maps.
     pub fn lookup_key(&self, key: &[u8], kind: Option<IdentifierKind>) -> Result<Matches<'_>, QueryError> {
-        if let Some(width) = self.inner.mode.key_width() {
-            if key.len() != width {
-                return Err(QueryError::InvalidKey(format!(
-                    "a {} key is {width} bytes ({} hex digits), this one is {}",
-                    self.inner.mode,
-                    width * 2,
-                    key.len()
-                )));
-            }
+        if let Some(width) = self.inner.mode.key_width()
+            && key.len() != width
+        {
+            return Err(QueryError::InvalidKey(format!(
+                "a {} key is {width} bytes ({} hex digits), this one is {}",
+                self.inner.mode,
+                width * 2,
+                key.len()
+            )));
         }
         match kind {
             Some(IdentifierKind::Email) => self.email_rows(key),

@@ -307,7 +307,7 @@ pub fn parse_hex_key(hex: &str) -> Result<Vec<u8>, String> {
             "the hex key has an invalid character {c:?} at byte {i}; only 0-9, a-f and A-F are allowed"
         ));
     }
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return Err(format!("the hex key has an odd number of digits ({}); two digits are needed per byte", hex.len()));
     }
     Ok(hex.as_bytes().chunks_exact(2).map(|pair| (hex_val(pair[0]) << 4) | hex_val(pair[1])).collect())

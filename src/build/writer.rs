@@ -116,11 +116,11 @@ impl KeyMapThread {
 
     fn flush(&mut self) -> io::Result<()> {
         let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(KEY_BATCH_BYTES));
-        if let Some(tx) = &self.tx {
-            if tx.send(batch).is_err() {
-                // The thread stopped early: its error comes out of finish().
-                return self.finish_inner().and_then(|_| Err(io::Error::other("key map thread stopped")));
-            }
+        if let Some(tx) = &self.tx
+            && tx.send(batch).is_err()
+        {
+            // The thread stopped early: its error comes out of finish().
+            return self.finish_inner().and_then(|_| Err(io::Error::other("key map thread stopped")));
         }
         Ok(())
     }

@@ -57,10 +57,10 @@ fn parse_csv<'a>(text: &'a str, delimiter: u8, columns: &[Option<Asset>]) -> Res
     for (i, value) in CsvFields::new(text, delimiter).enumerate() {
         let value = value?;
         found = i + 1;
-        if let Some(Some(asset)) = columns.get(i) {
-            if !value.is_empty() {
-                fields.values[asset.index()] = Some(value);
-            }
+        if let Some(Some(asset)) = columns.get(i)
+            && !value.is_empty()
+        {
+            fields.values[asset.index()] = Some(value);
         }
     }
     if found != columns.len() {
