@@ -3,8 +3,8 @@
 //! itself stays out of CI, the bugs it found stay fixed. `build_and_query` inputs are
 //! kept as decoded JSON cases (`*.json`; see `fuzz/README.md`).
 
-use breachdex::catalog::DumpFormat;
 use breachdex::fuzzing::{BuildCase, check_build_and_query, check_dump_all, check_normalize};
+use breachdex::ingest::DumpFormat;
 use std::path::{Path, PathBuf};
 
 fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {

@@ -6,7 +6,7 @@
 
 #![no_main]
 
-use breachdex::catalog::DumpFormat;
+use breachdex::ingest::DumpFormat;
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 

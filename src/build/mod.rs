@@ -434,7 +434,7 @@ pub fn build_index(catalog: &Catalog, out_dir: &Path, options: &BuildOptions) ->
     let rejects_path = options.rejects_path.clone().unwrap_or_else(|| parent.join(format!("{name}.rejects.jsonl")));
     let progress = options.progress.clone();
 
-    let files: Vec<(&SourceSpec, &crate::catalog::DumpFile)> =
+    let files: Vec<(&SourceSpec, &crate::ingest::DumpFile)> =
         catalog.sources.iter().flat_map(|s| s.files.iter().map(move |f| (s, f))).collect();
     let input_bytes: u64 = files.iter().filter_map(|(_, f)| std::fs::metadata(&f.path).ok()).map(|m| m.len()).sum();
     if let Some(p) = &progress {

@@ -10,9 +10,9 @@ pub use open_index::check_open_index;
 
 use crate::asset::Asset;
 use crate::build::{BuildOptions, MIN_MEMORY_BUDGET, build_index};
-use crate::catalog::{Catalog, Compression, DumpFile, DumpFormat};
+use crate::catalog::Catalog;
 use crate::index::{Index, OpenOptions, Query};
-use crate::ingest::{DumpReader, FrameKind, IngestError, validate};
+use crate::ingest::{Compression, DumpFile, DumpFormat, DumpReader, FrameKind, IngestError, validate};
 use crate::normalize::{
     MAX_EMAIL_BYTES, MAX_USERNAME_BYTES, normalize_email, normalize_email_slow, normalize_username,
     normalize_username_slow,

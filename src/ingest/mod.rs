@@ -8,6 +8,8 @@
 //! costly runs in parallel on batches.
 //!
 //! The stages, one module each:
+//! - `dump`: what a dump file is ([`DumpFile`], [`DumpFormat`], [`Compression`]), as the
+//!   catalog names it;
 //! - `framing`: bytes → [`Frame`]s (physical lines; CSV records across quoted newlines);
 //! - `reader`: opening a [`DumpFile`] (gzip, BOM, CSV header) and batching frames
 //!   ([`DumpReader`]);
@@ -17,6 +19,7 @@
 
 mod combo;
 mod csv;
+mod dump;
 mod framing;
 mod jsonl;
 mod parse;
@@ -24,14 +27,13 @@ mod reader;
 mod rejects;
 mod validate;
 
+pub use dump::{Compression, DumpFile, DumpFormat};
 pub use parse::RecordParser;
 pub use reader::DumpReader;
 pub use rejects::{Reject, RejectsWriter, escape_raw};
 pub use validate::{FieldReject, ValidRecord, validate};
 
 use crate::asset::{ASSET_COUNT, Asset};
-#[cfg(doc)]
-use crate::catalog::DumpFile;
 use std::borrow::Cow;
 
 /// Longest accepted record (a physical line, or a CSV record spanning lines), in bytes,

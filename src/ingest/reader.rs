@@ -3,9 +3,8 @@
 
 use super::csv::CsvFields;
 use super::framing::{Bom, Framer, READ_BUFFER_BYTES};
-use super::{FrameBatch, IngestError, RecordParser};
+use super::{Compression, DumpFile, DumpFormat, FrameBatch, IngestError, RecordParser};
 use crate::asset::{ASSET_COUNT, Asset};
-use crate::catalog::{Compression, DumpFile, DumpFormat};
 use flate2::read::MultiGzDecoder;
 use std::fs::File;
 use std::io::{self, Read};
