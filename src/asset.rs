@@ -92,7 +92,7 @@ impl Asset {
     /// Resolves a dump column or JSON key: case-insensitive, surrounding white space
     /// ignored, canonical names and the common aliases of SPEC §3
     /// (`mail`, `e-mail` → email; `user`, `login`, `user_name` → username; `password`,
-    /// `pass`, `pwd` → password_plaintext; `hash` → password_hash; `name` → full_name;
+    /// `pass`, `pw`, `pwd` → password_plaintext; `hash` → password_hash; `name` → full_name;
     /// `ip` → ip_address; `url` → target_url).
     pub fn from_column(column: &str) -> Option<Asset> {
         // Called for every key of every JSON record: lower-case on the stack. No name or
@@ -110,7 +110,7 @@ impl Asset {
         Some(match lower {
             "mail" | "e-mail" | "e_mail" | "email_address" => Asset::Email,
             "user" | "login" | "user_name" | "user-name" => Asset::Username,
-            "password" | "pass" | "pwd" | "passwd" | "plaintext" => Asset::PasswordPlaintext,
+            "password" | "pass" | "pw" | "pwd" | "passwd" | "plaintext" => Asset::PasswordPlaintext,
             "hash" | "password-hash" | "passwordhash" => Asset::PasswordHash,
             "hash_type" | "hashtype" | "password-type" => Asset::PasswordType,
             "name" | "fullname" | "full-name" => Asset::FullName,
@@ -257,6 +257,7 @@ mod tests {
         assert_eq!(Asset::from_column(" E-Mail "), Some(Asset::Email));
         assert_eq!(Asset::from_column("LOGIN"), Some(Asset::Username));
         assert_eq!(Asset::from_column("pwd"), Some(Asset::PasswordPlaintext));
+        assert_eq!(Asset::from_column("PW"), Some(Asset::PasswordPlaintext));
         assert_eq!(Asset::from_column("hash"), Some(Asset::PasswordHash));
         assert_eq!(Asset::from_column("Name"), Some(Asset::FullName));
         assert_eq!(Asset::from_column("ip"), Some(Asset::IpAddress));

@@ -78,6 +78,7 @@ pub fn check_dump(dir: &Path, format: DumpFormat, columns: Option<Vec<String>>, 
                 IngestError::Utf16 { .. } => assert!(data.starts_with(b"\xFF\xFE") || data.starts_with(b"\xFE\xFF")),
                 IngestError::BadHeader { .. }
                 | IngestError::NoIdentifierColumn { .. }
+                | IngestError::WrongDelimiter { .. }
                 | IngestError::DuplicateColumn { .. } => assert_eq!(format, DumpFormat::Csv, "{e}"),
                 other => panic!("unexpected open error: {other}"),
             }

@@ -2,10 +2,10 @@
 //!
 //! Values are taken as raw JSON text first, so numbers keep exactly the digits the dump
 //! holds (a 20-digit phone number must not go through `f64`), and strings without escapes
-//! are borrowed from the record. Keys naming no asset are skipped without looking at their
-//! values: serde_json skips nested values iteratively, so deep nesting costs no stack.
+//! are borrowed from the record. Keys naming no asset are noted (the build reports them
+//! like unknown CSV columns) and skipped without looking at their values: serde_json skips nested values iteratively, so deep nesting costs no stack.
 
-use super::RawFields;
+use super::{MAX_UNKNOWN_KEYS_PER_RECORD, RawFields};
 use crate::asset::{ASSET_COUNT, Asset};
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
@@ -77,6 +77,13 @@ impl<'de> Visitor<'de> for RecordVisitor {
         while let Some(JsonStr(key)) = map.next_key::<JsonStr<'de>>()? {
             let Some(asset) = Asset::from_column(&key) else {
                 map.next_value::<IgnoredAny>()?;
+                let fields = &mut record.fields;
+                let noted = fields.unknown_keys.len() >= MAX_UNKNOWN_KEYS_PER_RECORD
+                    || key.trim().is_empty()
+                    || fields.unknown_keys.contains(&key);
+                if !noted {
+                    fields.unknown_keys.push(key);
+                }
                 continue;
             };
             let raw: &'de RawValue = map.next_value()?;
@@ -144,12 +151,23 @@ mod tests {
     }
 
     #[test]
+    fn unknown_keys_are_noted_once_per_record() {
+        let f = ok(r#"{"colour": "red", "email": "a@b.c", "colour": "blue", "pw": "x", " ": 1, "size": 9}"#);
+        assert_eq!(f.unknown_keys, ["colour", "size"]);
+        assert_eq!(f.get(Asset::PasswordPlaintext), Some("x"));
+        let many: Vec<String> = (0..20).map(|i| format!(r#""k{i}": 1"#)).collect();
+        let text = format!("{{{}}}", many.join(", "));
+        assert_eq!(ok(&text).unknown_keys.len(), MAX_UNKNOWN_KEYS_PER_RECORD);
+    }
+
+    #[test]
     fn unknown_keys_are_ignored_whatever_they_hold() {
         let f = ok(r#"{"colour": {"deep": [1, {"x": null}]}, "user": "bob", "flag": true}"#);
         assert_eq!(f.get(Asset::Username), Some("bob"));
         assert_eq!(f, {
             let mut expected = RawFields::default();
             expected.values[Asset::Username.index()] = Some(Cow::Borrowed("bob"));
+            expected.unknown_keys = vec![Cow::Borrowed("colour"), Cow::Borrowed("flag")];
             expected
         });
     }

@@ -39,6 +39,8 @@ use std::borrow::Cow;
 /// Longest accepted record (a physical line, or a CSV record spanning lines), in bytes,
 /// line end excluded.
 pub const MAX_RECORD_BYTES: usize = 1 << 20;
+/// Unknown JSON Lines keys noted per record (the rest are skipped unnoted).
+pub const MAX_UNKNOWN_KEYS_PER_RECORD: usize = 8;
 /// How many bytes of a rejected line are kept in the rejects file.
 pub const MAX_REJECT_RAW_BYTES: usize = 4096;
 
@@ -182,6 +184,21 @@ pub enum IngestError {
         /// The second column naming it.
         second: String,
     },
+    /// No column is an identifier, and one column looks like several joined by another
+    /// delimiter than the file was read with.
+    #[error(
+        "{path}: no column names an identifier, but the header column '{column}' looks like several columns separated by {}; add \"delimiter\": \"{}\" to this file in the catalog",
+        delimiter_name(*delimiter),
+        delimiter_option(*delimiter)
+    )]
+    WrongDelimiter {
+        /// The file (as written in the catalog).
+        path: String,
+        /// The header column holding the other delimiter.
+        column: String,
+        /// The delimiter that seems to separate its parts.
+        delimiter: char,
+    },
     /// No column is an identifier, so no record could ever be kept.
     #[error("{path}: no column names an identifier (email or username); the columns are [{}]; rename a column (e.g. to 'email') or give \"columns\" in the catalog", columns.join(", "))]
     NoIdentifierColumn {
@@ -190,6 +207,22 @@ pub enum IngestError {
         /// The columns found.
         columns: Vec<String>,
     },
+}
+
+/// How a message names a delimiter.
+fn delimiter_name(d: char) -> String {
+    match d {
+        '\t' => "tabs".to_owned(),
+        d => format!("'{d}'"),
+    }
+}
+
+/// The catalog's `"delimiter"` value for a delimiter.
+fn delimiter_option(d: char) -> String {
+    match d {
+        '\t' => "tab".to_owned(),
+        d => d.to_string(),
+    }
 }
 
 impl IngestError {
@@ -207,6 +240,10 @@ impl IngestError {
 pub struct RawFields<'a> {
     /// Value per asset (index = `Asset::index()`); `None` when absent or empty.
     pub values: [Option<Cow<'a, str>>; ASSET_COUNT],
+    /// JSON Lines keys naming no asset (each at most once per record, at most
+    /// [`MAX_UNKNOWN_KEYS_PER_RECORD`]); always empty for CSV, whose unknown columns are
+    /// known from the header ([`DumpReader::unknown_columns`]).
+    pub unknown_keys: Vec<Cow<'a, str>>,
 }
 
 impl<'a> RawFields<'a> {

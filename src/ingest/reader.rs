@@ -239,9 +239,27 @@ fn map_columns(path: &str, columns: &[String]) -> Result<(Vec<Option<Asset>>, Ve
         mapping.push(asset);
     }
     if !mapping.iter().flatten().any(|a| a.is_identifier()) {
+        if let Some((column, delimiter)) = misread_delimiter(columns) {
+            return Err(IngestError::WrongDelimiter { path: path.to_owned(), column: column.clone(), delimiter });
+        }
         return Err(IngestError::NoIdentifierColumn { path: path.to_owned(), columns: columns.to_vec() });
     }
     Ok((mapping, unknown))
+}
+
+/// A column that is really several columns joined by another delimiter than the one the
+/// file was read with (`mail;pass` read as CSV with `,`): the first column one of whose
+/// parts, split at `;`, `|`, tab or `,`, names an identifier, with that delimiter.
+fn misread_delimiter(columns: &[String]) -> Option<(&String, char)> {
+    columns.iter().find_map(|column| {
+        [';', '|', '\t', ',']
+            .into_iter()
+            .find(|&d| {
+                column.contains(d)
+                    && column.split(d).any(|part| Asset::from_column(part).is_some_and(Asset::is_identifier))
+            })
+            .map(|d| (column, d))
+    })
 }
 
 #[cfg(test)]
@@ -347,6 +365,24 @@ mod tests {
         assert_eq!(err.to_string(), "q.csv: cannot read the CSV header row (line 3): unclosed quote in field 2");
         let file = dump(dir.path(), "u.csv", DumpFormat::Csv, b"em\xFFail\n");
         assert!(DumpReader::open(&file).err().unwrap().to_string().contains("invalid UTF-8 at byte 2"));
+    }
+
+    #[test]
+    fn a_header_joined_by_another_delimiter_suggests_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dump(dir.path(), "semi.csv", DumpFormat::Csv, b"mail;pass\na@b.c;x\n");
+        let err = DumpReader::open(&file).err().unwrap();
+        assert!(matches!(err, IngestError::WrongDelimiter { delimiter: ';', .. }), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "semi.csv: no column names an identifier, but the header column 'mail;pass' looks like several \
+             columns separated by ';'; add \"delimiter\": \";\" to this file in the catalog"
+        );
+        let file = dump(dir.path(), "tab.csv", DumpFormat::Csv, b"user\tpw\n");
+        assert!(DumpReader::open(&file).err().unwrap().to_string().contains("\"delimiter\": \"tab\""));
+        // Without an identifier among the parts there is nothing to suggest.
+        let file = dump(dir.path(), "none.csv", DumpFormat::Csv, b"colour;size\n");
+        assert!(matches!(DumpReader::open(&file).err().unwrap(), IngestError::NoIdentifierColumn { .. }));
     }
 
     #[test]

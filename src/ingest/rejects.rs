@@ -6,6 +6,9 @@
 //! "raw_len": N, "truncated": bool}`. `raw` holds at most [`MAX_REJECT_RAW_BYTES`] bytes
 //! of the rejected line (or the rejected field's value), escaped by [`escape_raw`];
 //! `raw_len` is the full length in bytes and `truncated` tells whether `raw` is cut.
+//! A writer made by [`RejectsWriter::create_without_raw`] (the default for hashed
+//! builds) writes `"raw": null` and `"truncated": false`: the file then holds no byte of
+//! the input's values.
 
 use super::{FieldReject, Frame, FrameBatch, MAX_REJECT_RAW_BYTES};
 use crate::asset::Asset;
@@ -93,7 +96,7 @@ struct RejectLine<'a> {
     lines: u32,
     reason: &'a str,
     field: Option<&'static str>,
-    raw: String,
+    raw: Option<String>,
     raw_len: u64,
     truncated: bool,
 }
@@ -102,12 +105,19 @@ struct RejectLine<'a> {
 pub struct RejectsWriter {
     out: BufWriter<File>,
     count: u64,
+    keep_raw: bool,
 }
 
 impl RejectsWriter {
-    /// Creates (truncates) the rejects file.
+    /// Creates (truncates) the rejects file; each line keeps the raw bytes.
     pub fn create(path: PathBuf) -> io::Result<RejectsWriter> {
-        Ok(RejectsWriter { out: BufWriter::new(File::create(path)?), count: 0 })
+        Ok(RejectsWriter { out: BufWriter::new(File::create(path)?), count: 0, keep_raw: true })
+    }
+
+    /// Creates (truncates) a rejects file whose lines keep file, line, reason and
+    /// length but never the raw bytes (`"raw": null`).
+    pub fn create_without_raw(path: PathBuf) -> io::Result<RejectsWriter> {
+        Ok(RejectsWriter { keep_raw: false, ..RejectsWriter::create(path)? })
     }
 
     /// Appends one reject.
@@ -119,9 +129,9 @@ impl RejectsWriter {
             lines: reject.lines,
             reason: &reject.reason,
             field: reject.field.map(Asset::name),
-            raw: escape_raw(raw),
+            raw: self.keep_raw.then(|| escape_raw(raw)),
             raw_len: reject.raw_len,
-            truncated: reject.raw_len > raw.len() as u64,
+            truncated: self.keep_raw && reject.raw_len > raw.len() as u64,
         };
         serde_json::to_writer(&mut self.out, &line)?;
         self.out.write_all(b"\n")?;
@@ -177,6 +187,28 @@ mod tests {
         assert_eq!(lines[1]["lines"], 3);
         assert_eq!(lines[2]["raw_len"], 5_000_000);
         assert_eq!(lines[2]["truncated"], true);
+    }
+
+    #[test]
+    fn without_raw_writes_no_input_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rejects.jsonl");
+        let mut writer = RejectsWriter::create_without_raw(path.clone()).unwrap();
+        let field = FieldReject {
+            asset: Asset::Email,
+            reason: "invalid email: has no '@'".into(),
+            value: "secret-mailbox".into(),
+        };
+        writer.write(&Reject::for_field("d/x.csv", 9, 1, &field)).unwrap();
+        writer.finish().unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("secret-mailbox"), "{text}");
+        let line: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(
+            line,
+            serde_json::json!({"file": "d/x.csv", "line": 9, "lines": 1, "reason": "invalid email: has no '@'",
+                "field": "email", "raw": null, "raw_len": 14, "truncated": false})
+        );
     }
 
     #[test]
