@@ -8,6 +8,7 @@
 //! encode keys so that byte order is the order they need). Run files hold
 //! `[u32 LE entry_len][entry]` back to back.
 
+use super::memory::SorterShares;
 use crate::mmap::Arena;
 use rayon::iter::{IntoParallelIterator, ParallelIterator};
 use rayon::slice::ParallelSliceMut;
@@ -17,7 +18,7 @@ use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 /// Bytes of bookkeeping per buffered entry (its prefix and location).
-const INDEX_ENTRY_BYTES: usize = std::mem::size_of::<Slot>();
+pub(crate) const SLOT_BYTES: usize = std::mem::size_of::<Slot>();
 
 /// The first 16 sort-key bytes, as two big-endian words (byte order = numeric order).
 /// Sixteen bytes, not eight: plain-mode keys are e-mail addresses, which often share
@@ -130,22 +131,19 @@ pub struct ExternalSorter {
     entries: u64,
 }
 
-/// Size at which the block of single pushes is closed (smaller for tiny budgets).
-const OPEN_BLOCK_BYTES: usize = 1 << 20;
-
 impl ExternalSorter {
-    /// A sorter holding at most about `budget` bytes in memory, spilling to `spill_dir`.
+    /// A sorter holding at most about `budget` bytes in memory, spilling to `spill_dir`
+    /// (the split of `budget` is [`SorterShares::of`]).
     pub fn new(budget: usize, spill_dir: &Path) -> ExternalSorter {
-        let budget = budget.max(1 << 20);
-        let open_block_bytes = OPEN_BLOCK_BYTES.min(budget / 16);
+        let shares = SorterShares::of(budget);
         ExternalSorter {
             arena: None,
             open: SortBlock::default(),
             index: Vec::new(),
             block_bytes: 0,
-            open_block_bytes,
-            block_cap: budget / 8 * 7 - open_block_bytes,
-            index_cap: (budget / 8 / INDEX_ENTRY_BYTES).max(1),
+            open_block_bytes: shares.open_block,
+            block_cap: shares.arena,
+            index_cap: shares.index_slots,
             spill_dir: spill_dir.to_path_buf(),
             runs: Vec::new(),
             spilled_bytes: 0,
@@ -175,7 +173,7 @@ impl ExternalSorter {
 
     /// Memory held by the buffer now.
     pub fn buffered_bytes(&self) -> usize {
-        self.block_bytes + self.open.data.capacity() + self.index.len() * INDEX_ENTRY_BYTES
+        self.block_bytes + self.open.data.capacity() + self.index.len() * SLOT_BYTES
     }
 
     /// Adds an encoded entry, spilling a run first when the buffer is full.

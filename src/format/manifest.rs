@@ -192,6 +192,88 @@ impl Manifest {
     }
 }
 
+/// What a build knows when it writes the manifest; [`Manifest::assemble`] turns it into
+/// the manifest body (the build id, the sorted sources and files, the format fields).
+#[derive(Clone, Debug)]
+pub struct ManifestInputs {
+    /// Key hash mode name.
+    pub hash_mode: String,
+    /// Fingerprint of the salt of a hashed index.
+    pub salt_fingerprint: Option<String>,
+    /// Assets with a column file, canonical names, in asset order.
+    pub stored_assets: Vec<String>,
+    /// Build time as Unix seconds.
+    pub created_unix: i64,
+    /// Counts.
+    pub counts: Counts,
+    /// What the build read and dropped.
+    pub build_stats: BuildStats,
+    /// Sources, in any order.
+    pub sources: Vec<SourceMeta>,
+    /// Every other file of the index, in any order.
+    pub files: Vec<crate::format::FileSummary>,
+}
+
+impl Manifest {
+    /// The manifest of a finished build: sources sorted by id, files by name, and the
+    /// build id, XXH3-128 over the hash mode, the stored assets and every file's name,
+    /// size and checksum.
+    pub fn assemble(inputs: ManifestInputs) -> Manifest {
+        let ManifestInputs {
+            hash_mode,
+            salt_fingerprint,
+            stored_assets,
+            created_unix,
+            counts,
+            build_stats,
+            mut sources,
+            mut files,
+        } = inputs;
+        sources.sort_by_key(|s| s.id);
+        files.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut id_input = format!("{}|{}", hash_mode, stored_assets.join(","));
+        for f in &files {
+            id_input.push_str(&format!("|{}:{}:{:016x}", f.name, f.size, f.xxh3));
+        }
+        Manifest {
+            format: FORMAT_NAME.to_string(),
+            format_version: super::FORMAT_VERSION as u32,
+            build_id: format!("{:032x}", xxhash_rust::xxh3::xxh3_128(id_input.as_bytes())),
+            created: crate::date::rfc3339_utc(created_unix),
+            builder: format!("breachdex {}", env!("CARGO_PKG_VERSION")),
+            hash_mode,
+            salt_fingerprint,
+            stored_assets,
+            counts,
+            build_stats,
+            sources,
+            files: files
+                .iter()
+                .map(|f| FileEntry { name: f.name.clone(), size: f.size, xxh3: format!("{:016x}", f.xxh3) })
+                .collect(),
+        }
+    }
+}
+
+/// The file names an index directory's manifest lists (itself included), read leniently:
+/// `None` unless `dir` holds a `manifest.json` that names itself a breachdex index. A
+/// damaged checksum or another format version still counts, so a builder can tell its own
+/// earlier output (which it may replace) from anything else (which it must not touch).
+pub fn claimed_files(dir: &Path) -> Option<Vec<String>> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(dir.join(FILE_NAME)).ok()?.take(MAX_MANIFEST_BYTES).read_to_string(&mut text).ok()?;
+    let value: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let body = value.get("manifest")?;
+    if body.get("format")?.as_str()? != FORMAT_NAME {
+        return None;
+    }
+    let mut names: Vec<String> =
+        body.get("files")?.as_array()?.iter().filter_map(|f| f.get("name")?.as_str().map(str::to_owned)).collect();
+    names.push(FILE_NAME.to_owned());
+    Some(names)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -85,9 +85,13 @@ struct BuildArgs {
     /// Where to write rejected lines and fields (default: DIR.rejects.jsonl beside DIR).
     #[arg(long)]
     rejects: Option<PathBuf>,
-    /// Replace DIR if it exists.
+    /// Replace DIR if it is an existing breachdex index (anything else is refused).
     #[arg(long)]
     force: bool,
+    /// In hashed modes, keep the raw bytes of rejected lines in the rejects file (by
+    /// default a hashed build's rejects file holds file, line and reason only).
+    #[arg(long)]
+    rejects_raw: bool,
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
@@ -245,6 +249,28 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 }
 
 /// The error chain as one sentence, skipping causes a message already spells out.
+/// A build error with the command-line flag that changes the outcome, when there is one
+/// (the library's messages name options, not flags).
+fn with_flag_hint(err: breachdex::build::BuildError) -> anyhow::Error {
+    use breachdex::build::{BuildError, MemoryBudgetError, UnsafeOutput};
+    let hint = match &err {
+        BuildError::Output(UnsafeOutput::Exists(_)) => Some("pass --force to replace an index"),
+        BuildError::Output(UnsafeOutput::RejectsPathTaken { .. }) => Some("see --rejects"),
+        BuildError::Memory(MemoryBudgetError::TooSmall { .. } | MemoryBudgetError::MoreThanMachine { .. }) => {
+            Some("see --memory")
+        }
+        BuildError::InvalidOption(m) if m.contains("threads") => Some("see --threads"),
+        _ => None,
+    };
+    match hint {
+        Some(hint) => {
+            let message = format!("{err} ({hint})");
+            anyhow::Error::new(err).context(message)
+        }
+        None => err.into(),
+    }
+}
+
 fn one_sentence(err: &anyhow::Error) -> String {
     let mut message = String::new();
     for cause in err.chain() {
@@ -335,6 +361,7 @@ fn cmd_build(args: BuildArgs, json: bool) -> Result<ExitCode> {
         threads: args.threads,
         rejects_path: args.rejects,
         force: args.force,
+        rejects_raw: args.rejects_raw,
         source_date_epoch,
         progress: bar.clone().map(|b| b as Arc<dyn BuildProgress>),
     };
@@ -342,7 +369,7 @@ fn cmd_build(args: BuildArgs, json: bool) -> Result<ExitCode> {
     if let Some(bar) = &bar {
         bar.0.finish_and_clear();
     }
-    let summary = summary?;
+    let summary = summary.map_err(with_flag_hint)?;
     if json {
         outln!("{}", serde_json::to_string_pretty(&summary_json(&summary))?);
     } else {
@@ -370,6 +397,7 @@ fn summary_json(s: &BuildSummary) -> serde_json::Value {
         "phase_seconds": s.phases.iter().map(|(n, d)| (n.to_string(), serde_json::json!(d.as_secs_f64()))).collect::<serde_json::Map<_, _>>(),
         "records_per_second": s.records_per_second(),
         "rejects": s.rejects_path,
+        "rejects_raw": s.rejects_raw,
         "unknown_columns": s.unknown_columns.iter().map(|(f, c)| serde_json::json!({"file": f, "columns": c})).collect::<Vec<_>>(),
         "sources": s.sources.iter().map(|x| serde_json::json!({
             "id": x.id, "name": x.name, "records_read": x.records_read, "kept": x.kept,
@@ -398,7 +426,13 @@ fn print_summary(s: &BuildSummary) -> std::io::Result<()> {
     );
     outln!("  records read   {}", s.records_read);
     outln!("  kept           {}", s.kept);
-    let rejects = s.rejects_path.as_ref().map(|p| format!(" (see {})", p.display())).unwrap_or_default();
+    let rejects = match &s.rejects_path {
+        Some(p) if s.rejects_raw => format!(" (see {})", p.display()),
+        Some(p) => {
+            format!(" (see {}; raw bytes left out of a hashed build's rejects, --rejects-raw keeps them)", p.display())
+        }
+        None => String::new(),
+    };
     outln!("  rejected       {} records, {} fields{rejects}", s.rejected_records, s.rejected_fields);
     if s.file_errors > 0 {
         outln!("  file errors    {} (files whose reading stopped early, in the rejects file)", s.file_errors);

@@ -139,7 +139,8 @@ fn assert_sample_summary(s: &Value, mode: &str) {
     assert_eq!(s["file_errors"], 0);
     assert_eq!(s["email_keys"], 10);
     assert_eq!(s["username_keys"], 7);
-    assert_eq!(s["unknown_columns"], serde_json::json!([]));
+    // The stealer log's `id` key names no asset: reported like an unknown CSV column.
+    assert_eq!(s["unknown_columns"], serde_json::json!([{"file": "stealer-logs.jsonl", "columns": ["id"]}]));
     let sources: Vec<(u64, &str, u64, u64, u64, u64)> = s["sources"]
         .as_array()
         .unwrap()
@@ -692,11 +693,17 @@ fn existing_out_needs_force_and_force_replaces() {
     assert_eq!(err["code"], "build_error");
     assert!(err["error"].as_str().unwrap().contains("--force"));
 
-    // --force replaces (here with a hashed build).
+    // --force refuses an index folder holding a file that is not part of the index.
+    let o = run(&["build", "--catalog", p(&sample_catalog()), "--out", p(&idx), "-q", "--force"]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("marker"), "{}", stderr(&o));
+    assert!(idx.join("marker").exists(), "the old directory is untouched");
+    std::fs::remove_file(idx.join("marker")).unwrap();
+
+    // --force replaces an index (here with a hashed build).
     let salt = write_salt(tmp.path());
     let (_, s) = build_sample(tmp.path(), "idx", &["--force", "--hash", "sha256-128", "--salt-file", p(&salt)]);
     assert_sample_summary(&s, "sha256-128");
-    assert!(!idx.join("marker").exists(), "--force replaced the directory");
     let j: Value = serde_json::from_str(&ok(&run(&["info", "--json", p(&idx)]))).unwrap();
     assert_eq!(j["hash_mode"], "sha256-128");
     ok(&run(&["verify", p(&idx)]));
@@ -945,4 +952,99 @@ fn gzip_sample_builds_like_the_plain_file() {
     let lines: Vec<u64> =
         rejects.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["line"].as_u64().unwrap()).collect();
     assert_eq!(lines, [11, 12, 13, 15, 16]);
+}
+
+/// A catalog of one CSV dump with a bad line, in `dir`.
+fn small_catalog(dir: &Path) -> PathBuf {
+    std::fs::write(dir.join("d.csv"), "email,password\nalice@example.com,hunter2\nnot-an-email,Secr3tPass\n").unwrap();
+    let catalog = serde_json::json!({"sources": [{"id": 1, "name": "s1", "date": "2024-01-01",
+        "files": [{"path": "d.csv"}]}]});
+    let path = dir.join("catalog.json");
+    std::fs::write(&path, catalog.to_string()).unwrap();
+    path
+}
+
+#[test]
+fn force_replaces_only_an_index() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let catalog = small_catalog(&data);
+    let user = tmp.path().join("documents");
+    std::fs::create_dir(&user).unwrap();
+    std::fs::write(user.join("letter.txt"), b"dear").unwrap();
+    let file = tmp.path().join("file.txt");
+    std::fs::write(&file, b"mine").unwrap();
+    for (out, expected) in [
+        (&user, "not a breachdex index"),
+        (&file, "is a regular file, not a breachdex index"),
+        (&data, "holds the build's input"),
+    ] {
+        let o = run(&["build", "--catalog", p(&catalog), "--out", p(out), "-q", "--force"]);
+        assert_eq!(code(&o), 1, "{}", stderr(&o));
+        assert!(stderr(&o).contains(expected), "{}", stderr(&o));
+    }
+    assert_eq!(std::fs::read(user.join("letter.txt")).unwrap(), b"dear");
+    assert_eq!(std::fs::read(&file).unwrap(), b"mine");
+    assert!(data.join("d.csv").exists() && catalog.exists());
+    let idx = tmp.path().join("idx");
+    ok(&run(&["build", "--catalog", p(&catalog), "--out", p(&idx), "-q"]));
+    ok(&run(&["build", "--catalog", p(&catalog), "--out", p(&idx), "-q", "--force"]));
+    ok(&run(&["verify", p(&idx)]));
+}
+
+#[test]
+fn memory_beyond_the_machine_and_a_missing_parent_fail_cleanly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let catalog = small_catalog(tmp.path());
+    let out = tmp.path().join("idx");
+    let o = run(&["build", "--catalog", p(&catalog), "--out", p(&out), "-q", "--memory", "100T"]);
+    if Path::new("/proc/meminfo").exists() {
+        assert_eq!(code(&o), 1, "{}", stderr(&o));
+        let err = stderr(&o);
+        assert!(err.contains("100 TiB") && err.contains("this machine's"), "{err}");
+        assert!(err.contains("--memory"), "the CLI names its flag: {err}");
+        assert!(!out.exists());
+    }
+    let missing = tmp.path().join("missing/parent/dir");
+    let o = run(&["build", "--catalog", p(&catalog), "--out", p(&missing), "-q"]);
+    assert_eq!(code(&o), 1);
+    let parent = tmp.path().join("missing/parent");
+    assert!(stderr(&o).contains(&format!("its parent folder {} does not exist", parent.display())), "{}", stderr(&o));
+    assert!(!stderr(&o).contains(".tmp-"), "{}", stderr(&o));
+}
+
+#[test]
+fn hashed_rejects_leave_out_raw_bytes_unless_rejects_raw() {
+    let tmp = tempfile::tempdir().unwrap();
+    let catalog = small_catalog(tmp.path());
+    let salt = write_salt(tmp.path());
+    let out = tmp.path().join("idx");
+    let args = ["--json", "build", "--catalog", p(&catalog), "--out", p(&out), "-q", "--hash", "sha256", "--salt-file"];
+    let mut hashed = args.to_vec();
+    hashed.push(p(&salt));
+    let s: Value = serde_json::from_str(&ok(&run(&hashed))).unwrap();
+    assert_eq!(s["rejects_raw"], false);
+    let rejects = std::fs::read_to_string(s["rejects"].as_str().unwrap()).unwrap();
+    assert!(!rejects.contains("not-an-email") && !rejects.contains("Secr3tPass"), "{rejects}");
+    hashed.extend(["--force", "--rejects-raw"]);
+    let s: Value = serde_json::from_str(&ok(&run(&hashed))).unwrap();
+    assert_eq!(s["rejects_raw"], true);
+    let rejects = std::fs::read_to_string(s["rejects"].as_str().unwrap()).unwrap();
+    assert!(rejects.contains("Secr3tPass"), "{rejects}");
+    // The text summary says where the raw bytes went.
+    let o = run(&[
+        "build",
+        "--catalog",
+        p(&catalog),
+        "--out",
+        p(&out),
+        "-q",
+        "--force",
+        "--hash",
+        "sha256",
+        "--salt-file",
+        p(&salt),
+    ]);
+    assert!(ok(&o).contains("raw bytes left out"), "{}", stdout(&o));
 }

@@ -1,0 +1,451 @@
+//! The reading phase: a reader thread frames each dump file into batches, the worker
+//! threads parse, validate, normalize, hash and encode the records of each batch, and
+//! the encoded records go into the record sorter while the next batch is parsed.
+//! Rejects are written in input order.
+
+use super::entry;
+use super::sort::{self, ExternalSorter};
+use super::{BuildError, WorkerPool, error_chain, io_err};
+use crate::asset::{ASSET_COUNT, Asset, AssetSet};
+use crate::catalog::SourceSpec;
+use crate::date::Date;
+use crate::ingest::{self, DumpFile, DumpReader, Frame, FrameBatch, FrameKind, RecordParser, Reject, RejectsWriter};
+use crate::keymode::KeyDeriver;
+use crate::severity::Severity;
+use rayon::prelude::*;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc;
+
+/// Target size of one framed batch.
+const BATCH_BYTES: usize = 2 << 20;
+/// Framed batches queued between the reader thread and the workers.
+const BATCHES_IN_FLIGHT: usize = 2;
+/// Records per parallel work item.
+const CHUNK_RECORDS: usize = 256;
+/// Distinct unknown JSON Lines keys reported per file (a hostile file could hold millions).
+const MAX_UNKNOWN_KEYS: usize = 32;
+/// Characters of an unknown JSON Lines key kept for the report.
+const MAX_UNKNOWN_KEY_CHARS: usize = 64;
+
+/// What the reading phase needs.
+pub(super) struct ReadingInputs<'a> {
+    /// Every dump file with its source, in catalog order.
+    pub files: &'a [(&'a SourceSpec, &'a DumpFile)],
+    /// Sources in catalog order (per-source counts follow this order).
+    pub sources: &'a [SourceSpec],
+    /// Derives keys from normalized identifiers.
+    pub deriver: &'a KeyDeriver,
+    /// The salt's bytes, in hashed modes (document ids depend on it).
+    pub salt: Option<&'a [u8]>,
+    /// Assets whose values the sort entries carry.
+    pub stored_filter: AssetSet,
+    /// Publish date of sources that give none.
+    pub build_date: Date,
+    /// Whether rejects keep the raw bytes of the rejected line or field.
+    pub keep_raw: bool,
+    /// The rejects file (created at the first reject).
+    pub rejects_path: &'a Path,
+    /// The record sorter's buffer and spill folder.
+    pub sort_buffer: usize,
+    /// Where sorted runs go.
+    pub spill_dir: &'a Path,
+    /// Told how many input bytes were read.
+    pub progress: Option<Arc<dyn super::BuildProgress>>,
+}
+
+/// Counts added up over every record read.
+#[derive(Default)]
+pub(super) struct ReadTotals {
+    /// Records framed.
+    pub records_read: u64,
+    /// Records rejected as a whole.
+    pub rejected_records: u64,
+    /// Fields removed from kept records.
+    pub rejected_fields: u64,
+    /// Bytes of each asset's values in the sort entries (sizes the columns).
+    pub column_bytes: [u64; ASSET_COUNT],
+    /// Assets present in any record.
+    pub assets_seen: AssetSet,
+}
+
+/// What the reading phase leaves for the writing phase and the summary.
+pub(super) struct ReadOutcome {
+    /// Every encoded record, sorted or spilled.
+    pub sorter: ExternalSorter,
+    /// Counts.
+    pub totals: ReadTotals,
+    /// (records read, records rejected) per source, in catalog order.
+    pub per_source: Vec<(u64, u64)>,
+    /// Files whose reading stopped early.
+    pub file_errors: u64,
+    /// Columns (CSV) or keys (JSON Lines) naming no asset, per dump file.
+    pub unknown_columns: Vec<(String, Vec<String>)>,
+    /// The rejects file, when anything was rejected.
+    pub rejects_path: Option<PathBuf>,
+}
+
+/// Everything a worker needs to turn a frame of one file into a sort entry.
+struct FileContext<'a> {
+    display: &'a str,
+    file_index: u64,
+    source: &'a SourceSpec,
+    publish_date: Date,
+    parser: RecordParser,
+}
+
+/// What a worker needs for every record, whatever its file.
+struct RecordContext<'a> {
+    deriver: &'a KeyDeriver,
+    salt: Option<&'a [u8]>,
+    stored_filter: AssetSet,
+    keep_raw: bool,
+}
+
+#[derive(Default)]
+struct ChunkOutput {
+    entries: sort::SortBlock,
+    rejects: Vec<Reject>,
+    counts: ReadTotals,
+    unknown_keys: Vec<String>,
+}
+
+impl ReadTotals {
+    fn add(&mut self, other: &ReadTotals) {
+        self.records_read += other.records_read;
+        self.rejected_records += other.rejected_records;
+        self.rejected_fields += other.rejected_fields;
+        for (a, b) in self.column_bytes.iter_mut().zip(other.column_bytes) {
+            *a += b;
+        }
+        self.assets_seen = self.assets_seen.union(other.assets_seen);
+    }
+}
+
+/// Adds `key` to a file's distinct unknown keys (first seen first, at most [`MAX_UNKNOWN_KEYS`]).
+fn note_unknown_key(keys: &mut Vec<String>, key: &str) {
+    let key: String = key.chars().take(MAX_UNKNOWN_KEY_CHARS).collect();
+    if keys.len() < MAX_UNKNOWN_KEYS && !keys.contains(&key) {
+        keys.push(key);
+    }
+}
+
+fn process_chunk(file: &FileContext<'_>, rec: &RecordContext<'_>, data: &[u8], frames: &[Frame]) -> ChunkOutput {
+    // Entries are about as long as the input they come from: size the block once.
+    let input_bytes: usize = frames.iter().map(|f| f.end.saturating_sub(f.start)).sum();
+    let mut out =
+        ChunkOutput { entries: sort::SortBlock::with_capacity(input_bytes + input_bytes / 2), ..Default::default() };
+    let (mut sort_key, mut payload, mut scratch) = (Vec::new(), Vec::new(), Vec::new());
+    for frame in frames {
+        out.counts.records_read += 1;
+        let bytes = data.get(frame.start..frame.end).unwrap_or_default();
+        let reject = |reason: String, field: Option<Asset>, raw: &[u8], raw_len: u64| Reject {
+            file: file.display.to_string(),
+            line: frame.line,
+            lines: frame.lines,
+            reason,
+            field,
+            raw: if rec.keep_raw {
+                raw.get(..ingest::MAX_REJECT_RAW_BYTES).unwrap_or(raw).to_vec()
+            } else {
+                Vec::new()
+            },
+            raw_len,
+        };
+        if let FrameKind::TooLong { total_len } = frame.kind {
+            out.counts.rejected_records += 1;
+            let reason =
+                format!("record is {total_len} bytes long, more than the {} byte limit", ingest::MAX_RECORD_BYTES);
+            out.rejects.push(reject(reason, None, bytes, total_len));
+            continue;
+        }
+        let mut fields = match file.parser.parse(bytes) {
+            Ok(fields) => fields,
+            Err(reason) => {
+                out.counts.rejected_records += 1;
+                out.rejects.push(reject(reason, None, bytes, bytes.len() as u64));
+                continue;
+            }
+        };
+        for key in std::mem::take(&mut fields.unknown_keys) {
+            note_unknown_key(&mut out.unknown_keys, &key);
+        }
+        let (result, field_rejects) = ingest::validate(fields);
+        let valid = match result {
+            Ok(valid) => valid,
+            Err(reason) => {
+                // The record's reason already names each identifier's problem; the
+                // whole line goes to the rejects file once.
+                out.counts.rejected_records += 1;
+                out.rejects.push(reject(reason, None, bytes, bytes.len() as u64));
+                continue;
+            }
+        };
+        for fr in field_rejects {
+            out.counts.rejected_fields += 1;
+            let raw = fr.value.as_bytes();
+            out.rejects.push(reject(fr.reason, Some(fr.asset), raw, raw.len() as u64));
+        }
+        let mut values: [Option<&str>; ASSET_COUNT] = [None; ASSET_COUNT];
+        let mut assets = AssetSet::EMPTY;
+        for asset in Asset::ALL {
+            if let Some(v) = valid.values[asset.index()].as_deref().filter(|v| !v.is_empty()) {
+                values[asset.index()] = Some(v);
+                assets.insert(asset);
+            }
+        }
+        let email_key = valid.email_key.as_deref();
+        let username_key = valid.username_key.as_deref();
+        let severity = file
+            .source
+            .severity
+            .unwrap_or_else(|| {
+                Severity::of_record(assets, values[Asset::PasswordType.index()], values[Asset::PasswordHash.index()])
+            })
+            .score();
+        let document_id = entry::document_id(&mut scratch, rec.salt, file.source.id, &values, email_key, username_key);
+        let seq = (file.file_index << 40) | (frame.line & ((1 << 40) - 1));
+        let ukey = username_key.map(|u| rec.deriver.derive(u.as_bytes()));
+        match email_key {
+            Some(e) => {
+                let ekey = rec.deriver.derive(e.as_bytes());
+                entry::record_sort_key(
+                    &mut sort_key,
+                    entry::GROUP_EMAIL,
+                    ekey.as_bytes(),
+                    file.source.id,
+                    &document_id,
+                    seq,
+                );
+            }
+            None => {
+                let Some(u) = ukey.as_ref() else { continue };
+                entry::record_sort_key(
+                    &mut sort_key,
+                    entry::GROUP_USERNAME,
+                    u.as_bytes(),
+                    file.source.id,
+                    &document_id,
+                    seq,
+                );
+            }
+        }
+        entry::record_payload(
+            &mut payload,
+            file.publish_date,
+            assets,
+            severity,
+            ukey.as_ref().map(|k| k.as_bytes()),
+            rec.stored_filter,
+            &values,
+        );
+        out.entries.push(&sort_key, &payload);
+        for asset in assets.intersection(rec.stored_filter).iter() {
+            out.counts.column_bytes[asset.index()] += values[asset.index()].map_or(0, |v| v.len() as u64);
+        }
+        out.counts.assets_seen = out.counts.assets_seen.union(assets);
+    }
+    out
+}
+
+enum ReaderMessage {
+    FileStart { file_index: usize, parser: RecordParser, unknown_columns: Vec<String> },
+    Batch { file_index: usize, batch: FrameBatch },
+    FileError { file_index: usize, message: String },
+}
+
+/// The rejects file, created at the first reject so a clean build leaves none.
+struct RejectsSink<'a> {
+    path: &'a Path,
+    keep_raw: bool,
+    writer: Option<RejectsWriter>,
+}
+
+impl RejectsSink<'_> {
+    fn write(&mut self, list: &[Reject]) -> Result<(), BuildError> {
+        if list.is_empty() {
+            return Ok(());
+        }
+        let writer = match &mut self.writer {
+            Some(w) => w,
+            None => {
+                let create = if self.keep_raw { RejectsWriter::create } else { RejectsWriter::create_without_raw };
+                let w = create(self.path.to_path_buf())
+                    .map_err(io_err(format!("creating rejects file {}", self.path.display())))?;
+                self.writer.insert(w)
+            }
+        };
+        for r in list {
+            writer.write(r).map_err(io_err(format!("writing {}", self.path.display())))?;
+        }
+        Ok(())
+    }
+
+    /// Flushes the file; returns its path when anything was written.
+    fn finish(self) -> Result<Option<PathBuf>, BuildError> {
+        match self.writer {
+            Some(w) => {
+                let written = w.finish().map_err(io_err(format!("writing {}", self.path.display())))?;
+                Ok((written > 0).then(|| self.path.to_path_buf()))
+            }
+            None => Ok(None),
+        }
+    }
+}
+
+/// The reader thread: frames every file in catalog order and sends batches.
+fn read_files(
+    files: &[(&SourceSpec, &DumpFile)],
+    tx: mpsc::SyncSender<ReaderMessage>,
+    progress: Option<Arc<dyn super::BuildProgress>>,
+) {
+    for (file_index, (_, file)) in files.iter().enumerate() {
+        let mut reader = match DumpReader::open(file) {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = tx.send(ReaderMessage::FileError { file_index, message: error_chain(&e) });
+                continue;
+            }
+        };
+        let start = ReaderMessage::FileStart {
+            file_index,
+            parser: reader.parser(),
+            unknown_columns: reader.unknown_columns().to_vec(),
+        };
+        if tx.send(start).is_err() {
+            return;
+        }
+        let mut reported = 0u64;
+        loop {
+            match reader.next_batch(BATCH_BYTES) {
+                Ok(Some(batch)) => {
+                    if let Some(p) = &progress {
+                        let now = reader.bytes_read();
+                        p.advance(now.saturating_sub(reported));
+                        reported = now;
+                    }
+                    if tx.send(ReaderMessage::Batch { file_index, batch }).is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    let _ = tx.send(ReaderMessage::FileError { file_index, message: error_chain(&e) });
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Runs the reading phase: every dump file is read, every record is either encoded
+/// into the sorter or written to the rejects file.
+pub(super) fn read_and_sort(inputs: &ReadingInputs<'_>, pool: &WorkerPool) -> Result<ReadOutcome, BuildError> {
+    let ReadingInputs { files, sources, build_date, .. } = *inputs;
+    let record_ctx = RecordContext {
+        deriver: inputs.deriver,
+        salt: inputs.salt,
+        stored_filter: inputs.stored_filter,
+        keep_raw: inputs.keep_raw,
+    };
+    let mut sorter = ExternalSorter::new(inputs.sort_buffer, inputs.spill_dir);
+    // Blocks of the last parsed batch, pushed while the next batch is parsed.
+    let mut pending_blocks: Vec<sort::SortBlock> = Vec::new();
+    let mut totals = ReadTotals::default();
+    let mut per_source: Vec<(u64, u64)> = vec![(0, 0); sources.len()];
+    let mut rejects = RejectsSink { path: inputs.rejects_path, keep_raw: inputs.keep_raw, writer: None };
+    let mut file_errors = 0u64;
+    let mut unknown_columns: Vec<(String, Vec<String>)> = Vec::new();
+    // Unknown JSON Lines keys of the current file, reported when the file is done.
+    let mut unknown_keys: Vec<String> = Vec::new();
+
+    std::thread::scope(|scope| -> Result<(), BuildError> {
+        let (tx, rx) = mpsc::sync_channel::<ReaderMessage>(BATCHES_IN_FLIGHT);
+        let progress = inputs.progress.clone();
+        std::thread::Builder::new()
+            .name("breachdex-read".into())
+            .spawn_scoped(scope, move || read_files(files, tx, progress))
+            .map_err(io_err("starting the reader thread"))?;
+
+        let mut current: Option<FileContext<'_>> = None;
+        let flush_keys = |current: &Option<FileContext<'_>>, keys: &mut Vec<String>, report: &mut Vec<_>| {
+            if let Some(ctx) = current.as_ref().filter(|_| !keys.is_empty()) {
+                report.push((ctx.display.to_owned(), std::mem::take(keys)));
+            }
+        };
+        for message in rx {
+            match message {
+                ReaderMessage::FileStart { file_index, parser, unknown_columns: unknown } => {
+                    flush_keys(&current, &mut unknown_keys, &mut unknown_columns);
+                    let Some(&(source, file)) = files.get(file_index) else { continue };
+                    if !unknown.is_empty() {
+                        unknown_columns.push((file.display.clone(), unknown));
+                    }
+                    current = Some(FileContext {
+                        display: &file.display,
+                        file_index: file_index as u64,
+                        source,
+                        publish_date: source.publish_date.unwrap_or(build_date),
+                        parser,
+                    });
+                }
+                ReaderMessage::Batch { file_index, batch } => {
+                    let Some(ctx) = current.as_ref().filter(|c| c.file_index == file_index as u64) else {
+                        continue;
+                    };
+                    // Parse this batch while the previous batch's blocks go into the
+                    // sorter (a copy into the arena, or a spill) on another worker.
+                    let previous = std::mem::take(&mut pending_blocks);
+                    let sorter = &mut sorter;
+                    let (outputs, pushed) = pool.install(|| {
+                        rayon::join(
+                            || {
+                                batch
+                                    .frames
+                                    .par_chunks(CHUNK_RECORDS)
+                                    .map(|frames| process_chunk(ctx, &record_ctx, &batch.data, frames))
+                                    .collect::<Vec<ChunkOutput>>()
+                            },
+                            || previous.into_iter().try_for_each(|block| sorter.push_block(block)),
+                        )
+                    });
+                    pushed.map_err(io_err("spilling a sorted run"))?;
+                    let source_pos = sources.iter().position(|s| s.id == ctx.source.id).unwrap_or(0);
+                    for mut out in outputs {
+                        pending_blocks.push(std::mem::take(&mut out.entries));
+                        rejects.write(&out.rejects)?;
+                        totals.add(&out.counts);
+                        for key in &out.unknown_keys {
+                            note_unknown_key(&mut unknown_keys, key);
+                        }
+                        if let Some(s) = per_source.get_mut(source_pos) {
+                            s.0 += out.counts.records_read;
+                            s.1 += out.counts.rejected_records;
+                        }
+                    }
+                }
+                ReaderMessage::FileError { file_index, message } => {
+                    file_errors += 1;
+                    let Some(&(_, file)) = files.get(file_index) else { continue };
+                    let reject = Reject {
+                        file: file.display.clone(),
+                        line: 0,
+                        lines: 0,
+                        reason: format!("reading stopped early: {message}"),
+                        field: None,
+                        raw: Vec::new(),
+                        raw_len: 0,
+                    };
+                    rejects.write(std::slice::from_ref(&reject))?;
+                }
+            }
+        }
+        flush_keys(&current, &mut unknown_keys, &mut unknown_columns);
+        let last = std::mem::take(&mut pending_blocks);
+        pool.install(|| last.into_iter().try_for_each(|block| sorter.push_block(block)))
+            .map_err(io_err("spilling a sorted run"))?;
+        Ok(())
+    })?;
+    let rejects_path = rejects.finish()?;
+    Ok(ReadOutcome { sorter, totals, per_source, file_errors, unknown_columns, rejects_path })
+}
