@@ -169,10 +169,10 @@ fn check_replaceable_index(out_dir: &Path) -> Result<(), BuildError> {
 
 /// Refuses a rejects path that is an input, or an existing file that is not a rejects file.
 fn check_rejects_path(path: &Path, inputs: &[PathBuf]) -> Result<(), BuildError> {
-    if let Ok(canonical) = path.canonicalize() {
-        if let Some(input) = inputs.iter().find(|input| **input == canonical) {
-            return Err(UnsafeOutput::HoldsInput { path: path.to_path_buf(), input: input.clone() }.into());
-        }
+    if let Ok(canonical) = path.canonicalize()
+        && let Some(input) = inputs.iter().find(|input| **input == canonical)
+    {
+        return Err(UnsafeOutput::HoldsInput { path: path.to_path_buf(), input: input.clone() }.into());
     }
     if std::fs::symlink_metadata(path).is_err() {
         return Ok(());
