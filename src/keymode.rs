@@ -211,10 +211,10 @@ impl fmt::Debug for KeyDeriver {
 #[non_exhaustive]
 pub enum DeriverError {
     /// A hashed mode without a salt.
-    #[error("hash mode {0} needs a salt (--salt-file)")]
+    #[error("hash mode {0} needs a salt")]
     SaltRequired(HashMode),
     /// `plain` with a salt: the salt would silently do nothing.
-    #[error("hash mode plain does not use a salt; drop --salt-file or choose a hashed mode")]
+    #[error("hash mode plain does not use a salt; give none or choose a hashed mode")]
     SaltUnused,
 }
 

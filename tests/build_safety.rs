@@ -314,3 +314,22 @@ fn a_header_joined_by_another_delimiter_suggests_the_delimiter_option() {
         assert!(text.contains(&format!("\"delimiter\": \"{delimiter}\"")), "{header}: {text}");
     }
 }
+
+#[test]
+fn option_errors_name_no_cli_flag() {
+    let tmp = tempfile::tempdir().unwrap();
+    let catalog = catalog_with(tmp.path(), &[("d.csv", DUMP)]);
+    let out = tmp.path().join("idx");
+    for opts in [
+        BuildOptions { threads: Some(0), ..options() },
+        BuildOptions { memory_budget: 1, ..options() },
+        BuildOptions { hash_mode: HashMode::Sha256, ..options() },
+    ] {
+        let err = build(&catalog, &out, &opts).unwrap_err();
+        assert!(!err.to_string().contains("--"), "{err}");
+    }
+    assert!(matches!(
+        build(&catalog, &out, &BuildOptions { threads: Some(0), ..options() }),
+        Err(BuildError::NoThreads)
+    ));
+}

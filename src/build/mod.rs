@@ -210,6 +210,9 @@ pub enum BuildError {
     /// The memory budget is too small or more than the machine has.
     #[error(transparent)]
     Memory(#[from] MemoryBudgetError),
+    /// No worker thread was asked for.
+    #[error("the number of worker threads must be at least 1")]
+    NoThreads,
     /// An option is out of range.
     #[error("{0}")]
     InvalidOption(String),
@@ -245,7 +248,7 @@ impl BuildSettings {
         let deriver = KeyDeriver::new(options.hash_mode, options.salt.as_ref())?;
         let memory = MemoryBudget::new(options.memory_budget)?;
         if options.threads == Some(0) {
-            return Err(BuildError::InvalidOption("the number of worker threads must be at least 1".into()));
+            return Err(BuildError::NoThreads);
         }
         let threads = options.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
         Ok(BuildSettings {

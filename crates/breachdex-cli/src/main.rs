@@ -259,7 +259,8 @@ fn with_flag_hint(err: breachdex::build::BuildError) -> anyhow::Error {
         BuildError::Memory(MemoryBudgetError::TooSmall { .. } | MemoryBudgetError::MoreThanMachine { .. }) => {
             Some("see --memory")
         }
-        BuildError::InvalidOption(m) if m.contains("threads") => Some("see --threads"),
+        BuildError::NoThreads => Some("see --threads"),
+        BuildError::Key(_) => Some("see --hash and --salt-file"),
         _ => None,
     };
     match hint {

@@ -795,6 +795,7 @@ fn salt_errors_at_check() {
     let o = run(&["build", "--catalog", p(&sample_catalog()), "--out", p(&tmp.path().join("x1")), "--hash", "xxh3-64"]);
     assert_eq!(code(&o), 1);
     assert!(stderr(&o).contains("needs a salt"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--salt-file"), "the CLI names its flag: {}", stderr(&o));
     let o =
         run(&["build", "--catalog", p(&sample_catalog()), "--out", p(&tmp.path().join("x2")), "--salt-file", p(&salt)]);
     assert_eq!(code(&o), 1);
