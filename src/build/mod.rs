@@ -2,15 +2,15 @@
 //!
 //! [`build_index`] runs these phases, one function or type each (docs/FORMAT.md
 //! describes the result):
-//! 1. **check** the options ([`BuildSettings`], [`MemoryBudget`]) and the output
+//! 1. **check** the options (`BuildSettings`, [`MemoryBudget`]) and the output
 //!    ([`output`]: what may be replaced, where the rejects go), before any work;
 //! 2. **stage**: a fresh hidden folder beside the output receives the index ([`output`]);
-//! 3. **read** ([`reading`]): a reader thread frames each dump file into batches
+//! 3. **read** (`reading`): a reader thread frames each dump file into batches
 //!    ([`crate::ingest`]); worker threads parse, validate, normalize, hash and encode the
 //!    records of each batch in parallel; rejects go to the rejects file in input order;
 //!    encoded records enter a memory-bounded external sort ([`sort`]) that spills sorted
 //!    runs when its share of the memory budget is full;
-//! 4. **write** ([`write_index`]): the merged stream is deduplicated and written as rows,
+//! 4. **write** (`write_index`): the merged stream is deduplicated and written as rows,
 //!    asset columns and the e-mail key map; (username key, row) pairs go through a second
 //!    external sort into the username key map and postings ([`writer`]);
 //! 5. **manifest**: assembled by [`Manifest::assemble`] and written last;
