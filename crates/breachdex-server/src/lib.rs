@@ -1,0 +1,252 @@
+//! # breachdex-server
+//!
+//! The breachdex HTTP API (SPEC §11) over a local index: API keys with plans, rate
+//! limits and monthly quotas, IP and function allow-lists, per-key asset policies, and
+//! a request log that keeps metadata only. `breachdex serve` only parses flags and
+//! calls [`AppState::open`], [`bind`] and [`serve`]; tests build the same app.
+//!
+//! Module map:
+//! - [`engine`]: every call into the breachdex library (index, checks, records, catalog);
+//! - [`state`]: configuration, [`AppState`], keys in memory with their counters;
+//! - [`routes`]: the router, the key check, the request-log layer, the handlers;
+//! - [`error`]: [`ApiError`] and the wrapped extractors;
+//! - [`store`]: the state database behind [`store::StateStore`] (SQLite by default);
+//! - [`keys`]: plans, key generation, `keys create|list|revoke` and `logs`;
+//! - [`tls`]: rustls configuration for `--tls-cert`/`--tls-key`.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use breachdex_server::{AppState, ServerConfig, bind, serve};
+//! use tokio_util::sync::CancellationToken;
+//! let state = AppState::open(ServerConfig::new("sample-index", "server-data"))?;
+//! let listener = bind("127.0.0.1:8080".parse()?).await?;
+//! serve(listener, state, None, CancellationToken::new()).await?;
+//! # Ok(())
+//! # }
+//! ```
+
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod engine;
+pub mod error;
+pub mod keys;
+pub mod routes;
+pub mod state;
+pub mod store;
+pub mod tls;
+
+pub use error::ApiError;
+pub use routes::{BODY_LIMIT, router};
+pub use state::{AppState, ServerConfig, StartError};
+pub use tokio_util::sync::CancellationToken;
+
+use axum::extract::ConnectInfo;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use store::LogRow;
+use tokio::net::TcpListener;
+use tokio_util::task::TaskTracker;
+
+/// How long shutdown waits for requests in flight.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Rows written per transaction at most.
+const LOG_BATCH: usize = 4096;
+
+/// Binds the listening socket.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}
+
+/// A future that completes on SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+/// Serves the API on `listener` (over TLS when `tls` is given) until `shutdown` is
+/// cancelled; then stops accepting, lets requests in flight finish (up to
+/// [`DRAIN_TIMEOUT`]), stops the background tasks and writes the last usage and log rows.
+///
+/// Background tasks: the writer of usage and the request log (every
+/// `flush_interval`, and hourly deletion of rows older than the retention), and the key
+/// refresher (every `refresh_interval`: a key revoked by `breachdex keys revoke` is
+/// refused from then on; a key created meanwhile is found on its first use). The index
+/// watcher follows the published path on its own thread.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    tls: Option<tls::TlsAcceptor>,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let tracker = TaskTracker::new();
+    let background = CancellationToken::new();
+    spawn_writer(&tracker, &state, background.clone());
+    spawn_key_refresher(&tracker, &state, background.clone());
+
+    let app = router(state.clone());
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    // A client gets 30 s to send its request head (slow-header clients cannot pin
+    // connections forever).
+    http.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(Duration::from_secs(30));
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(ConnectInfo(peer));
+            let mut app = app.clone();
+            async move {
+                use tower::Service;
+                app.call(req.map(axum::body::Body::new)).await
+            }
+        });
+        let http = http.clone();
+        match &tls {
+            None => {
+                let conn = http.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+            Some(acceptor) => {
+                let acceptor = acceptor.clone();
+                let watcher = graceful.watcher();
+                tokio::spawn(async move {
+                    let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await;
+                    let Ok(Ok(stream)) = handshake else { return };
+                    let conn = http.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                    let _ = watcher.watch(conn).await;
+                });
+            }
+        }
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
+        tracing::warn!("requests still in flight after the drain timeout; closing");
+    }
+    background.cancel();
+    tracker.close();
+    tracker.wait().await;
+    state.0.engine.stop_watching();
+    Ok(())
+}
+
+fn spawn_writer(tracker: &TaskTracker, state: &AppState, stop: CancellationToken) {
+    let Some(mut rx) = state.0.log_rx.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+        return;
+    };
+    let state = state.clone();
+    tracker.spawn(async move {
+        let mut tick = tokio::time::interval(state.config().flush_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let prune_every = Duration::from_secs(3600);
+        let mut last_prune: Option<tokio::time::Instant> = None;
+        let mut rows: Vec<LogRow> = Vec::with_capacity(LOG_BATCH);
+        loop {
+            let stopping = tokio::select! {
+                () = stop.cancelled() => true,
+                _ = tick.tick() => false,
+            };
+            loop {
+                while rows.len() < LOG_BATCH {
+                    match rx.try_recv() {
+                        Ok(row) => rows.push(row),
+                        Err(_) => break,
+                    }
+                }
+                let usage = state.take_usage();
+                let prune = last_prune.is_none_or(|t| t.elapsed() >= prune_every);
+                if prune {
+                    last_prune = Some(tokio::time::Instant::now());
+                }
+                let batch = std::mem::take(&mut rows);
+                let full = batch.len() >= LOG_BATCH;
+                let inner = state.clone();
+                let written = batch.len() as u64;
+                let retention_ms = i64::from(state.config().log_retention_days) * 86_400_000;
+                let result = tokio::task::spawn_blocking(move || -> Result<(), String> {
+                    let store = &inner.0.store;
+                    store.write_batch(&usage, &batch).map_err(|e| e.to_string())?;
+                    if prune {
+                        store.prune_logs(engine::now_unix() * 1000 - retention_ms).map_err(|e| e.to_string())?;
+                    }
+                    Ok(())
+                })
+                .await;
+                match result {
+                    Ok(Ok(())) => {
+                        state.0.metrics.log_rows_written.fetch_add(written, Ordering::Relaxed);
+                    }
+                    Ok(Err(e)) => {
+                        state.0.metrics.store_errors.fetch_add(1, Ordering::Relaxed);
+                        tracing::error!(error = %e, "state write failed");
+                    }
+                    Err(e) => {
+                        state.0.metrics.store_errors.fetch_add(1, Ordering::Relaxed);
+                        tracing::error!(error = %e, "state writer task failed");
+                    }
+                }
+                if !full {
+                    break;
+                }
+            }
+            if stopping {
+                return;
+            }
+        }
+    });
+}
+
+fn spawn_key_refresher(tracker: &TaskTracker, state: &AppState, stop: CancellationToken) {
+    let state = state.clone();
+    tracker.spawn(async move {
+        let mut tick = tokio::time::interval(state.config().refresh_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let inner = state.clone();
+            match tokio::task::spawn_blocking(move || inner.refresh_keys_blocking()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "key refresh failed"),
+                Err(e) => tracing::warn!(error = %e, "key refresh task failed"),
+            }
+            if let Some(e) = state.0.engine.watch_error() {
+                tracing::warn!(error = %e, "the published index could not be opened; still serving the previous build");
+            }
+        }
+    });
+}

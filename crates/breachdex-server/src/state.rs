@@ -1,0 +1,448 @@
+//! [`AppState`]: the configuration, the served index, the state store, the in-memory
+//! key cache with each key's counters, the request-log channel and the metrics: one
+//! `Arc`, cloned into every handler.
+//!
+//! # Rate limits
+//!
+//! Each key has a fixed one-minute window (aligned to the wall-clock minute) and a
+//! calendar-month counter (UTC), both behind one small mutex per key held for a few
+//! instructions and never across an `.await`. A fixed window gives exact
+//! `X-RateLimit-Remaining` and `X-RateLimit-Reset` values (the count left and the end of
+//! the window), which a GCRA limiter such as `governor` can only approximate, and costs
+//! one uncontended lock per request; its known weakness (up to twice the limit across a
+//! window boundary) is what the plans' per-minute figures tolerate. Refused requests
+//! are not counted.
+
+use crate::engine::{self, Engine, Policy};
+use crate::keys::{FUNCTIONS, key_hash};
+use crate::store::{LogRow, StateStore, StoredKey, UsageDelta};
+use ipnet::IpNet;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use subtle::ConstantTimeEq;
+use tokio::sync::mpsc;
+
+/// Capacity of the request-log channel; rows beyond it are dropped and counted.
+pub const LOG_CHANNEL_CAPACITY: usize = 65_536;
+
+/// How the server is configured (the `serve` flags).
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The published index path (a directory or a symlink to one).
+    pub index: PathBuf,
+    /// The index salt file (hashed modes).
+    pub salt_file: Option<PathBuf>,
+    /// The state directory.
+    pub data: PathBuf,
+    /// Allowed CORS origins (none: no CORS headers).
+    pub cors_origins: Vec<String>,
+    /// Days the request log keeps.
+    pub log_retention_days: u32,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trust_proxy: Vec<IpNet>,
+    /// Serve `/metrics`.
+    pub metrics: bool,
+    /// How often the published index path and the key table are looked at again.
+    pub refresh_interval: std::time::Duration,
+    /// How often usage and the request log are written.
+    pub flush_interval: std::time::Duration,
+}
+
+impl ServerConfig {
+    /// Defaults for an index and a data directory: no CORS, 30 days of log, no trusted
+    /// proxy, no metrics, refresh and flush every second.
+    pub fn new(index: impl Into<PathBuf>, data: impl Into<PathBuf>) -> ServerConfig {
+        ServerConfig {
+            index: index.into(),
+            salt_file: None,
+            data: data.into(),
+            cors_origins: Vec::new(),
+            log_retention_days: 30,
+            trust_proxy: Vec::new(),
+            metrics: false,
+            refresh_interval: std::time::Duration::from_secs(1),
+            flush_interval: std::time::Duration::from_secs(1),
+        }
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The index.
+    #[error(transparent)]
+    Index(#[from] engine::EngineOpenError),
+    /// The state database.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// A stored key that this build cannot read.
+    #[error("stored key {id}: {message}")]
+    BadKey {
+        /// Key id.
+        id: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// TLS certificate or key.
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// The listening socket.
+    #[error("listen: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A key as the server uses it: parsed settings and live counters.
+#[derive(Debug)]
+pub struct KeyEntry {
+    /// Key id.
+    pub id: String,
+    /// Organization.
+    pub org: String,
+    /// Plan name.
+    pub plan: String,
+    hash: [u8; 32],
+    /// Requests per minute.
+    pub rpm: u32,
+    /// Requests per month (`None`: unlimited).
+    pub monthly: Option<u64>,
+    expires_at: Option<i64>,
+    allow_ip: Option<Vec<IpNet>>,
+    functions: u8,
+    /// The key's asset policy.
+    pub policy: Policy,
+    revoked: AtomicBool,
+    counters: Mutex<Counters>,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    minute: i64,
+    minute_count: u32,
+    month: (i32, u32),
+    month_used: u64,
+    /// Counted and not yet written, per month.
+    unflushed: Vec<((i32, u32), u64)>,
+}
+
+/// What the limiter decided, with the `X-RateLimit-*` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Admission {
+    /// Whether the request may proceed.
+    pub outcome: Outcome,
+    /// `X-RateLimit-Limit`.
+    pub limit: u64,
+    /// `X-RateLimit-Remaining`.
+    pub remaining: u64,
+    /// `X-RateLimit-Reset` (Unix seconds).
+    pub reset: i64,
+}
+
+/// The limiter's verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Counted; go on.
+    Allowed,
+    /// The per-minute limit.
+    RateLimited,
+    /// The monthly quota.
+    QuotaExceeded,
+}
+
+/// What `/api/v1/usage/` shows.
+#[derive(Debug, Clone, Copy)]
+pub struct UsageView {
+    /// Requests this month.
+    pub used: u64,
+    /// Start of next month (Unix seconds).
+    pub reset: i64,
+}
+
+fn month_text((y, m): (i32, u32)) -> String {
+    format!("{y:04}-{m:02}")
+}
+
+impl KeyEntry {
+    fn from_stored(k: &StoredKey, used_this_month: u64, now: i64) -> Result<KeyEntry, String> {
+        let allow_ip = match &k.allow_ip {
+            None => None,
+            Some(list) => Some(crate::keys::parse_cidrs(list)?),
+        };
+        let functions = match &k.functions {
+            None => u8::MAX,
+            Some(list) => {
+                let names = crate::keys::parse_functions(list)?;
+                names.iter().fold(0u8, |acc, n| acc | FUNCTIONS.iter().position(|f| f == n).map_or(0, |i| 1 << i))
+            }
+        };
+        let policy = engine::parse_policy(
+            k.allow.as_deref(),
+            k.hash_assets.as_deref(),
+            k.output_salt.as_deref(),
+            k.salt_position == "left",
+        )?;
+        let (month, _) = engine::month_of(now);
+        Ok(KeyEntry {
+            id: k.id.clone(),
+            org: k.org.clone(),
+            plan: k.plan.clone(),
+            hash: k.key_hash,
+            rpm: k.rpm,
+            monthly: k.monthly,
+            expires_at: k.expires_at,
+            allow_ip,
+            functions,
+            policy,
+            revoked: AtomicBool::new(k.revoked_at.is_some()),
+            counters: Mutex::new(Counters { month, month_used: used_this_month, ..Counters::default() }),
+        })
+    }
+
+    /// Whether the key is revoked or expired at `now`.
+    pub fn is_inactive(&self, now: i64) -> bool {
+        self.revoked.load(Ordering::Relaxed) || self.expires_at.is_some_and(|at| at <= now)
+    }
+
+    /// Whether `ip` may use the key.
+    pub fn allows_ip(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        self.allow_ip.as_ref().is_none_or(|nets| nets.iter().any(|n| n.contains(&ip)))
+    }
+
+    /// Whether the key may call `function`.
+    pub fn allows_function(&self, function: &str) -> bool {
+        FUNCTIONS.iter().position(|f| *f == function).is_some_and(|i| self.functions & (1 << i) != 0)
+    }
+
+    /// Counts one request if the limits allow it (`count`), or only reports.
+    pub fn admit(&self, now: i64, count: bool) -> Admission {
+        let minute = now.div_euclid(60);
+        let minute_reset = (minute + 1) * 60;
+        let (month, month_reset) = engine::month_of(now);
+        let mut c = self.counters.lock().unwrap_or_else(|e| e.into_inner());
+        if c.minute != minute {
+            c.minute = minute;
+            c.minute_count = 0;
+        }
+        if c.month != month {
+            c.month = month;
+            c.month_used = 0;
+        }
+        let minute_left = u64::from(self.rpm.saturating_sub(c.minute_count));
+        let month_left = self.monthly.map(|m| m.saturating_sub(c.month_used));
+        if month_left == Some(0) {
+            let limit = self.monthly.unwrap_or(0);
+            return Admission { outcome: Outcome::QuotaExceeded, limit, remaining: 0, reset: month_reset };
+        }
+        if minute_left == 0 {
+            return Admission {
+                outcome: Outcome::RateLimited,
+                limit: u64::from(self.rpm),
+                remaining: 0,
+                reset: minute_reset,
+            };
+        }
+        if !count {
+            return Admission {
+                outcome: Outcome::Allowed,
+                limit: u64::from(self.rpm),
+                remaining: minute_left,
+                reset: minute_reset,
+            };
+        }
+        c.minute_count += 1;
+        c.month_used += 1;
+        match c.unflushed.iter_mut().find(|(m, _)| *m == month) {
+            Some((_, n)) => *n += 1,
+            None => c.unflushed.push((month, 1)),
+        }
+        Admission {
+            outcome: Outcome::Allowed,
+            limit: u64::from(self.rpm),
+            remaining: minute_left - 1,
+            reset: minute_reset,
+        }
+    }
+
+    /// This month's usage.
+    pub fn usage(&self, now: i64) -> UsageView {
+        let (month, reset) = engine::month_of(now);
+        let c = self.counters.lock().unwrap_or_else(|e| e.into_inner());
+        UsageView { used: if c.month == month { c.month_used } else { 0 }, reset }
+    }
+
+    fn take_unflushed(&self, out: &mut Vec<UsageDelta>) {
+        let mut c = self.counters.lock().unwrap_or_else(|e| e.into_inner());
+        for (month, n) in c.unflushed.drain(..) {
+            out.push(UsageDelta { key_id: self.id.clone(), month: month_text(month), requests: n });
+        }
+    }
+}
+
+/// Counters exported on `/metrics`.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Responses by status class (1xx..5xx at 0..4).
+    pub responses: [AtomicU64; 5],
+    /// Log rows dropped because the channel was full.
+    pub log_rows_dropped: AtomicU64,
+    /// Log rows written.
+    pub log_rows_written: AtomicU64,
+    /// Failed state writes.
+    pub store_errors: AtomicU64,
+}
+
+/// Everything the handlers share.
+#[derive(Clone)]
+pub struct AppState(pub(crate) Arc<Inner>);
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").field("config", &self.0.config).finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct Inner {
+    pub config: ServerConfig,
+    pub engine: Engine,
+    pub store: Arc<dyn StateStore>,
+    pub keys: RwLock<HashMap<[u8; 32], Arc<KeyEntry>>>,
+    pub log_tx: mpsc::Sender<LogRow>,
+    pub log_rx: Mutex<Option<mpsc::Receiver<LogRow>>>,
+    pub metrics: Metrics,
+}
+
+impl AppState {
+    /// Opens the index and the state database (creating `--data` on first start) and
+    /// loads every key with this month's usage.
+    pub fn open(config: ServerConfig) -> Result<AppState, StartError> {
+        let store = crate::store::SqliteStore::open(&config.data)?;
+        AppState::with_store(config, Arc::new(store))
+    }
+
+    /// Like [`AppState::open`] with another state store.
+    pub fn with_store(config: ServerConfig, store: Arc<dyn StateStore>) -> Result<AppState, StartError> {
+        let engine = Engine::open(&config.index, config.salt_file.as_deref(), config.refresh_interval)?;
+        let now = engine::now_unix();
+        let (month, _) = engine::month_of(now);
+        let usage: HashMap<String, u64> = store.usage(&month_text(month))?.into_iter().collect();
+        // Prime the change detector, so the first refresh only sees later changes.
+        store.changed_elsewhere()?;
+        let mut keys = HashMap::new();
+        for k in store.list_keys(None)? {
+            if k.revoked_at.is_some() {
+                continue;
+            }
+            let used = usage.get(&k.id).copied().unwrap_or(0);
+            let entry = KeyEntry::from_stored(&k, used, now)
+                .map_err(|message| StartError::BadKey { id: k.id.clone(), message })?;
+            keys.insert(k.key_hash, Arc::new(entry));
+        }
+        let (log_tx, log_rx) = mpsc::channel(LOG_CHANNEL_CAPACITY);
+        Ok(AppState(Arc::new(Inner {
+            config,
+            engine,
+            store,
+            keys: RwLock::new(keys),
+            log_tx,
+            log_rx: Mutex::new(Some(log_rx)),
+            metrics: Metrics::default(),
+        })))
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ServerConfig {
+        &self.0.config
+    }
+
+    /// The key presented, looked up by its SHA-256: in memory, else (a key created
+    /// while serving) in the store. `None`: unknown.
+    pub(crate) async fn find_key(&self, presented: &str) -> Result<Option<Arc<KeyEntry>>, String> {
+        let hash = key_hash(presented);
+        let cached = self.0.keys.read().unwrap_or_else(|e| e.into_inner()).get(&hash).cloned();
+        let entry = match cached {
+            Some(e) => e,
+            None => {
+                let inner = Arc::clone(&self.0);
+                let loaded = tokio::task::spawn_blocking(move || -> Result<Option<Arc<KeyEntry>>, String> {
+                    let Some(k) = inner.store.find_key(&hash).map_err(|e| e.to_string())? else {
+                        return Ok(None);
+                    };
+                    let now = engine::now_unix();
+                    let (month, _) = engine::month_of(now);
+                    let used = inner
+                        .store
+                        .usage(&month_text(month))
+                        .map_err(|e| e.to_string())?
+                        .into_iter()
+                        .find(|(id, _)| *id == k.id)
+                        .map_or(0, |(_, n)| n);
+                    let entry = Arc::new(KeyEntry::from_stored(&k, used, now)?);
+                    let mut keys = inner.keys.write().unwrap_or_else(|e| e.into_inner());
+                    // A concurrent miss may have loaded it first: keep that one's counters.
+                    Ok(Some(Arc::clone(keys.entry(hash).or_insert(entry))))
+                })
+                .await
+                .map_err(|e| e.to_string())??;
+                match loaded {
+                    Some(e) => e,
+                    None => return Ok(None),
+                }
+            }
+        };
+        // The map lookup compared digests already; compare again in constant time so no
+        // code path depends on a data-dependent comparison of key material.
+        if bool::from(entry.hash.ct_eq(&hash)) { Ok(Some(entry)) } else { Ok(None) }
+    }
+
+    /// Marks keys revoked elsewhere (by `breachdex keys revoke`) as revoked, when the
+    /// database changed. Blocking.
+    pub(crate) fn refresh_keys_blocking(&self) -> Result<(), String> {
+        if !self.0.store.changed_elsewhere().map_err(|e| e.to_string())? {
+            return Ok(());
+        }
+        let revoked = self.0.store.revoked_ids().map_err(|e| e.to_string())?;
+        let keys = self.0.keys.read().unwrap_or_else(|e| e.into_inner());
+        for entry in keys.values() {
+            if revoked.iter().any(|id| *id == entry.id) {
+                entry.revoked.store(true, Ordering::Relaxed);
+            }
+        }
+        Ok(())
+    }
+
+    /// Every key's uncounted usage.
+    pub(crate) fn take_usage(&self) -> Vec<UsageDelta> {
+        let mut out = Vec::new();
+        for entry in self.0.keys.read().unwrap_or_else(|e| e.into_inner()).values() {
+            entry.take_unflushed(&mut out);
+        }
+        out
+    }
+
+    /// Queues a log row; never waits (a full channel drops the row and counts it).
+    pub(crate) fn log(&self, row: LogRow) {
+        if self.0.log_tx.try_send(row).is_err() {
+            self.0.metrics.log_rows_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The client address: the peer, or the right-most `X-Forwarded-For` address that
+    /// is not a trusted proxy when the peer is one.
+    pub(crate) fn client_ip(&self, peer: Option<SocketAddr>, forwarded: Option<&str>) -> Option<IpAddr> {
+        let peer_ip = peer.map(|p| p.ip())?;
+        let trusted = |ip: &IpAddr| self.0.config.trust_proxy.iter().any(|n| n.contains(ip));
+        if !trusted(&peer_ip) {
+            return Some(peer_ip);
+        }
+        let Some(list) = forwarded else { return Some(peer_ip) };
+        let hops: Vec<IpAddr> = list.split(',').filter_map(|h| h.trim().parse().ok()).collect();
+        hops.iter().rev().find(|ip| !trusted(ip)).or(hops.first()).copied().or(Some(peer_ip))
+    }
+}

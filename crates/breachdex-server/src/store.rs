@@ -1,0 +1,561 @@
+//! The server's own state: organizations' keys, monthly usage and the request log,
+//! behind [`StateStore`]. [`SqliteStore`] is the embedded default (one file under
+//! `--data`, WAL, a versioned schema); a shared database serving several replicas would
+//! be another implementation of the same trait.
+//!
+//! Nothing here ever holds a key (only its SHA-256) or a queried identifier.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Name of the database file under the data directory.
+pub const DB_FILE: &str = "breachdex-server.sqlite3";
+
+/// Why a state operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The data directory cannot be created.
+    #[error("cannot create the data directory {path}: {source}")]
+    CreateDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A database error.
+    #[error("state database {path}: {source}")]
+    Sqlite {
+        /// The database file.
+        path: PathBuf,
+        /// Why.
+        source: rusqlite::Error,
+    },
+    /// The database was written by a newer version.
+    #[error("state database {path} has schema version {found}; this build knows up to {known}: upgrade breachdex")]
+    TooNew {
+        /// The database file.
+        path: PathBuf,
+        /// Its version.
+        found: i64,
+        /// The newest this build knows.
+        known: i64,
+    },
+    /// A limit on key creation was reached.
+    #[error("{0}")]
+    LimitExceeded(String),
+}
+
+/// A key as stored (never the key itself: its SHA-256).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredKey {
+    /// Public id (`key_…`).
+    pub id: String,
+    /// Organization.
+    pub org: String,
+    /// Label.
+    pub name: Option<String>,
+    /// SHA-256 of the key.
+    pub key_hash: [u8; 32],
+    /// Plan name.
+    pub plan: String,
+    /// Requests per minute.
+    pub rpm: u32,
+    /// Requests per calendar month; `None`: unlimited.
+    pub monthly: Option<u64>,
+    /// Last valid day (`YYYY-MM-DD`), if any.
+    pub expires: Option<String>,
+    /// Unix time from which the key is expired.
+    pub expires_at: Option<i64>,
+    /// IP allow-list, comma-separated CIDRs (`None`: any address).
+    pub allow_ip: Option<String>,
+    /// Function allow-list, comma-separated (`None`: all).
+    pub functions: Option<String>,
+    /// Asset allow-list (`None`: every asset).
+    pub allow: Option<String>,
+    /// `ASSET=ALG,...`.
+    pub hash_assets: Option<String>,
+    /// Output salt.
+    pub output_salt: Option<String>,
+    /// `left` or `right`.
+    pub salt_position: String,
+    /// Unix time of creation.
+    pub created_at: i64,
+    /// Unix time of revocation.
+    pub revoked_at: Option<i64>,
+}
+
+/// One row of the request log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogRow {
+    /// Unix time in milliseconds.
+    pub at_ms: i64,
+    /// The key's id, when a known key was presented.
+    pub key_id: Option<String>,
+    /// Its organization.
+    pub org: Option<String>,
+    /// HTTP method.
+    pub method: String,
+    /// The route template (`/api/v1/breach/data/emails/{email}`), never the path.
+    pub route: String,
+    /// HTTP status.
+    pub status: u16,
+    /// Client address.
+    pub client: Option<String>,
+    /// Time to the response head, in microseconds.
+    pub latency_us: u64,
+}
+
+/// Usage to add: `requests` more for `key_id` in `month` (`YYYY-MM`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageDelta {
+    /// Key id.
+    pub key_id: String,
+    /// `YYYY-MM`.
+    pub month: String,
+    /// Requests to add.
+    pub requests: u64,
+}
+
+/// Limits on key creation.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyLimits {
+    /// Active keys per organization.
+    pub active_per_org: u64,
+    /// Creations per organization per rolling hour.
+    pub creations_per_hour: u64,
+}
+
+impl Default for KeyLimits {
+    fn default() -> Self {
+        KeyLimits { active_per_org: 10, creations_per_hour: 5 }
+    }
+}
+
+/// The server's state. Every method blocks: call it from a blocking thread.
+pub trait StateStore: Send + Sync + 'static {
+    /// Inserts a key unless the organization is at a limit (checked in the same
+    /// transaction, so two concurrent creations cannot both pass).
+    fn insert_key(&self, key: &StoredKey, limits: KeyLimits, now: i64) -> Result<(), StoreError>;
+    /// The key with this SHA-256, revoked or not.
+    fn find_key(&self, key_hash: &[u8; 32]) -> Result<Option<StoredKey>, StoreError>;
+    /// Every key (of one organization).
+    fn list_keys(&self, org: Option<&str>) -> Result<Vec<StoredKey>, StoreError>;
+    /// Revokes a key; `false` when no key has that id. Revoking twice keeps the first time.
+    fn revoke_key(&self, id: &str, now: i64) -> Result<bool, StoreError>;
+    /// Ids of revoked keys.
+    fn revoked_ids(&self) -> Result<Vec<String>, StoreError>;
+    /// Whether another process changed the database since the last call.
+    fn changed_elsewhere(&self) -> Result<bool, StoreError>;
+    /// Requests per key in `month` (`YYYY-MM`).
+    fn usage(&self, month: &str) -> Result<Vec<(String, u64)>, StoreError>;
+    /// Adds usage and appends log rows, in one transaction.
+    fn write_batch(&self, usage: &[UsageDelta], logs: &[LogRow]) -> Result<(), StoreError>;
+    /// Deletes log rows older than `before_ms`; returns how many.
+    fn prune_logs(&self, before_ms: i64) -> Result<u64, StoreError>;
+    /// Log rows from `since_ms` on (of one organization), oldest first.
+    fn logs(&self, since_ms: i64, org: Option<&str>, each: &mut dyn FnMut(LogRow)) -> Result<(), StoreError>;
+}
+
+/// Schema migrations; `PRAGMA user_version` is the number applied.
+const MIGRATIONS: &[&str] = &[
+    // 1: keys, usage, request log.
+    "CREATE TABLE keys (
+        id TEXT PRIMARY KEY,
+        org TEXT NOT NULL,
+        name TEXT,
+        key_hash BLOB NOT NULL UNIQUE,
+        plan TEXT NOT NULL,
+        rpm INTEGER NOT NULL,
+        monthly INTEGER,
+        expires TEXT,
+        expires_at INTEGER,
+        allow_ip TEXT,
+        functions TEXT,
+        allow TEXT,
+        hash_assets TEXT,
+        output_salt TEXT,
+        salt_position TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        revoked_at INTEGER
+    );
+    CREATE INDEX keys_by_org ON keys (org, created_at);
+    CREATE TABLE usage (
+        key_id TEXT NOT NULL,
+        month TEXT NOT NULL,
+        requests INTEGER NOT NULL,
+        PRIMARY KEY (key_id, month)
+    ) WITHOUT ROWID;
+    CREATE TABLE request_log (
+        id INTEGER PRIMARY KEY,
+        at_ms INTEGER NOT NULL,
+        key_id TEXT,
+        org TEXT,
+        method TEXT NOT NULL,
+        route TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        client TEXT,
+        latency_us INTEGER NOT NULL
+    );
+    CREATE INDEX request_log_by_time ON request_log (at_ms);",
+];
+
+/// [`StateStore`] in one SQLite file (WAL, `busy_timeout` 5 s).
+#[derive(Debug)]
+pub struct SqliteStore {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+    data_version: Mutex<Option<i64>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating the directory and the database on first use) and migrates.
+    pub fn open(data_dir: &Path) -> Result<SqliteStore, StoreError> {
+        std::fs::create_dir_all(data_dir)
+            .map_err(|source| StoreError::CreateDir { path: data_dir.to_path_buf(), source })?;
+        let path = data_dir.join(DB_FILE);
+        let err = |source| StoreError::Sqlite { path: path.clone(), source };
+        let mut conn = Connection::open(&path).map_err(err)?;
+        conn.busy_timeout(Duration::from_secs(5)).map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(err)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(err)?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(err)?;
+        let known = MIGRATIONS.len() as i64;
+        if version > known {
+            return Err(StoreError::TooNew { path: path.clone(), found: version, known });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
+            let tx = conn.transaction().map_err(err)?;
+            tx.execute_batch(sql).map_err(err)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64).map_err(err)?;
+            tx.commit().map_err(err)?;
+        }
+        Ok(SqliteStore { path, conn: Mutex::new(conn), data_version: Mutex::new(None) })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn err(&self, source: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite { path: self.path.clone(), source }
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+const KEY_COLUMNS: &str = "id, org, name, key_hash, plan, rpm, monthly, expires, expires_at, allow_ip, functions, \
+     allow, hash_assets, output_salt, salt_position, created_at, revoked_at";
+
+fn key_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredKey> {
+    let hash: Vec<u8> = row.get(3)?;
+    let mut key_hash = [0u8; 32];
+    if hash.len() == 32 {
+        key_hash.copy_from_slice(&hash);
+    }
+    let monthly: Option<i64> = row.get(6)?;
+    let rpm: i64 = row.get(5)?;
+    Ok(StoredKey {
+        id: row.get(0)?,
+        org: row.get(1)?,
+        name: row.get(2)?,
+        key_hash,
+        plan: row.get(4)?,
+        rpm: u32::try_from(rpm).unwrap_or(u32::MAX),
+        monthly: monthly.map(|m| u64::try_from(m).unwrap_or(0)),
+        expires: row.get(7)?,
+        expires_at: row.get(8)?,
+        allow_ip: row.get(9)?,
+        functions: row.get(10)?,
+        allow: row.get(11)?,
+        hash_assets: row.get(12)?,
+        output_salt: row.get(13)?,
+        salt_position: row.get(14)?,
+        created_at: row.get(15)?,
+        revoked_at: row.get(16)?,
+    })
+}
+
+fn log_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<LogRow> {
+    let status: i64 = row.get(5)?;
+    let latency: i64 = row.get(7)?;
+    Ok(LogRow {
+        at_ms: row.get(0)?,
+        key_id: row.get(1)?,
+        org: row.get(2)?,
+        method: row.get(3)?,
+        route: row.get(4)?,
+        status: u16::try_from(status).unwrap_or(0),
+        client: row.get(6)?,
+        latency_us: u64::try_from(latency).unwrap_or(0),
+    })
+}
+
+impl StateStore for SqliteStore {
+    fn insert_key(&self, key: &StoredKey, limits: KeyLimits, now: i64) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| self.err(e))?;
+        let active: i64 = tx
+            .query_row(
+                "SELECT COUNT(*) FROM keys WHERE org = ?1 AND revoked_at IS NULL \
+                 AND (expires_at IS NULL OR expires_at > ?2)",
+                params![key.org, now],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))?;
+        if active as u64 >= limits.active_per_org {
+            return Err(StoreError::LimitExceeded(format!(
+                "organization '{}' already has {active} active keys (at most {}); revoke one first",
+                key.org, limits.active_per_org
+            )));
+        }
+        let recent: i64 = tx
+            .query_row(
+                "SELECT COUNT(*) FROM keys WHERE org = ?1 AND created_at > ?2",
+                params![key.org, now - 3600],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))?;
+        if recent as u64 >= limits.creations_per_hour {
+            return Err(StoreError::LimitExceeded(format!(
+                "organization '{}' created {recent} keys in the last hour (at most {}); try again later",
+                key.org, limits.creations_per_hour
+            )));
+        }
+        tx.execute(
+            &format!("INSERT INTO keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"),
+            params![
+                key.id,
+                key.org,
+                key.name,
+                key.key_hash.as_slice(),
+                key.plan,
+                i64::from(key.rpm),
+                key.monthly.map(|m| i64::try_from(m).unwrap_or(i64::MAX)),
+                key.expires,
+                key.expires_at,
+                key.allow_ip,
+                key.functions,
+                key.allow,
+                key.hash_assets,
+                key.output_salt,
+                key.salt_position,
+                key.created_at,
+                key.revoked_at,
+            ],
+        )
+        .map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    fn find_key(&self, key_hash: &[u8; 32]) -> Result<Option<StoredKey>, StoreError> {
+        self.conn()
+            .query_row(
+                &format!("SELECT {KEY_COLUMNS} FROM keys WHERE key_hash = ?1"),
+                params![key_hash.as_slice()],
+                key_from_row,
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    fn list_keys(&self, org: Option<&str>) -> Result<Vec<StoredKey>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT {KEY_COLUMNS} FROM keys WHERE ?1 IS NULL OR org = ?1 ORDER BY org, created_at, id"
+            ))
+            .map_err(|e| self.err(e))?;
+        let rows = stmt.query_map(params![org], key_from_row).map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    fn revoke_key(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+        let conn = self.conn();
+        let exists: bool = conn
+            .query_row("SELECT COUNT(*) FROM keys WHERE id = ?1", params![id], |r| r.get::<_, i64>(0))
+            .map_err(|e| self.err(e))?
+            > 0;
+        conn.execute("UPDATE keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL", params![id, now])
+            .map_err(|e| self.err(e))?;
+        Ok(exists)
+    }
+
+    fn revoked_ids(&self) -> Result<Vec<String>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT id FROM keys WHERE revoked_at IS NOT NULL").map_err(|e| self.err(e))?;
+        let rows = stmt.query_map([], |r| r.get(0)).map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    fn changed_elsewhere(&self) -> Result<bool, StoreError> {
+        let version: i64 =
+            self.conn().pragma_query_value(None, "data_version", |r| r.get(0)).map_err(|e| self.err(e))?;
+        let mut last = self.data_version.lock().unwrap_or_else(|e| e.into_inner());
+        let changed = last.is_some_and(|v| v != version);
+        *last = Some(version);
+        Ok(changed)
+    }
+
+    fn usage(&self, month: &str) -> Result<Vec<(String, u64)>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT key_id, requests FROM usage WHERE month = ?1").map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![month], |r| {
+                Ok((r.get::<_, String>(0)?, u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0)))
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    fn write_batch(&self, usage: &[UsageDelta], logs: &[LogRow]) -> Result<(), StoreError> {
+        if usage.is_empty() && logs.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        {
+            let mut add = tx
+                .prepare_cached(
+                    "INSERT INTO usage (key_id, month, requests) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (key_id, month) DO UPDATE SET requests = requests + excluded.requests",
+                )
+                .map_err(|e| self.err(e))?;
+            for u in usage {
+                add.execute(params![u.key_id, u.month, i64::try_from(u.requests).unwrap_or(i64::MAX)])
+                    .map_err(|e| self.err(e))?;
+            }
+            let mut log = tx
+                .prepare_cached(
+                    "INSERT INTO request_log (at_ms, key_id, org, method, route, status, client, latency_us) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )
+                .map_err(|e| self.err(e))?;
+            for l in logs {
+                log.execute(params![
+                    l.at_ms,
+                    l.key_id,
+                    l.org,
+                    l.method,
+                    l.route,
+                    i64::from(l.status),
+                    l.client,
+                    i64::try_from(l.latency_us).unwrap_or(i64::MAX)
+                ])
+                .map_err(|e| self.err(e))?;
+            }
+        }
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    fn prune_logs(&self, before_ms: i64) -> Result<u64, StoreError> {
+        let n = self
+            .conn()
+            .execute("DELETE FROM request_log WHERE at_ms < ?1", params![before_ms])
+            .map_err(|e| self.err(e))?;
+        Ok(n as u64)
+    }
+
+    fn logs(&self, since_ms: i64, org: Option<&str>, each: &mut dyn FnMut(LogRow)) -> Result<(), StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT at_ms, key_id, org, method, route, status, client, latency_us FROM request_log \
+                 WHERE at_ms >= ?1 AND (?2 IS NULL OR org = ?2) ORDER BY at_ms, id",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt.query_map(params![since_ms, org], log_from_row).map_err(|e| self.err(e))?;
+        for row in rows {
+            each(row.map_err(|e| self.err(e))?);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(id: &str, org: &str, created_at: i64) -> StoredKey {
+        let mut key_hash = [0u8; 32];
+        key_hash[..id.len().min(32)].copy_from_slice(&id.as_bytes()[..id.len().min(32)]);
+        StoredKey {
+            id: id.into(),
+            org: org.into(),
+            name: None,
+            key_hash,
+            plan: "starter".into(),
+            rpm: 10,
+            monthly: Some(1000),
+            expires: None,
+            expires_at: None,
+            allow_ip: None,
+            functions: None,
+            allow: None,
+            hash_assets: None,
+            output_salt: None,
+            salt_position: "right".into(),
+            created_at,
+            revoked_at: None,
+        }
+    }
+
+    #[test]
+    fn creation_limits_hold_per_org_and_reopen_keeps_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let limits = KeyLimits::default();
+        let t0 = 1_000_000;
+        for i in 0..5 {
+            store.insert_key(&key(&format!("a{i}"), "acme", t0), limits, t0).unwrap();
+        }
+        let sixth = store.insert_key(&key("a5", "acme", t0), limits, t0);
+        assert!(matches!(sixth, Err(StoreError::LimitExceeded(m)) if m.contains("last hour")));
+        store.insert_key(&key("b0", "other", t0), limits, t0).unwrap();
+        // An hour later five more fit, then the active limit (10) stops the eleventh.
+        let t1 = t0 + 3601;
+        for i in 5..10 {
+            store.insert_key(&key(&format!("a{i}"), "acme", t1), limits, t1).unwrap();
+        }
+        let t2 = t1 + 3601;
+        let eleventh = store.insert_key(&key("a10", "acme", t2), limits, t2);
+        assert!(matches!(eleventh, Err(StoreError::LimitExceeded(m)) if m.contains("active keys")));
+        assert!(store.revoke_key("a0", t2).unwrap());
+        assert!(!store.revoke_key("nope", t2).unwrap());
+        store.insert_key(&key("a10", "acme", t2), limits, t2).unwrap();
+        drop(store);
+        let store = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(store.list_keys(Some("acme")).unwrap().len(), 11);
+        assert_eq!(store.revoked_ids().unwrap(), vec!["a0".to_string()]);
+    }
+
+    #[test]
+    fn usage_adds_up_and_old_logs_are_pruned() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let delta = |n| UsageDelta { key_id: "k".into(), month: "2026-12".into(), requests: n };
+        let row = |at_ms| LogRow {
+            at_ms,
+            key_id: Some("k".into()),
+            org: Some("acme".into()),
+            method: "GET".into(),
+            route: "/api/v1/usage/".into(),
+            status: 200,
+            client: Some("127.0.0.1".into()),
+            latency_us: 10,
+        };
+        store.write_batch(&[delta(3)], &[row(1_000), row(5_000)]).unwrap();
+        store.write_batch(&[delta(4)], &[]).unwrap();
+        assert_eq!(store.usage("2026-12").unwrap(), vec![("k".to_string(), 7)]);
+        assert_eq!(store.prune_logs(2_000).unwrap(), 1);
+        let mut seen = Vec::new();
+        store.logs(0, Some("acme"), &mut |r| seen.push(r.at_ms)).unwrap();
+        assert_eq!(seen, vec![5_000]);
+    }
+}
