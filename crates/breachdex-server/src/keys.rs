@@ -338,12 +338,12 @@ pub fn logs(
 fn log_json(row: &LogRow) -> Value {
     json!({
         "time": format!("{}.{:03}Z", engine::rfc3339(row.at_ms.div_euclid(1000)).trim_end_matches('Z'), row.at_ms.rem_euclid(1000)),
-        "key_id": row.key_id,
-        "org": row.org,
+        "key_id": row.key_id.as_deref(),
+        "org": row.org.as_deref(),
         "method": row.method,
         "route": row.route,
         "status": row.status,
-        "client": row.client,
+        "client": row.client.map(|c| c.to_string()),
         "latency_ms": row.latency_us as f64 / 1000.0,
     })
 }

@@ -233,6 +233,7 @@ fn spawn_key_refresher(tracker: &TaskTracker, state: &AppState, stop: Cancellati
     tracker.spawn(async move {
         let mut tick = tokio::time::interval(state.config().refresh_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut reported: Option<String> = None;
         loop {
             tokio::select! {
                 () = stop.cancelled() => return,
@@ -244,8 +245,13 @@ fn spawn_key_refresher(tracker: &TaskTracker, state: &AppState, stop: Cancellati
                 Ok(Err(e)) => tracing::warn!(error = %e, "key refresh failed"),
                 Err(e) => tracing::warn!(error = %e, "key refresh task failed"),
             }
-            if let Some(e) = state.0.engine.watch_error() {
-                tracing::warn!(error = %e, "the published index could not be opened; still serving the previous build");
+            // Reported once per distinct error, not on every tick.
+            let error = state.0.engine.watch_error();
+            if error != reported {
+                if let Some(e) = &error {
+                    tracing::warn!(error = %e, "the published index could not be opened; still serving the previous build");
+                }
+                reported = error;
             }
         }
     });

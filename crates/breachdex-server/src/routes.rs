@@ -97,8 +97,21 @@ fn cors_layer(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
 #[derive(Clone, Debug)]
 struct LogFacts {
     route: &'static str,
-    key_id: Option<String>,
-    org: Option<String>,
+    key_id: Option<Arc<str>>,
+    org: Option<Arc<str>>,
+}
+
+fn static_method(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        _ => "OTHER",
+    }
 }
 
 fn static_route(route: &str) -> &'static str {
@@ -126,9 +139,11 @@ fn static_route(route: &str) -> &'static str {
 /// Outer layer: times the request and queues one log row (route template only).
 async fn record_request(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().clone();
+    let method = static_method(request.method());
     let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
-    let forwarded = request.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok()).map(str::to_string);
+    // Resolved before the request moves on; X-Forwarded-For is read only from a
+    // trusted proxy.
+    let client = state.client_ip(peer, request.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok()));
     let response = next.run(request).await;
     let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
     let status = response.status().as_u16();
@@ -141,13 +156,13 @@ async fn record_request(State(state): State<AppState>, request: Request, next: N
     if route == "/healthz" || route == "/metrics" {
         return response;
     }
-    let client = state.client_ip(peer, forwarded.as_deref()).map(|ip| ip.to_string());
+    let (key_id, org) = facts.map_or((None, None), |f| (f.key_id, f.org));
     state.log(LogRow {
-        at_ms: engine::now_unix() * 1000 + i64::from(chrono_millis()),
-        key_id: facts.as_ref().and_then(|f| f.key_id.clone()),
-        org: facts.as_ref().and_then(|f| f.org.clone()),
-        method: method.as_str().to_string(),
-        route: route.to_string(),
+        at_ms: unix_millis(),
+        key_id,
+        org,
+        method: method.into(),
+        route: route.into(),
         status,
         client,
         latency_us,
@@ -155,10 +170,10 @@ async fn record_request(State(state): State<AppState>, request: Request, next: N
     response
 }
 
-fn chrono_millis() -> u16 {
+fn unix_millis() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u16::try_from(d.subsec_millis()).unwrap_or(0))
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// The key of an authenticated request, for handlers.
@@ -300,7 +315,7 @@ async fn health(State(state): State<AppState>, Caller(key): Caller) -> Json<serd
         "status": "ok",
         "api_version": "v1",
         "authenticated": true,
-        "user": key.org,
+        "user": &*key.org,
         "timestamp": engine::rfc3339(now),
         "index": state.0.engine.summary(),
     }))

@@ -99,9 +99,9 @@ pub enum StartError {
 #[derive(Debug)]
 pub struct KeyEntry {
     /// Key id.
-    pub id: String,
+    pub id: Arc<str>,
     /// Organization.
-    pub org: String,
+    pub org: Arc<str>,
     /// Plan name.
     pub plan: String,
     hash: [u8; 32],
@@ -186,8 +186,8 @@ impl KeyEntry {
         )?;
         let (month, _) = engine::month_of(now);
         Ok(KeyEntry {
-            id: k.id.clone(),
-            org: k.org.clone(),
+            id: Arc::from(k.id.as_str()),
+            org: Arc::from(k.org.as_str()),
             plan: k.plan.clone(),
             hash: k.key_hash,
             rpm: k.rpm,
@@ -280,7 +280,7 @@ impl KeyEntry {
     fn take_unflushed(&self, out: &mut Vec<UsageDelta>) {
         let mut c = self.counters.lock().unwrap_or_else(|e| e.into_inner());
         for (month, n) in c.unflushed.drain(..) {
-            out.push(UsageDelta { key_id: self.id.clone(), month: month_text(month), requests: n });
+            out.push(UsageDelta { key_id: self.id.to_string(), month: month_text(month), requests: n });
         }
     }
 }
@@ -410,7 +410,7 @@ impl AppState {
         let revoked = self.0.store.revoked_ids().map_err(|e| e.to_string())?;
         let keys = self.0.keys.read().unwrap_or_else(|e| e.into_inner());
         for entry in keys.values() {
-            if revoked.iter().any(|id| *id == entry.id) {
+            if revoked.iter().any(|id| **id == *entry.id) {
                 entry.revoked.store(true, Ordering::Relaxed);
             }
         }

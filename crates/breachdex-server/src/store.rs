@@ -6,8 +6,10 @@
 //! Nothing here ever holds a key (only its SHA-256) or a queried identifier.
 
 use rusqlite::{Connection, OptionalExtension, params};
+use std::borrow::Cow;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Name of the database file under the data directory.
@@ -87,23 +89,24 @@ pub struct StoredKey {
     pub revoked_at: Option<i64>,
 }
 
-/// One row of the request log.
+/// One row of the request log. Built on every request without allocating (shared
+/// strings, static route and method names).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogRow {
     /// Unix time in milliseconds.
     pub at_ms: i64,
     /// The key's id, when a known key was presented.
-    pub key_id: Option<String>,
+    pub key_id: Option<Arc<str>>,
     /// Its organization.
-    pub org: Option<String>,
+    pub org: Option<Arc<str>>,
     /// HTTP method.
-    pub method: String,
+    pub method: Cow<'static, str>,
     /// The route template (`/api/v1/breach/data/emails/{email}`), never the path.
-    pub route: String,
+    pub route: Cow<'static, str>,
     /// HTTP status.
     pub status: u16,
     /// Client address.
-    pub client: Option<String>,
+    pub client: Option<IpAddr>,
     /// Time to the response head, in microseconds.
     pub latency_us: u64,
 }
@@ -285,14 +288,16 @@ fn key_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredKey> {
 fn log_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<LogRow> {
     let status: i64 = row.get(5)?;
     let latency: i64 = row.get(7)?;
+    let shared = |s: Option<String>| s.map(Arc::<str>::from);
+    let client: Option<String> = row.get(6)?;
     Ok(LogRow {
         at_ms: row.get(0)?,
-        key_id: row.get(1)?,
-        org: row.get(2)?,
-        method: row.get(3)?,
-        route: row.get(4)?,
+        key_id: shared(row.get(1)?),
+        org: shared(row.get(2)?),
+        method: Cow::Owned(row.get(3)?),
+        route: Cow::Owned(row.get(4)?),
         status: u16::try_from(status).unwrap_or(0),
-        client: row.get(6)?,
+        client: client.and_then(|c| c.parse().ok()),
         latency_us: u64::try_from(latency).unwrap_or(0),
     })
 }
@@ -440,12 +445,12 @@ impl StateStore for SqliteStore {
             for l in logs {
                 log.execute(params![
                     l.at_ms,
-                    l.key_id,
-                    l.org,
-                    l.method,
-                    l.route,
+                    l.key_id.as_deref(),
+                    l.org.as_deref(),
+                    l.method.as_ref(),
+                    l.route.as_ref(),
                     i64::from(l.status),
-                    l.client,
+                    l.client.map(|c| c.to_string()),
                     i64::try_from(l.latency_us).unwrap_or(i64::MAX)
                 ])
                 .map_err(|e| self.err(e))?;
@@ -547,7 +552,7 @@ mod tests {
             method: "GET".into(),
             route: "/api/v1/usage/".into(),
             status: 200,
-            client: Some("127.0.0.1".into()),
+            client: Some([127, 0, 0, 1].into()),
             latency_us: 10,
         };
         store.write_batch(&[delta(3)], &[row(1_000), row(5_000)]).unwrap();
