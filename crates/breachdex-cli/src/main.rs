@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+mod server;
+
 /// `println!` that returns an error instead of panicking when stdout is closed.
 macro_rules! outln {
     ($($arg:tt)*) => {{
@@ -57,6 +59,13 @@ enum Command {
         /// The index directory.
         dir: PathBuf,
     },
+    /// Serve the breach API over HTTP (keys, plans, rate limits, request log).
+    Serve(server::ServeArgs),
+    /// Create, list and revoke API keys of the server.
+    #[command(subcommand)]
+    Keys(server::KeysCommand),
+    /// Print the server's request log as JSON lines (metadata only).
+    Logs(server::LogsArgs),
 }
 
 #[derive(Args)]
@@ -225,7 +234,8 @@ fn parse_bytes(text: &str) -> Result<u64, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let json = cli.json;
+    // The key commands print JSON, so their errors are JSON too.
+    let json = cli.json || matches!(cli.command, Command::Keys(_) | Command::Logs(_));
     match run(cli) {
         Ok(code) => code,
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
@@ -288,6 +298,9 @@ fn one_sentence(err: &anyhow::Error) -> String {
 
 fn error_code(err: &anyhow::Error) -> &'static str {
     for cause in err.chain() {
+        if let Some(admin) = cause.downcast_ref::<server::AdminFailure>() {
+            return admin.0.code();
+        }
         if let Some(q) = cause.downcast_ref::<QueryError>() {
             return q.code();
         }
@@ -314,6 +327,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Records(args) => cmd_records(args),
         Command::Info { dir } => cmd_info(&dir, cli.json),
         Command::Verify { dir } => cmd_verify(&dir, cli.json),
+        Command::Serve(args) => server::cmd_serve(args),
+        Command::Keys(command) => server::cmd_keys(command),
+        Command::Logs(args) => server::cmd_logs(args),
     }
 }
 
