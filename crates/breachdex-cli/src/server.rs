@@ -49,7 +49,7 @@ pub struct ServeArgs {
 #[derive(Subcommand)]
 pub enum KeysCommand {
     /// Create a key and print it once, with its settings, as one JSON object.
-    Create(CreateArgs),
+    Create(Box<CreateArgs>),
     /// List keys as JSON lines (never the key itself).
     List {
         /// The state directory.

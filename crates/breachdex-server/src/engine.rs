@@ -287,10 +287,10 @@ impl Engine {
 
     fn data_types(&self, index: &Index) -> Result<Arc<DataTypes>, EngineError> {
         let build_id = &index.manifest().build_id;
-        if let Some((id, types)) = &*self.data_types.lock().unwrap_or_else(|e| e.into_inner()) {
-            if id == build_id {
-                return Ok(Arc::clone(types));
-            }
+        if let Some((id, types)) = &*self.data_types.lock().unwrap_or_else(|e| e.into_inner())
+            && id == build_id
+        {
+            return Ok(Arc::clone(types));
         }
         let mut sets: HashMap<u32, breachdex::AssetSet> = HashMap::new();
         for row_id in 0..index.len() {
