@@ -693,3 +693,33 @@ fn keys_create_enforces_limits_and_validates_options() {
     let e = breachdex_server::keys::revoke_key(&store, "key_missing", now).unwrap_err();
     assert_eq!(e.code(), "not_found");
 }
+
+#[test]
+fn cors_answers_preflights_for_allowed_origins_only() {
+    let data = tempfile::tempdir().unwrap();
+    let mut c = config(index(), data.path());
+    c.cors_origins = vec!["https://app.example".into()];
+    let server = TestServer::start(c);
+    let preflight = |origin: &str| {
+        request(
+            server.addr,
+            "OPTIONS",
+            "/api/v1/breach-check/",
+            &[
+                ("origin", origin),
+                ("access-control-request-method", "POST"),
+                ("access-control-request-headers", "x-api-key,content-type"),
+            ],
+            b"",
+        )
+    };
+    let r = preflight("https://app.example");
+    assert_eq!(r.header("access-control-allow-origin"), Some("https://app.example"));
+    assert!(preflight("https://evil.example").header("access-control-allow-origin").is_none());
+    let key = enterprise(data.path());
+    let r =
+        request(server.addr, "GET", "/api/v1/usage/", &[("x-api-key", &key), ("origin", "https://app.example")], b"");
+    assert_eq!(r.status, 200);
+    let exposed = r.header("access-control-expose-headers").unwrap_or("").to_ascii_lowercase();
+    assert!(exposed.contains("x-ratelimit-remaining") && exposed.contains("retry-after"), "{exposed}");
+}

@@ -94,6 +94,11 @@ pub struct TestServer {
 impl TestServer {
     /// Starts a server over `config` on 127.0.0.1 port 0.
     pub fn start(config: ServerConfig) -> TestServer {
+        TestServer::start_with(config, None)
+    }
+
+    /// Starts a server, over TLS when `tls` is given.
+    pub fn start_with(config: ServerConfig, tls: Option<breachdex_server::tls::TlsAcceptor>) -> TestServer {
         let data = config.data.clone();
         let shutdown = CancellationToken::new();
         let token = shutdown.clone();
@@ -104,7 +109,7 @@ impl TestServer {
                 let state = AppState::open(config).expect("state");
                 let listener = breachdex_server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
                 tx.send(listener.local_addr().unwrap()).unwrap();
-                breachdex_server::serve(listener, state, None, token).await.unwrap();
+                breachdex_server::serve(listener, state, tls, token).await.unwrap();
             });
         });
         let addr = rx.recv_timeout(Duration::from_secs(60)).expect("server started");
