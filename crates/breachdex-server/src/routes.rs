@@ -233,11 +233,13 @@ async fn authenticate(State(state): State<AppState>, mut request: Request, next:
     facts.org = Some(entry.org.clone());
     let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
     let forwarded = request.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
-    let refusal = match state.client_ip(peer, forwarded) {
-        Some(ip) if entry.allows_ip(ip) => None,
-        _ => Some(ApiError::IpNotAllowed),
-    }
-    .or_else(|| match function_of(route) {
+    let ip_allowed = match state.client_ip(peer, forwarded) {
+        Some(ip) => entry.allows_ip(ip),
+        // No peer address (a router driven without a socket): only keys without an
+        // IP allow-list pass.
+        None => !entry.has_ip_allow_list(),
+    };
+    let refusal = (!ip_allowed).then_some(ApiError::IpNotAllowed).or_else(|| match function_of(route) {
         Some(f) if entry.allows_function(f) => None,
         Some(f) => Some(ApiError::FunctionNotAllowed(f)),
         None => Some(ApiError::NotFound("no such route".into())),

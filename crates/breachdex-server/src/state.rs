@@ -215,6 +215,11 @@ impl KeyEntry {
         self.allow_ip.as_ref().is_none_or(|nets| nets.iter().any(|n| n.contains(&ip)))
     }
 
+    /// Whether the key is limited to some addresses.
+    pub fn has_ip_allow_list(&self) -> bool {
+        self.allow_ip.is_some()
+    }
+
     /// Whether the key may call `function`.
     pub fn allows_function(&self, function: &str) -> bool {
         FUNCTIONS.iter().position(|f| *f == function).is_some_and(|i| self.functions & (1 << i) != 0)
@@ -444,5 +449,71 @@ impl AppState {
         let Some(list) = forwarded else { return Some(peer_ip) };
         let hops: Vec<IpAddr> = list.split(',').filter_map(|h| h.trim().parse().ok()).collect();
         hops.iter().rev().find(|ip| !trusted(ip)).or(hops.first()).copied().or(Some(peer_ip))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(rpm: u32, monthly: Option<u64>, used: u64, now: i64) -> KeyEntry {
+        let stored = StoredKey {
+            id: "key_t".into(),
+            org: "acme".into(),
+            name: None,
+            key_hash: [7; 32],
+            plan: "starter".into(),
+            rpm,
+            monthly,
+            expires: None,
+            expires_at: None,
+            allow_ip: Some("10.0.0.0/8,::1".into()),
+            functions: Some("usage,catalog".into()),
+            allow: None,
+            hash_assets: None,
+            output_salt: None,
+            salt_position: "right".into(),
+            created_at: now,
+            revoked_at: None,
+        };
+        KeyEntry::from_stored(&stored, used, now).unwrap()
+    }
+
+    #[test]
+    fn the_minute_window_and_month_quota_count_only_admitted_requests() {
+        // 2026-12-31T23:59:00Z: one minute before a new month.
+        let now = 1_798_761_540;
+        let e = entry(2, Some(3), 1, now);
+        let a = e.admit(now, true);
+        assert_eq!((a.outcome, a.limit, a.remaining, a.reset), (Outcome::Allowed, 2, 1, now + 60));
+        assert_eq!(e.admit(now + 1, true).remaining, 0);
+        assert_eq!(e.admit(now + 2, true).outcome, Outcome::QuotaExceeded, "1 + 2 = 3 used");
+        assert_eq!(e.usage(now).used, 3);
+        // The next minute is also the next month: both reset.
+        let next = now + 60;
+        let a = e.admit(next, true);
+        assert_eq!((a.outcome, a.remaining), (Outcome::Allowed, 1));
+        assert_eq!(e.usage(next).used, 1);
+        assert_eq!(e.admit(next, true).outcome, Outcome::Allowed);
+        let refused = e.admit(next, true);
+        assert_eq!((refused.outcome, refused.reset), (Outcome::RateLimited, next + 60));
+        assert_eq!(e.usage(next).used, 2, "refused requests are not counted");
+        let mut deltas = Vec::new();
+        e.take_unflushed(&mut deltas);
+        let months: Vec<(&str, u64)> = deltas.iter().map(|d| (d.month.as_str(), d.requests)).collect();
+        assert_eq!(months, [("2026-12", 2), ("2027-01", 2)]);
+        e.take_unflushed(&mut deltas);
+        assert_eq!(deltas.len(), 2, "taken once");
+    }
+
+    #[test]
+    fn allow_lists_match_addresses_and_functions() {
+        let e = entry(10, None, 0, 0);
+        assert!(e.allows_ip("10.2.3.4".parse().unwrap()));
+        assert!(e.allows_ip("::ffff:10.2.3.4".parse().unwrap()), "IPv4-mapped IPv6");
+        assert!(e.allows_ip("::1".parse().unwrap()));
+        assert!(!e.allows_ip("11.0.0.1".parse().unwrap()));
+        assert!(e.allows_function("usage") && e.allows_function("catalog"));
+        assert!(!e.allows_function("breach-check") && !e.allows_function("nonsense"));
     }
 }
