@@ -86,7 +86,7 @@ pub async fn shutdown_signal() {
 /// [`DRAIN_TIMEOUT`]), stops the background tasks and writes the last usage and log rows.
 ///
 /// Background tasks: the writer of usage and the request log (every
-/// `flush_interval`, and hourly deletion of rows older than the retention), and the key
+/// `flush_interval`, and every `prune_interval` deletion of rows older than the retention), and the key
 /// refresher (every `refresh_interval`: a key revoked by `breachdex keys revoke` is
 /// refused from then on; a key created meanwhile is found on its first use). The index
 /// watcher follows the published path on its own thread.
@@ -170,7 +170,7 @@ fn spawn_writer(tracker: &TaskTracker, state: &AppState, stop: CancellationToken
     tracker.spawn(async move {
         let mut tick = tokio::time::interval(state.config().flush_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let prune_every = Duration::from_secs(3600);
+        let prune_every = state.config().prune_interval;
         let mut last_prune: Option<tokio::time::Instant> = None;
         let mut rows: Vec<LogRow> = Vec::with_capacity(LOG_BATCH);
         loop {

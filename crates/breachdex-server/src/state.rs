@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use subtle::ConstantTimeEq;
 use tokio::sync::mpsc;
 
-/// Capacity of the request-log channel; rows beyond it are dropped and counted.
+/// Default capacity of the request-log queue; rows beyond it are dropped and counted.
 pub const LOG_CHANNEL_CAPACITY: usize = 65_536;
 
 /// How the server is configured (the `serve` flags).
@@ -49,11 +49,16 @@ pub struct ServerConfig {
     pub refresh_interval: std::time::Duration,
     /// How often usage and the request log are written.
     pub flush_interval: std::time::Duration,
+    /// How often rows older than the retention are deleted.
+    pub prune_interval: std::time::Duration,
+    /// Log rows queued for the writer at most; more are dropped and counted.
+    pub log_queue: usize,
 }
 
 impl ServerConfig {
-    /// Defaults for an index and a data directory: no CORS, 30 days of log, no trusted
-    /// proxy, no metrics, refresh and flush every second.
+    /// Defaults for an index and a data directory: no CORS, 30 days of log (pruned
+    /// hourly), no trusted proxy, no metrics, refresh and flush every second, a queue of
+    /// 65,536 log rows.
     pub fn new(index: impl Into<PathBuf>, data: impl Into<PathBuf>) -> ServerConfig {
         ServerConfig {
             index: index.into(),
@@ -65,6 +70,8 @@ impl ServerConfig {
             metrics: false,
             refresh_interval: std::time::Duration::from_secs(1),
             flush_interval: std::time::Duration::from_secs(1),
+            prune_interval: std::time::Duration::from_secs(3600),
+            log_queue: LOG_CHANNEL_CAPACITY,
         }
     }
 }
@@ -349,7 +356,7 @@ impl AppState {
                 .map_err(|message| StartError::BadKey { id: k.id.clone(), message })?;
             keys.insert(k.key_hash, Arc::new(entry));
         }
-        let (log_tx, log_rx) = mpsc::channel(LOG_CHANNEL_CAPACITY);
+        let (log_tx, log_rx) = mpsc::channel(config.log_queue.max(1));
         Ok(AppState(Arc::new(Inner {
             config,
             engine,

@@ -723,3 +723,26 @@ fn cors_answers_preflights_for_allowed_origins_only() {
     let exposed = r.header("access-control-expose-headers").unwrap_or("").to_ascii_lowercase();
     assert!(exposed.contains("x-ratelimit-remaining") && exposed.contains("retry-after"), "{exposed}");
 }
+
+#[test]
+fn log_rows_past_the_retention_are_deleted() {
+    let data = tempfile::tempdir().unwrap();
+    let mut c = config(index(), data.path());
+    c.log_retention_days = 0;
+    c.prune_interval = Duration::from_millis(100);
+    let server = TestServer::start(c);
+    let key = enterprise(data.path());
+    assert_eq!(server.get("/api/v1/usage/", &key).status, 200);
+    std::thread::sleep(Duration::from_millis(800));
+    server.stop();
+    let store = SqliteStore::open(data.path()).unwrap();
+    let mut rows = 0;
+    breachdex_server::keys::logs(&store, None, None, &mut |_| rows += 1).unwrap();
+    assert_eq!(rows, 0, "a retention of 0 days keeps nothing once pruned");
+    assert_eq!(store.usage(&chrono_month()).unwrap().len(), 1, "usage is not part of the log");
+}
+
+fn chrono_month() -> String {
+    let (ym, _) = breachdex_server::engine::month_of(breachdex_server::engine::now_unix());
+    format!("{:04}-{:02}", ym.0, ym.1)
+}
