@@ -7,7 +7,7 @@
 use breachdex::Date;
 use breachdex::handle::{IndexHandle, Watcher};
 use breachdex::index::{Index, OpenOptions, Query, QueryError};
-use breachdex::query::{AssetPolicy, SaltPosition};
+use breachdex::query::{AssetPolicy, RecordOut, SaltPosition};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeSet, HashMap};
@@ -357,7 +357,7 @@ impl Engine {
             passes_of.push(passes);
         }
 
-        let mut results: Vec<serde_json::Value> = Vec::new();
+        let mut results: Vec<RecordOut<'_>> = Vec::new();
         let mut next: Option<String> = None;
         'identities: for (i, (text, passes)) in identities.iter().zip(&passes_of).enumerate().skip(start_identity) {
             let query = query_of(text);
@@ -366,7 +366,7 @@ impl Engine {
                 let c = Some(&lib_cursor).filter(|c| !c.is_empty()).map(String::as_str);
                 let page =
                     index.records(&query, policy, c, None, salt).map_err(|e| EngineError::from_query(&e, field))?;
-                for (j, record) in page.results.iter().enumerate() {
+                for (j, record) in page.results.into_iter().enumerate() {
                     if !passes(record.source_id, record.publish_date) {
                         continue;
                     }
@@ -384,11 +384,7 @@ impl Engine {
                         next = Some(encode_cursor(i, &resume, &binding));
                         break 'identities;
                     }
-                    results.push(serde_json::to_value(record).map_err(|e| EngineError {
-                        code: "internal_error",
-                        message: e.to_string(),
-                        field: None,
-                    })?);
+                    results.push(record);
                 }
                 if page.cursor.is_empty() {
                     break;
@@ -397,10 +393,10 @@ impl Engine {
             }
         }
         #[derive(Serialize)]
-        struct Page {
+        struct Page<'a> {
             hits: u64,
             cursor: String,
-            results: Vec<serde_json::Value>,
+            results: Vec<RecordOut<'a>>,
         }
         let page = Page { hits, cursor: next.unwrap_or_default(), results };
         serde_json::to_vec(&page).map_err(|e| EngineError {
