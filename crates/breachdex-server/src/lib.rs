@@ -88,7 +88,8 @@ pub async fn shutdown_signal() {
 /// Background tasks: the writer of usage and the request log (every
 /// `flush_interval`, and every `prune_interval` deletion of rows older than the retention), and the key
 /// refresher (every `refresh_interval`: a key revoked by `breachdex keys revoke` is
-/// refused from then on; a key created meanwhile is found on its first use). The index
+/// refused from then on; a key created meanwhile is found on its first use, or within
+/// one interval if that very key had been tried before it existed). The index
 /// watcher follows the published path on its own thread.
 pub async fn serve(
     listener: TcpListener,

@@ -17,13 +17,16 @@ use crate::engine::{self, Engine, Policy};
 use crate::keys::{FUNCTIONS, key_hash};
 use crate::store::{LogRow, StateStore, StoredKey, UsageDelta};
 use ipnet::IpNet;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use subtle::ConstantTimeEq;
 use tokio::sync::mpsc;
+
+/// Unknown key hashes remembered at most.
+pub const MAX_MISSES: usize = 100_000;
 
 /// Default capacity of the request-log queue; rows beyond it are dropped and counted.
 pub const LOG_CHANNEL_CAPACITY: usize = 65_536;
@@ -325,6 +328,10 @@ pub(crate) struct Inner {
     pub engine: Engine,
     pub store: Arc<dyn StateStore>,
     pub keys: RwLock<HashMap<[u8; 32], Arc<KeyEntry>>>,
+    /// Hashes of keys the store did not know, so a flood of wrong keys does not reach
+    /// the database; cleared when the database changes (a key created meanwhile is then
+    /// found within one refresh interval) and when it grows past [`MAX_MISSES`].
+    pub misses: Mutex<HashSet<[u8; 32]>>,
     pub log_tx: mpsc::Sender<LogRow>,
     pub log_rx: Mutex<Option<mpsc::Receiver<LogRow>>>,
     pub metrics: Metrics,
@@ -362,6 +369,7 @@ impl AppState {
             engine,
             store,
             keys: RwLock::new(keys),
+            misses: Mutex::new(HashSet::new()),
             log_tx,
             log_rx: Mutex::new(Some(log_rx)),
             metrics: Metrics::default(),
@@ -380,10 +388,16 @@ impl AppState {
         let cached = self.0.keys.read().unwrap_or_else(|e| e.into_inner()).get(&hash).cloned();
         let entry = match cached {
             Some(e) => e,
+            None if self.0.misses.lock().unwrap_or_else(|e| e.into_inner()).contains(&hash) => return Ok(None),
             None => {
                 let inner = Arc::clone(&self.0);
                 let loaded = tokio::task::spawn_blocking(move || -> Result<Option<Arc<KeyEntry>>, String> {
                     let Some(k) = inner.store.find_key(&hash).map_err(|e| e.to_string())? else {
+                        let mut misses = inner.misses.lock().unwrap_or_else(|e| e.into_inner());
+                        if misses.len() >= MAX_MISSES {
+                            misses.clear();
+                        }
+                        misses.insert(hash);
                         return Ok(None);
                     };
                     let now = engine::now_unix();
@@ -413,12 +427,13 @@ impl AppState {
         if bool::from(entry.hash.ct_eq(&hash)) { Ok(Some(entry)) } else { Ok(None) }
     }
 
-    /// Marks keys revoked elsewhere (by `breachdex keys revoke`) as revoked, when the
-    /// database changed. Blocking.
+    /// When the database changed elsewhere (`breachdex keys create|revoke`): marks
+    /// revoked keys as revoked and forgets unknown keys. Blocking.
     pub(crate) fn refresh_keys_blocking(&self) -> Result<(), String> {
         if !self.0.store.changed_elsewhere().map_err(|e| e.to_string())? {
             return Ok(());
         }
+        self.0.misses.lock().unwrap_or_else(|e| e.into_inner()).clear();
         let revoked = self.0.store.revoked_ids().map_err(|e| e.to_string())?;
         let keys = self.0.keys.read().unwrap_or_else(|e| e.into_inner());
         for entry in keys.values() {

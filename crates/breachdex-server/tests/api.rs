@@ -746,3 +746,40 @@ fn chrono_month() -> String {
     let (ym, _) = breachdex_server::engine::month_of(breachdex_server::engine::now_unix());
     format!("{:04}-{:02}", ym.0, ym.1)
 }
+
+#[test]
+fn an_unknown_key_is_remembered_until_the_key_table_changes() {
+    let (data, server) = server();
+    let store = SqliteStore::open(data.path()).unwrap();
+    let key = "bdx_0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    for _ in 0..3 {
+        assert_eq!(server.get("/api/v1/usage/", key).status, 401);
+    }
+    // Now the key is created (as `breachdex keys create` would, from another connection).
+    let now = breachdex_server::engine::now_unix();
+    let stored = StoredKey {
+        id: "key_late".into(),
+        org: "acme".into(),
+        name: None,
+        key_hash: breachdex_server::keys::key_hash(key),
+        plan: "starter".into(),
+        rpm: 10,
+        monthly: Some(1000),
+        expires: None,
+        expires_at: None,
+        allow_ip: None,
+        functions: None,
+        allow: None,
+        hash_assets: None,
+        output_salt: None,
+        salt_position: "right".into(),
+        created_at: now,
+        revoked_at: None,
+    };
+    store.insert_key(&stored, KeyLimits::default(), now).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server.get("/api/v1/usage/", key).status != 200 {
+        assert!(Instant::now() < deadline, "the new key was not accepted within 5 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
