@@ -783,3 +783,34 @@ fn an_unknown_key_is_remembered_until_the_key_table_changes() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn shutdown_finishes_a_request_in_flight_and_refuses_new_connections() {
+    use std::io::{Read, Write};
+    let (data, server) = server();
+    let key = enterprise(data.path());
+    let body = br#"{"email": "user@example.com"}"#;
+    // A request whose body is still arriving when shutdown begins.
+    let mut conn = std::net::TcpStream::connect(server.addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        conn,
+        "POST /api/v1/breach-check/ HTTP/1.1\r\nhost: t\r\nx-api-key: {key}\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    conn.write_all(&body[..5]).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let addr = server.addr;
+    server.begin_shutdown();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!server.is_finished(), "shutdown waits for the request in flight");
+    assert!(std::net::TcpStream::connect(addr).is_err(), "no new connection once shutdown began");
+    conn.write_all(&body[5..]).unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("\"checked\":\"user@example.com\""), "{answer}");
+    server.stop();
+}

@@ -116,6 +116,16 @@ impl TestServer {
         TestServer { addr, data, shutdown, thread: Some(thread) }
     }
 
+    /// Starts the graceful shutdown without waiting for it.
+    pub fn begin_shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// Whether the server thread has ended.
+    pub fn is_finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(std::thread::JoinHandle::is_finished)
+    }
+
     /// Stops the server (graceful: drains and flushes) and waits for it.
     pub fn stop(mut self) {
         self.shutdown.cancel();
