@@ -563,4 +563,20 @@ mod tests {
         store.logs(0, Some("acme"), &mut |r| seen.push(r.at_ms)).unwrap();
         assert_eq!(seen, vec![5_000]);
     }
+
+    #[test]
+    fn a_database_of_a_newer_schema_is_refused_and_reopening_migrates_nothing_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(SqliteStore::open(dir.path()).unwrap());
+        drop(SqliteStore::open(dir.path()).unwrap());
+        let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
+        let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
+        assert_eq!(mode, "wal");
+        conn.pragma_update(None, "user_version", 99).unwrap();
+        drop(conn);
+        let e = SqliteStore::open(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("schema version 99") && e.contains("upgrade breachdex"), "{e}");
+    }
 }
