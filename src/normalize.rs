@@ -17,8 +17,10 @@
 //!    result is a fixed point).
 //! 6. The domain is converted by UTS #46 ToASCII, non-transitional, without the STD3
 //!    rules (the WHATWG URL behaviour: `_` and other ASCII punctuation is kept), with
-//!    hyphen positions and DNS lengths unchecked (real-world dumps contain such
-//!    names). Failure → [`KeyError::InvalidDomain`] carrying the domain as given.
+//!    a hyphen first or last in a label refused (in the Unicode and the ASCII form) and
+//!    DNS lengths and other hyphen positions (`ab--c`) unchecked (real-world dumps
+//!    contain such names). Failure → [`KeyError::InvalidDomain`] carrying the domain as
+//!    given.
 //!    UTS #46 mapping may turn a non-ASCII character into white space, a control
 //!    character or `@` (e.g. U+FF20 FULLWIDTH COMMERCIAL AT): these are refused as
 //!    an invalid domain too. A domain made only of characters that UTS #46 ignores
@@ -30,9 +32,17 @@
 //! never empty a non-empty string, so the outcome is the same and bad input is refused
 //! before any work is done.
 //!
+//! 8. The ASCII domain loses one trailing root dot (`example.com.` is the same key as
+//!    `example.com`: DNS names them alike); nothing left → [`KeyError::EmptyDomain`].
+//!    Then every label must be non-empty (no `..`, no leading dot) and must not start
+//!    or end with a hyphen (`-bad-.com`), else [`KeyError::InvalidDomain`]. Hyphens
+//!    elsewhere (`a--b`, `xn--`) are allowed.
+//!
+//! These are the only e-mail rules: the builder (`ingest`) and the reader call this same
+//! function, so an address refused at query time was refused at build time and any
+//! spelling accepted at one finds the other.
+//!
 //! No provider-specific rewriting: dots and `+tags` in the local part are kept.
-//! The domain is not otherwise altered: a trailing root dot (`example.com.`) or empty
-//! labels are kept as they are.
 //!
 //! # Username rules
 //!
@@ -263,25 +273,43 @@ fn is_plain_ldh_domain(domain: &[u8]) -> bool {
         && !domain.split(|&b| b == b'.').any(|label| label.len() >= 4 && label[..4].eq_ignore_ascii_case(b"xn--"))
 }
 
-/// Step 6: UTS #46 ToASCII of a folded domain; `given` is the domain as the caller
-/// wrote it, for the error message.
+/// Steps 6 and 8: UTS #46 ToASCII of a folded domain, then the label rules; `given` is
+/// the domain as the caller wrote it, for the error message.
 fn domain_to_ascii<'a>(folded: &'a str, given: &str) -> Result<Cow<'a, str>, KeyError> {
     let ascii = Uts46::new()
-        .to_ascii(folded.as_bytes(), DOMAIN_DENY_LIST, Hyphens::Allow, DnsLength::Ignore)
+        .to_ascii(folded.as_bytes(), DOMAIN_DENY_LIST, Hyphens::CheckFirstLast, DnsLength::Ignore)
         .map_err(|_| KeyError::InvalidDomain(given.to_owned()))?;
-    if ascii.is_empty() {
+    Ok(match ascii {
+        Cow::Borrowed(domain) => Cow::Borrowed(check_labels(domain, given)?),
+        Cow::Owned(domain) => Cow::Owned(check_labels(&domain, given)?.to_owned()),
+    })
+}
+
+/// Step 8 on an ASCII domain: drops one trailing root dot, then checks every label
+/// (non-empty, no hyphen first or last). Returns the domain without the root dot.
+#[inline]
+fn check_labels<'a>(ascii: &'a str, given: &str) -> Result<&'a str, KeyError> {
+    let domain = ascii.strip_suffix('.').unwrap_or(ascii);
+    if domain.is_empty() {
         return Err(KeyError::EmptyDomain);
     }
-    Ok(ascii)
+    let bad = |label: &str| label.is_empty() || label.starts_with('-') || label.ends_with('-');
+    if domain.split('.').any(bad) {
+        return Err(KeyError::InvalidDomain(given.to_owned()));
+    }
+    Ok(domain)
 }
 
 fn normalize_email_ascii(input: &str) -> Result<Cow<'_, str>, KeyError> {
     let trimmed = trim_ascii_ws(input);
     let (local, domain, upper) = check_email_shape_ascii(trimmed)?;
     if is_plain_ldh_domain(domain.as_bytes()) {
-        // ASCII lower-casing keeps the length, and such a domain is its own ToASCII.
-        check_len(trimmed.len(), MAX_EMAIL_BYTES)?;
-        return Ok(if upper { Cow::Owned(trimmed.to_ascii_lowercase()) } else { Cow::Borrowed(trimmed) });
+        // ASCII lower-casing keeps the length, and such a domain is its own ToASCII; the
+        // key is the trimmed input less any root dot.
+        let kept = check_labels(domain, domain)?;
+        let key = trimmed.get(..local.len() + 1 + kept.len()).unwrap_or(trimmed);
+        check_len(key.len(), MAX_EMAIL_BYTES)?;
+        return Ok(if upper { Cow::Owned(key.to_ascii_lowercase()) } else { Cow::Borrowed(key) });
     }
     let lower_domain: Cow<'_, str> = if domain.bytes().any(|b| b.is_ascii_uppercase()) {
         Cow::Owned(domain.to_ascii_lowercase())
@@ -464,6 +492,34 @@ mod tests {
     }
 
     #[test]
+    fn root_dot_dropped_empty_labels_and_edge_hyphens_refused() {
+        for (input, key) in [
+            ("user@example.com.", "user@example.com"),
+            ("User@Example.COM.", "user@example.com"),
+            ("user@bücher.de.", "user@xn--bcher-kva.de"),
+            ("user@bücher\u{3002}de\u{3002}", "user@xn--bcher-kva.de"),
+            ("user@a--b.com", "user@a--b.com"),
+            ("user@xn--bcher-kva.de.", "user@xn--bcher-kva.de"),
+        ] {
+            assert_eq!(email(input).as_deref(), Ok(key), "{input}");
+        }
+        for bad in [
+            "user@example..com",
+            "user@.example.com",
+            "user@example.com..",
+            "user@-bad-.com",
+            "user@bad-.com",
+            "user@-bad.com",
+            "user@ex.-bad",
+            "user@bü..de",
+            "user@-bü.de",
+        ] {
+            assert!(matches!(email(bad), Err(KeyError::InvalidDomain(_))), "{bad}: {:?}", email(bad));
+        }
+        assert_eq!(email("user@."), Err(KeyError::EmptyDomain));
+    }
+
+    #[test]
     fn invalid_domains() {
         assert_eq!(email("a@xn--a.com"), Err(KeyError::InvalidDomain("xn--a.com".into())));
         assert_eq!(email("a@XN--ZZZ\u{fc}.de"), Err(KeyError::InvalidDomain("XN--ZZZ\u{fc}.de".into())));
@@ -549,7 +605,7 @@ mod tests {
     fn tags_and_dots_preserved() {
         assert_eq!(email("John.Doe+Spam@GMail.com").unwrap(), "john.doe+spam@gmail.com");
         assert_eq!(email("j.o.h.n@googlemail.com").unwrap(), "j.o.h.n@googlemail.com");
-        assert_eq!(email("a@example.com.").unwrap(), "a@example.com.");
+        assert_eq!(email("a@example.com.").unwrap(), "a@example.com", "the root dot is dropped");
     }
 
     #[test]
