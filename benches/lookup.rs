@@ -14,7 +14,8 @@
 
 use breachdex::build::{BuildOptions, BuildSummary, build_index};
 use breachdex::catalog::Catalog;
-use breachdex::index::{IdentifierKind, Index, OpenOptions, Query, QueryError};
+use breachdex::date::UnixTime;
+use breachdex::index::{IdentifierKind, Index, LookupError, OpenOptions, Query};
 use breachdex::keymode::KeyDeriver;
 use breachdex::normalize::normalize_email;
 use breachdex::query::CheckResult;
@@ -223,7 +224,7 @@ fn batches(c: &mut Criterion, data: &Dataset, opened: &[Opened]) {
     let queries: Vec<Query<'_>> = pool.iter().map(|e| Query::Email(e)).collect();
     let windows: Vec<&[Query<'_>]> = queries.chunks(BATCH).collect();
     let two = rayon::ThreadPoolBuilder::new().num_threads(2).build().expect("rayon pool");
-    let score = |results: Vec<Result<CheckResult<'_>, QueryError>>| -> u64 {
+    let score = |results: Vec<Result<CheckResult<'_>, LookupError>>| -> u64 {
         results.iter().map(|r| r.as_ref().expect("check").risk_score as u64).sum()
     };
 
@@ -232,11 +233,11 @@ fn batches(c: &mut Criterion, data: &Dataset, opened: &[Opened]) {
     for o in opened {
         let mut next = cycle(&windows);
         g.bench_function(BenchmarkId::new("check_loop", o.mode.name()), |b| {
-            b.iter(|| score(next().iter().map(|q| o.index.check(q, NOW)).collect()))
+            b.iter(|| score(next().iter().map(|q| o.index.check(q, UnixTime::from_seconds(NOW))).collect()))
         });
         let mut next = cycle(&windows);
         g.bench_function(BenchmarkId::new("check_batch", o.mode.name()), |b| {
-            b.iter(|| score(o.index.check_batch(next(), NOW)))
+            b.iter(|| score(o.index.check_batch(next(), UnixTime::from_seconds(NOW))))
         });
     }
     g.finish();
@@ -251,7 +252,9 @@ fn batches(c: &mut Criterion, data: &Dataset, opened: &[Opened]) {
                 two.install(|| {
                     window
                         .par_chunks(256)
-                        .map(|chunk| score(chunk.iter().map(|q| o.index.check(q, NOW)).collect()))
+                        .map(|chunk| {
+                            score(chunk.iter().map(|q| o.index.check(q, UnixTime::from_seconds(NOW))).collect())
+                        })
                         .sum::<u64>()
                 })
             })
@@ -260,7 +263,7 @@ fn batches(c: &mut Criterion, data: &Dataset, opened: &[Opened]) {
         g.bench_function(BenchmarkId::new("check_batch_par", o.mode.name()), |b| {
             b.iter(|| {
                 let window = next();
-                two.install(|| score(o.index.check_batch_par(window, NOW)))
+                two.install(|| score(o.index.check_batch_par(window, UnixTime::from_seconds(NOW))))
             })
         });
     }
@@ -330,7 +333,7 @@ fn lookups(c: &mut Criterion) {
         let mut next = cycle(&keys.hits);
         g.bench_function(o.mode.name(), |b| {
             b.iter(|| {
-                let result = o.index.check(&Query::Email(next()), NOW).expect("check");
+                let result = o.index.check(&Query::Email(next()), UnixTime::from_seconds(NOW)).expect("check");
                 (result.risk_score, result.risk_level, result.total_breaches)
             })
         });

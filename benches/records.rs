@@ -10,7 +10,7 @@
 use breachdex::build::{BuildOptions, build_index};
 use breachdex::catalog::Catalog;
 use breachdex::index::{Index, OpenOptions, Query};
-use breachdex::query::{AssetPolicy, SaltPosition};
+use breachdex::query::{AssetPolicy, RecordsRequest, SaltPosition};
 use breachdex_gen::{GenConfig, catalog_path, generate, identity_email};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
@@ -81,26 +81,26 @@ fn records(c: &mut Criterion) {
     )
     .expect("policy");
     let heavy = Query::Email(HEAVY_EMAIL);
-    assert_eq!(index.records(&heavy, &default, None, None, None).expect("records").results.len(), 1000);
+    assert_eq!(index.records(&RecordsRequest::new(heavy, &default)).expect("records").results.len(), 1000);
 
     let mut g = c.benchmark_group("records");
     g.throughput(Throughput::Elements(1));
     g.bench_function("one_record/allow_all", |b| {
-        b.iter(|| index.records(&Query::Email(&single), &default, None, None, None).expect("records").hits)
+        b.iter(|| index.records(&RecordsRequest::new(Query::Email(&single), &default)).expect("records").hits)
     });
     g.bench_function("one_record/mask_sha256", |b| {
-        b.iter(|| index.records(&Query::Email(&single), &hashing, None, None, None).expect("records").hits)
+        b.iter(|| index.records(&RecordsRequest::new(Query::Email(&single), &hashing)).expect("records").hits)
     });
     g.throughput(Throughput::Elements(1000));
     g.bench_function("page_1000/allow_all", |b| {
-        b.iter(|| index.records(&heavy, &default, None, None, None).expect("records").results.len())
+        b.iter(|| index.records(&RecordsRequest::new(heavy, &default)).expect("records").results.len())
     });
     g.bench_function("page_1000/mask_sha256", |b| {
-        b.iter(|| index.records(&heavy, &hashing, None, None, None).expect("records").results.len())
+        b.iter(|| index.records(&RecordsRequest::new(heavy, &hashing)).expect("records").results.len())
     });
     g.bench_function("page_1000/allow_all_json", |b| {
         b.iter(|| {
-            let page = index.records(&heavy, &default, None, None, None).expect("records");
+            let page = index.records(&RecordsRequest::new(heavy, &default)).expect("records");
             serde_json::to_vec(&page).expect("json").len()
         })
     });

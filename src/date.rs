@@ -1,5 +1,6 @@
 //! Calendar dates as days since 1970-01-01 (proleptic Gregorian), the unit stored in
-//! index rows. No time zones: every date is a UTC calendar day.
+//! index rows, and instants as Unix seconds ([`UnixTime`]), the time a check runs at.
+//! No time zones: every date is a UTC calendar day.
 
 use std::fmt;
 use std::str::FromStr;
@@ -106,6 +107,52 @@ impl fmt::Display for Date {
     }
 }
 
+/// An instant, as whole seconds since 1970-01-01T00:00:00Z: the time a check is made
+/// at (risk decays with the age of a breach at that time). Displays as RFC 3339 UTC.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UnixTime(i64);
+
+impl UnixTime {
+    /// The instant `secs` seconds after 1970-01-01T00:00:00Z.
+    pub const fn from_seconds(secs: i64) -> UnixTime {
+        UnixTime(secs)
+    }
+
+    /// The current time (the epoch if the clock is set before it).
+    pub fn now() -> UnixTime {
+        UnixTime(now_unix_seconds())
+    }
+
+    /// Midnight UTC at the start of `date`.
+    pub const fn midnight(date: Date) -> UnixTime {
+        UnixTime(date.0 as i64 * 86_400)
+    }
+
+    /// Seconds since 1970-01-01T00:00:00Z.
+    pub const fn seconds(self) -> i64 {
+        self.0
+    }
+
+    /// The UTC calendar day of this instant.
+    pub fn date(self) -> Date {
+        Date::from_unix_seconds(self.0)
+    }
+}
+
+impl fmt::Display for UnixTime {
+    /// RFC 3339 UTC, `2026-11-23T12:00:00Z`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&rfc3339_utc(self.0))
+    }
+}
+
+impl serde::Serialize for UnixTime {
+    /// As RFC 3339 UTC text.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 /// Formats a Unix timestamp (seconds) as RFC 3339 UTC, `2026-11-23T12:00:00Z`.
 pub fn rfc3339_utc(unix_secs: i64) -> String {
     let date = Date::from_unix_seconds(unix_secs);
@@ -146,5 +193,9 @@ mod tests {
     fn formats_timestamps() {
         assert_eq!(rfc3339_utc(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339_utc(1_795_435_200), "2026-11-23T12:00:00Z");
+        let noon = UnixTime::from_seconds(1_795_435_200);
+        assert_eq!(noon.to_string(), "2026-11-23T12:00:00Z");
+        assert_eq!(noon.date().to_string(), "2026-11-23");
+        assert_eq!(UnixTime::midnight(noon.date()).to_string(), "2026-11-23T00:00:00Z");
     }
 }

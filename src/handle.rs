@@ -23,8 +23,7 @@
 //! The handle resolves the symlink once per refresh and opens the resolved directory,
 //! so a swap that happens while it opens cannot mix the files of two builds.
 
-use crate::format::manifest::Manifest;
-use crate::index::{Index, OpenError, OpenOptions};
+use crate::index::{Index, OpenError, OpenOptions, read_manifest};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -82,8 +81,7 @@ impl IndexHandle {
     pub fn refresh(&self) -> Result<bool, OpenError> {
         let _serial = self.refreshing.lock().unwrap_or_else(|e| e.into_inner());
         let resolved = resolve(&self.path)?;
-        let manifest =
-            Manifest::read(&resolved).map_err(|source| OpenError::Manifest { dir: resolved.clone(), source })?;
+        let manifest = read_manifest(&resolved)?;
         if manifest.build_id == self.build_id() {
             return Ok(false);
         }

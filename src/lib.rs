@@ -19,7 +19,7 @@
 //! println!("{} records kept, {} rejected", summary.kept, summary.rejected_records);
 //!
 //! let index = Index::open(Path::new("sample-index"), &OpenOptions::default())?;
-//! let result = index.check(&Query::Email("USER@Example.com"), breachdex::date::now_unix_seconds())?;
+//! let result = index.check(&Query::Email("USER@Example.com"), breachdex::date::UnixTime::now())?;
 //! for breach in &result.breaches {
 //!     println!("{} {} ({} records)", breach.source, breach.severity, breach.records);
 //! }

@@ -5,7 +5,8 @@
 
 use breachdex::build::{BuildOptions, MIN_MEMORY_BUDGET, build_index};
 use breachdex::catalog::Catalog;
-use breachdex::index::{IdentifierKind, Index, Matches, OpenOptions, Query, QueryError};
+use breachdex::date::UnixTime;
+use breachdex::index::{IdentifierKind, Index, LookupError, Matches, OpenOptions, Query};
 use breachdex::keymode::{KeyDeriver, to_hex};
 use breachdex::normalize::{normalize_email, normalize_username};
 use breachdex::query::CheckResult;
@@ -103,11 +104,11 @@ fn query<'a>(f: &'a Fixture, index: usize, (kind, a, b): (u8, usize, u8)) -> Que
     }
 }
 
-fn error_text(e: &QueryError) -> String {
+fn error_text(e: &LookupError) -> String {
     format!("{}: {e} ({e:?})", e.code())
 }
 
-fn same_checks(single: &Result<CheckResult<'_>, QueryError>, batch: &Result<CheckResult<'_>, QueryError>) -> bool {
+fn same_checks(single: &Result<CheckResult<'_>, LookupError>, batch: &Result<CheckResult<'_>, LookupError>) -> bool {
     match (single, batch) {
         (Ok(a), Ok(b)) => a == b,
         (Err(a), Err(b)) => error_text(a) == error_text(b),
@@ -115,14 +116,14 @@ fn same_checks(single: &Result<CheckResult<'_>, QueryError>, batch: &Result<Chec
     }
 }
 
-fn rows(result: Result<Matches<'_>, QueryError>) -> Result<(bool, Vec<u64>), String> {
+fn rows(result: Result<Matches<'_>, LookupError>) -> Result<(bool, Vec<u64>), String> {
     result.map(|m| (m.is_contiguous(), m.collect())).map_err(|e| error_text(&e))
 }
 
 fn assert_batch_matches_single(index: &Index, queries: &[Query<'_>]) {
-    let single: Vec<_> = queries.iter().map(|q| index.check(q, NOW)).collect();
-    let batch = index.check_batch(queries, NOW);
-    let par = index.check_batch_par(queries, NOW);
+    let single: Vec<_> = queries.iter().map(|q| index.check(q, UnixTime::from_seconds(NOW))).collect();
+    let batch = index.check_batch(queries, UnixTime::from_seconds(NOW));
+    let par = index.check_batch_par(queries, UnixTime::from_seconds(NOW));
     assert_eq!(batch.len(), queries.len());
     assert_eq!(par.len(), queries.len());
     for (i, q) in queries.iter().enumerate() {

@@ -115,7 +115,7 @@ fn checked_op(index: &Index, model: &Model, rng: &mut Rng) -> &'static str {
             let i = rng.next(EMAILS);
             let email = format!("user{i}@example.com");
             let query = spell(&email, rng);
-            let result = index.check(&Query::Email(&query), NOW).unwrap();
+            let result = index.check(&Query::Email(&query), breachdex::date::UnixTime::from_seconds(NOW)).unwrap();
             let expected = model.emails.get(&email).cloned().unwrap_or_default();
             let sources: BTreeSet<u32> = expected.iter().map(|(s, _)| *s).collect();
             assert_eq!(result.total_breaches, sources.len());

@@ -74,7 +74,7 @@ fn builds_agree(
         let summary = build(catalog, &out, mode, threads, budget);
         let d = digest(&snapshot(&out));
         assert!(d.contains_key("manifest.json"));
-        let report = breachdex::index::verify(&out);
+        let report = breachdex::index::verify(&out).unwrap();
         assert!(report.is_ok(), "{mode} threads={threads}: {:?}", report.problems);
         match &first {
             None => first = Some(d),
@@ -238,7 +238,7 @@ fn spilled_build_answers_like_in_memory_build() {
     for (email, n) in counts.iter().step_by(37) {
         let m = index.lookup(&Query::Email(email)).unwrap();
         assert_eq!(m.len() as u64, *n, "{email}");
-        let r = index.check(&Query::Email(email), EPOCH).unwrap();
+        let r = index.check(&Query::Email(email), breachdex::date::UnixTime::from_seconds(EPOCH)).unwrap();
         assert_eq!(r.total_breaches, 1);
         assert_eq!(r.breaches[0].records, *n);
     }

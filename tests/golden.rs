@@ -1,6 +1,7 @@
 //! The committed format-version-1 indexes in testdata/fixtures (never regenerated) must keep opening, verifying clean and answering exactly as when they were built: a format change that breaks old indexes fails here.
 
 use breachdex::asset::Asset;
+use breachdex::date::UnixTime;
 use breachdex::index::{Index, OpenOptions, Query, verify};
 use breachdex::query::RiskLevel;
 use breachdex::{HashMode, Salt, Severity};
@@ -48,7 +49,7 @@ const DARKSTAR: &[Breach] = &[
 
 #[track_caller]
 fn assert_check(index: &Index, query: Query<'_>, expected: &[Breach], risk: (RiskLevel, u8)) {
-    let r = index.check(&query, NOW).unwrap_or_else(|e| panic!("{query:?}: {e}"));
+    let r = index.check(&query, UnixTime::from_seconds(NOW)).unwrap_or_else(|e| panic!("{query:?}: {e}"));
     assert_eq!(r.checked, query.text());
     let got: Vec<(&str, u32, Severity, u64, Vec<Asset>)> = r
         .breaches
@@ -67,7 +68,7 @@ fn assert_check(index: &Index, query: Query<'_>, expected: &[Breach], risk: (Ris
 
 fn check_fixture(name: &str, mode: HashMode, key_files: [&str; 2]) {
     let dir = fixture(name);
-    let report = verify(&dir);
+    let report = verify(&dir).unwrap();
     assert!(report.is_ok(), "{name}: {:?}", report.problems);
     assert_eq!(report.files_checked.len(), 16);
 
@@ -195,7 +196,7 @@ fn v1_plain_fixture_still_reads() {
     assert_eq!(index.manifest().salt_fingerprint, None);
     // A plain key is the normalized identifier itself.
     let hex = breachdex::keymode::to_hex(b"darkstar99");
-    let r = index.check(&Query::Key { hex: &hex, kind: None }, NOW).unwrap();
+    let r = index.check(&Query::Key { hex: &hex, kind: None }, UnixTime::from_seconds(NOW)).unwrap();
     assert_eq!(r.total_breaches, 3);
 }
 
@@ -210,7 +211,7 @@ fn v1_sha256_fixture_still_reads() {
     let key: [u8; 32] =
         sha2::Sha256::new().chain_update(salt.as_bytes()).chain_update(b"user@example.com").finalize().into();
     let hex = breachdex::keymode::to_hex(&key);
-    let r = index.check(&Query::Key { hex: &hex, kind: None }, NOW).unwrap();
+    let r = index.check(&Query::Key { hex: &hex, kind: None }, UnixTime::from_seconds(NOW)).unwrap();
     let names: Vec<&str> = r.breaches.iter().map(|b| b.source).collect();
     assert_eq!(names, ["infostealer-2025", "examplecorp-2024", "gamerforum-2019", "oldshop-2012"]);
     // No identifier in clear in the key files.

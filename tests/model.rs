@@ -8,7 +8,7 @@
 
 use breachdex::build::{BuildOptions, BuildSummary, MIN_MEMORY_BUDGET, build_index};
 use breachdex::catalog::Catalog;
-use breachdex::date::Date;
+use breachdex::date::{Date, UnixTime};
 use breachdex::index::{self, IdentifierKind, Index, OpenOptions, Query};
 use breachdex::keymode::{KeyDeriver, to_hex};
 use breachdex::normalize::{normalize_email, normalize_username};
@@ -724,9 +724,9 @@ fn lookup_rows(index: &Index, query: &str, is_email: bool) -> Vec<u64> {
 }
 
 fn check_rows(index: &Index, query: &Query<'_>) -> (Vec<BreachRow>, usize, u8, String) {
-    let c = index.check(query, NOW).unwrap_or_else(|e| panic!("check {query:?}: {e}"));
+    let c = index.check(query, UnixTime::from_seconds(NOW)).unwrap_or_else(|e| panic!("check {query:?}: {e}"));
     assert_eq!(c.checked, query.text());
-    assert_eq!(c.checked_at, NOW);
+    assert_eq!(c.checked_at, UnixTime::from_seconds(NOW));
     let rows: Vec<BreachRow> = c
         .breaches
         .iter()
@@ -805,7 +805,7 @@ fn check_against_model(index: &Index, dir: &Path, mode: HashMode, model: &Model)
         }
     }
     // 5: verify is clean.
-    let report = index::verify(dir);
+    let report = index::verify(dir).unwrap();
     assert!(report.is_ok(), "[{mode}] verify: {:?}", report.problems);
 }
 
@@ -912,7 +912,8 @@ fn all_hash_modes_give_identical_checks() {
             for canon in pool.iter().copied() {
                 for q in query_spellings(canon, is_email) {
                     let query = if is_email { Query::Email(&q) } else { Query::Username(&q) };
-                    let check = serde_json::to_value(index.check(&query, NOW).unwrap()).unwrap();
+                    let check =
+                        serde_json::to_value(index.check(&query, UnixTime::from_seconds(NOW)).unwrap()).unwrap();
                     let rows = lookup_rows(&index, &q, is_email);
                     results.push((q.clone(), check, observe_rows(&index, &rows)));
                 }

@@ -3,9 +3,11 @@
 
 use breachdex::build::{BuildOptions, build_index};
 use breachdex::catalog::Catalog;
-use breachdex::index::{Index, OpenOptions, Query, QueryError};
+use breachdex::index::{Index, OpenOptions, Query};
 use breachdex::keymode::to_hex;
-use breachdex::query::{AssetPolicy, HashAlgorithm, PolicyError, RecordsPage, SaltPosition};
+use breachdex::query::{
+    AssetPolicy, HashAlgorithm, PolicyError, RecordsError, RecordsPage, RecordsRequest, SaltPosition,
+};
 use breachdex::{Asset, AssetSet, HashMode, Salt};
 use proptest::prelude::*;
 use serde_json::Value;
@@ -110,7 +112,7 @@ fn masking_every_asset_kind_and_always_shown_fields() {
     let query = Query::Email("MIXED.case@example.com");
     for allowed in Asset::ALL {
         let policy = AssetPolicy::builder().allow([allowed].into_iter().collect()).build().unwrap();
-        let page = index.records(&query, &policy, None, None, None).unwrap();
+        let page = index.records(&RecordsRequest::new(query, &policy)).unwrap();
         assert_eq!((page.hits, page.results.len(), page.cursor.as_str()), (2, 2, ""));
         for (record, out) in page.results.iter().zip(to_json(&page)["results"].as_array().unwrap()) {
             let obj = out.as_object().unwrap();
@@ -136,7 +138,7 @@ fn masking_every_asset_kind_and_always_shown_fields() {
         }
     }
     // Default policy: everything as stored.
-    let page = index.records(&query, &AssetPolicy::default(), None, None, None).unwrap();
+    let page = index.records(&RecordsRequest::new(query, &AssetPolicy::default())).unwrap();
     let full = page.results.iter().find(|r| r.get(Asset::Username).is_some()).unwrap();
     assert_eq!(full.get(Asset::PasswordPlaintext), Some("pw-7"));
     assert_eq!(full.get(Asset::TargetUrl), Some("https://example.com/7"));
@@ -147,7 +149,7 @@ fn masking_every_asset_kind_and_always_shown_fields() {
     // An index that does not store an asset masks it even when allowed.
     let store = AssetSet::parse_list("email,password_hash").unwrap();
     let narrow = build(&catalog, &tmp.path().join("narrow"), HashMode::Plain, Some(store));
-    let page = narrow.records(&query, &AssetPolicy::default(), None, None, None).unwrap();
+    let page = narrow.records(&RecordsRequest::new(query, &AssetPolicy::default())).unwrap();
     let full = page.results.iter().find(|r| r.get(Asset::Username).is_some()).unwrap();
     assert_eq!(full.get(Asset::PasswordHash), Some(format!("{:032x}", 7).as_str()));
     assert_eq!(full.get(Asset::Username), Some(MASK));
@@ -164,7 +166,7 @@ fn hashed_outputs_match_independent_digests() {
         for position in [SaltPosition::Right, SaltPosition::Left] {
             let spec = format!("email={alg},password_plaintext={alg},full_name={}", alg.name().to_uppercase());
             let policy = AssetPolicy::parse(None, Some(&spec), Some(OUTPUT_SALT), position).unwrap();
-            let page = index.records(&query, &policy, None, None, None).unwrap();
+            let page = index.records(&RecordsRequest::new(query, &policy)).unwrap();
             let r = &page.results[0];
             let salted = |v: &str| match position {
                 SaltPosition::Right => format!("{v}{OUTPUT_SALT}"),
@@ -176,7 +178,7 @@ fn hashed_outputs_match_independent_digests() {
             assert_eq!(r.get(Asset::FullName).unwrap(), sha(alg, salted("Name 3").as_bytes()), "no lower-casing");
             assert_eq!(r.get(Asset::Username), Some("user3"), "not hashed");
             // A per-call salt overrides the policy's.
-            let other = index.records(&query, &policy, None, None, Some("another-salt-1")).unwrap();
+            let other = index.records(&RecordsRequest::new(query, &policy).output_salt("another-salt-1")).unwrap();
             let expect = match position {
                 SaltPosition::Right => sha(alg, b"pw-3another-salt-1"),
                 _ => sha(alg, b"another-salt-1pw-3"),
@@ -190,7 +192,7 @@ fn hashed_outputs_match_independent_digests() {
         AssetPolicy::parse(Some("email"), Some("email=sha256"), Some(OUTPUT_SALT), SaltPosition::Right).unwrap();
     let catalog = write_catalog(&tmp.path().join("in2"), &[vec![full_record("USER@example.com", 1)]]);
     let index = build(&catalog, &tmp.path().join("idx2"), HashMode::Plain, None);
-    let page = index.records(&Query::Email("user@example.com"), &policy, None, None, None).unwrap();
+    let page = index.records(&RecordsRequest::new(Query::Email("user@example.com"), &policy)).unwrap();
     assert_eq!(
         page.results[0].get(Asset::Email).unwrap(),
         "1c1ffc5c6c1f7ac253048b026aeaf5dbee345e8436a26e8e4dc31d17e559457f"
@@ -217,14 +219,14 @@ fn invalid_policies_say_which_part_is_wrong() {
     let catalog = write_catalog(&tmp.path().join("in"), &[vec![full_record("a@b.example", 1)]]);
     let index = build(&catalog, &tmp.path().join("idx"), HashMode::Plain, None);
     let policy = AssetPolicy::parse(None, Some("phone=sha1"), None, SaltPosition::Right).unwrap();
-    let e = index.records(&Query::Email("a@b.example"), &policy, None, None, None).unwrap_err();
+    let e = index.records(&RecordsRequest::new(Query::Email("a@b.example"), &policy)).unwrap_err();
     assert!(e.to_string().contains("hashing assets (phone) needs an output salt"), "{e}");
     assert_eq!(e.code(), "validation_error");
-    let e = index.records(&Query::Email("a@b.example"), &policy, None, None, Some("short")).unwrap_err();
+    let e = index.records(&RecordsRequest::new(Query::Email("a@b.example"), &policy).output_salt("short")).unwrap_err();
     assert!(e.to_string().contains("5 characters long"), "{e}");
     for limit in [0, 1001] {
-        let e = index.records(&Query::Email("a@b.example"), &AssetPolicy::default(), None, Some(limit), None);
-        assert!(matches!(e, Err(QueryError::InvalidLimit(l)) if l == limit));
+        let e = index.records(&RecordsRequest::new(Query::Email("a@b.example"), &AssetPolicy::default()).limit(limit));
+        assert!(matches!(e, Err(RecordsError::InvalidLimit(l)) if l == limit));
     }
 }
 
@@ -233,7 +235,9 @@ fn all_pages(index: &Index, query: &Query<'_>, policy: &AssetPolicy, limit: Opti
     let mut out = Vec::new();
     let mut cursor = String::new();
     loop {
-        let page = index.records(query, policy, Some(&cursor), limit, None).unwrap();
+        let page = index
+            .records(&RecordsRequest { cursor: Some(&cursor), limit, ..RecordsRequest::new(*query, policy) })
+            .unwrap();
         let per_page = limit.unwrap_or(1000) as u64;
         let expected = (page.hits - out.len() as u64).min(per_page);
         assert_eq!(page.results.len() as u64, expected, "full pages until the last");
@@ -286,37 +290,38 @@ fn pagination_over_thousands_of_records_and_cursor_binding() {
         assert_eq!(all_pages(&index, &query, &policy, Some(333)), records);
     }
 
-    let first = index.records(&email, &policy, None, None, None).unwrap();
+    let first = index.records(&RecordsRequest::new(email, &policy)).unwrap();
     assert_eq!((first.hits, first.results.len()), (2800, 1000));
     let cursor = first.cursor.clone();
     assert_eq!(cursor.len(), 34);
     assert!(cursor.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()), "URL-safe lowercase hex");
     // Another spelling of the same e-mail is the same query.
-    let again = index.records(&Query::Email(" MANY@example.COM "), &policy, Some(&cursor), None, None).unwrap();
+    let again =
+        index.records(&RecordsRequest::new(Query::Email(" MANY@example.COM "), &policy).cursor(&cursor)).unwrap();
     assert_eq!(again.results.len(), 1000);
-    let cursor_error = |r: Result<RecordsPage<'_>, QueryError>| {
+    let cursor_error = |r: Result<RecordsPage<'_>, RecordsError>| {
         let e = r.unwrap_err();
         assert_eq!(e.code(), "cursor_error", "{e}");
         e.to_string()
     };
     // Another query, another policy, another salt position, another output salt.
-    let msg = cursor_error(index.records(&user, &policy, Some(&cursor), None, None));
+    let msg = cursor_error(index.records(&RecordsRequest::new(user, &policy).cursor(&cursor)));
     assert!(msg.contains("another query, policy, output salt or index build"), "{msg}");
-    cursor_error(index.records(&Query::Email("other@example.com"), &policy, Some(&cursor), None, None));
-    cursor_error(index.records(&email, &AssetPolicy::default(), Some(&cursor), None, None));
+    cursor_error(index.records(&RecordsRequest::new(Query::Email("other@example.com"), &policy).cursor(&cursor)));
+    cursor_error(index.records(&RecordsRequest::new(email, &AssetPolicy::default()).cursor(&cursor)));
     let left = AssetPolicy::parse(Some("password_plaintext"), None, None, SaltPosition::Left).unwrap();
-    cursor_error(index.records(&email, &left, Some(&cursor), None, None));
-    cursor_error(index.records(&email, &policy, Some(&cursor), None, Some("some-salt-123")));
+    cursor_error(index.records(&RecordsRequest::new(email, &left).cursor(&cursor)));
+    cursor_error(index.records(&RecordsRequest::new(email, &policy).cursor(&cursor).output_salt("some-salt-123")));
     // Another build of other data.
     sources[1].push(full_record("many@example.com", 99));
     let catalog2 = write_catalog(&tmp.path().join("in2"), &sources);
     let index2 = build(&catalog2, &tmp.path().join("idx2"), HashMode::Sha256, None);
-    cursor_error(index2.records(&email, &policy, Some(&cursor), None, None));
+    cursor_error(index2.records(&RecordsRequest::new(email, &policy).cursor(&cursor)));
     // Tampered and malformed cursors.
     let mut tampered = cursor.clone().into_bytes();
     tampered[3] = if tampered[3] == b'1' { b'2' } else { b'1' };
-    cursor_error(index.records(&email, &policy, Some(std::str::from_utf8(&tampered).unwrap()), None, None));
-    cursor_error(index.records(&email, &policy, Some("not a cursor"), None, None));
+    cursor_error(index.records(&RecordsRequest::new(email, &policy).cursor(std::str::from_utf8(&tampered).unwrap())));
+    cursor_error(index.records(&RecordsRequest::new(email, &policy).cursor("not a cursor")));
     // The cursor holds no identifier, neither as text nor as the index key.
     let key_hex = to_hex(&index.query_key(&email).unwrap().1);
     assert!(!cursor.contains(&key_hex[..16]) && !cursor.contains(&to_hex(b"many")));

@@ -197,12 +197,6 @@ pub fn document_id(
     id
 }
 
-/// Renders a document id as a UUID string.
-pub fn uuid_string(id: &[u8; 16]) -> String {
-    let hex = crate::keymode::to_hex(id);
-    format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,7 +242,7 @@ mod tests {
         assert_eq!(a, document_id(&mut scratch, None, 1, &values, Some("a@x.org"), None));
         assert_ne!(a, document_id(&mut scratch, None, 2, &values, Some("a@x.org"), None));
         assert_ne!(a, document_id(&mut scratch, Some(b"0123456789abcdef"), 1, &values, Some("a@x.org"), None));
-        let s = uuid_string(&a);
+        let s = crate::format::rows::document_id_string(&a);
         assert_eq!(s.len(), 36);
         assert_eq!(&s[14..15], "8");
     }

@@ -6,8 +6,7 @@ use super::entry::{self, GROUP_EMAIL};
 use super::sort::{self, ExternalSorter};
 use crate::asset::{Asset, AssetSet};
 use crate::format::column::ColumnWriter;
-use crate::format::fstmap::{self, FstWriter};
-use crate::format::keys::{self, SortedKeysWriter};
+use crate::format::keymap::{KeyMapRole, KeyMapWriter};
 use crate::format::postings::PostingsWriter;
 use crate::format::ranges::RangesWriter;
 use crate::format::rows::{Row, RowsWriter};
@@ -17,59 +16,6 @@ use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
-
-/// File names of the key maps per mode.
-pub fn key_map_file(mode: HashMode, email: bool) -> &'static str {
-    match (mode.is_hashed(), email) {
-        (false, true) => "email.fst",
-        (false, false) => "username.fst",
-        (true, true) => "email.keys",
-        (true, false) => "username.keys",
-    }
-}
-
-enum KeyMapWriter {
-    Fst(FstWriter),
-    Sorted(SortedKeysWriter),
-}
-
-impl KeyMapWriter {
-    fn create(dir: &Path, mode: HashMode, email: bool) -> io::Result<KeyMapWriter> {
-        let path = dir.join(key_map_file(mode, email));
-        Ok(match mode.key_width() {
-            None => KeyMapWriter::Fst(FstWriter::create(
-                &path,
-                if email { fstmap::EMAIL_KIND } else { fstmap::USERNAME_KIND },
-            )?),
-            Some(width) => KeyMapWriter::Sorted(SortedKeysWriter::create(
-                &path,
-                if email { keys::EMAIL_KIND } else { keys::USERNAME_KIND },
-                width,
-            )?),
-        })
-    }
-
-    fn push(&mut self, key: &[u8]) -> io::Result<u64> {
-        match self {
-            KeyMapWriter::Fst(w) => w.push(key),
-            KeyMapWriter::Sorted(w) => w.push(key),
-        }
-    }
-
-    fn count(&self) -> u64 {
-        match self {
-            KeyMapWriter::Fst(w) => w.count(),
-            KeyMapWriter::Sorted(w) => w.count(),
-        }
-    }
-
-    fn finish(self) -> io::Result<FileSummary> {
-        match self {
-            KeyMapWriter::Fst(w) => w.finish(),
-            KeyMapWriter::Sorted(w) => w.finish(),
-        }
-    }
-}
 
 /// Builds a key map on its own thread: building an FST is sequential and costs about
 /// a microsecond per key, so it runs beside the row and column writing instead of
@@ -84,8 +30,8 @@ struct KeyMapThread {
 const KEY_BATCH_BYTES: usize = 64 << 10;
 
 impl KeyMapThread {
-    fn spawn(dir: &Path, mode: HashMode, email: bool) -> io::Result<KeyMapThread> {
-        let mut writer = KeyMapWriter::create(dir, mode, email)?;
+    fn spawn(dir: &Path, mode: HashMode, role: KeyMapRole) -> io::Result<KeyMapThread> {
+        let mut writer = KeyMapWriter::create(dir, mode, role)?;
         let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(16);
         let handle = std::thread::Builder::new().name("breachdex-keys".into()).spawn(move || {
             for batch in rx {
@@ -211,7 +157,7 @@ impl IndexWriter {
             entry_assets,
             rows: RowsWriter::create(dir)?,
             columns,
-            email_map: KeyMapThread::spawn(dir, mode, true)?,
+            email_map: KeyMapThread::spawn(dir, mode, KeyMapRole::Email)?,
             ranges: RangesWriter::create(dir, uint_width(max_rows))?,
             usernames: ExternalSorter::new(username_budget, spill_dir),
             prev_identity: Vec::new(),
@@ -288,7 +234,7 @@ impl IndexWriter {
         let postings_total = self.usernames.len();
         let spilled_runs = self.usernames.spilled_runs();
         let mut stream = self.usernames.finish(read_budget)?;
-        let mut map = KeyMapThread::spawn(&self.dir, self.mode, false)?;
+        let mut map = KeyMapThread::spawn(&self.dir, self.mode, KeyMapRole::Username)?;
         let mut postings = PostingsWriter::create(&self.dir, &self.spill_dir, rows, postings_total)?;
         let mut prev: Option<Vec<u8>> = None;
         let mut username_keys = 0u64;

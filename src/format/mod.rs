@@ -16,12 +16,15 @@
 pub mod column;
 pub mod fst_safe;
 pub mod fstmap;
+pub mod keymap;
 pub mod keys;
 pub mod manifest;
 pub mod postings;
 pub mod ranges;
 pub mod rows;
 
+use crate::asset::AssetSet;
+use crate::keymode::HashMode;
 use crate::mmap::Bytes;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
@@ -50,6 +53,25 @@ const OFF_RESERVED: usize = 56;
 
 /// The four-byte tag naming a file kind in its header.
 pub type Kind = [u8; 4];
+
+/// Every file of an index directory but `manifest.json`, with its kind, in the order
+/// the reader opens them: rows, the e-mail key map and runs, the username key map and
+/// postings, then one column per stored asset. The file names depend on the hash mode
+/// (the key maps) and on the stored assets (the columns).
+pub fn index_files(mode: HashMode, stored: AssetSet) -> Vec<(String, Kind)> {
+    use keymap::KeyMapRole::{Email, Username};
+    let mut files = vec![
+        (rows::FILE_NAME.to_string(), rows::KIND),
+        (keymap::file_name(mode, Email).to_string(), keymap::kind(mode, Email)),
+        (ranges::FILE_NAME.to_string(), ranges::KIND),
+        (keymap::file_name(mode, Username).to_string(), keymap::kind(mode, Username)),
+        (postings::FILE_NAME.to_string(), postings::KIND),
+    ];
+    for asset in stored.iter() {
+        files.push((column::file_name(asset), column::KIND));
+    }
+    files
+}
 
 /// Why an index file cannot be read.
 #[derive(Debug, thiserror::Error)]

@@ -27,6 +27,12 @@ const OFF_PUBLISH_DATE: usize = 20;
 const OFF_ASSETS: usize = 24;
 const OFF_SEVERITY: usize = 26;
 
+/// Renders a document id as a UUID string (lowercase hex, 8-4-4-4-12).
+pub fn document_id_string(id: &[u8; 16]) -> String {
+    let hex = crate::keymode::to_hex(id);
+    format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
+}
+
 /// Position of a record in `records.rows`.
 pub type RowId = u64;
 

@@ -396,7 +396,8 @@ pub fn check_build_and_query(dir: &Path, case: &BuildCase) {
             let rows: Vec<u64> = index.lookup_email(text).expect("lookup_email").collect();
             assert_eq!(read_back(rows), expected, "email {text:?}");
             let sources: BTreeSet<u32> = expected.iter().map(|m| m.source).collect();
-            let result = index.check(&Query::Email(text), 1_800_000_000).expect("check");
+            let result =
+                index.check(&Query::Email(text), crate::date::UnixTime::from_seconds(1_800_000_000)).expect("check");
             assert_eq!(result.total_breaches, sources.len(), "check email {text:?}");
         } else {
             assert!(index.lookup_email(text).is_err(), "an invalid e-mail is an error: {text:?}");

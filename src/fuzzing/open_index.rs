@@ -5,8 +5,9 @@
 use crate::Asset;
 use crate::build::{BuildOptions, MIN_MEMORY_BUDGET, build_index};
 use crate::catalog::Catalog;
+use crate::date::UnixTime;
 use crate::format::manifest::{self, Manifest};
-use crate::index::{IdentifierKind, Index, OpenError, OpenOptions, Query, verify};
+use crate::index::{IdentifierKind, Index, OpenError, OpenOptions, Query, VerifyReport, verify};
 use crate::keymode::{KeyDeriver, to_hex};
 use crate::normalize::{normalize_email, normalize_username};
 use crate::{HashMode, Salt};
@@ -16,7 +17,8 @@ use std::sync::OnceLock;
 /// Fixed salt of the hashed sample.
 const SALT: &[u8] = b"breachdex-fuzz-salt-0123456789";
 /// Build time and check time: 2026-11-23T12:00:00Z.
-const NOW: i64 = 1_795_435_200;
+const NOW_SECONDS: i64 = 1_795_435_200;
+const NOW: UnixTime = UnixTime::from_seconds(NOW_SECONDS);
 /// Rows read per lookup at most (a damaged range may name many).
 const MAX_ROWS_READ: usize = 256;
 
@@ -59,7 +61,7 @@ fn build(mode: HashMode) -> BuiltIndex {
         memory_budget: MIN_MEMORY_BUDGET,
         threads: Some(1),
         rejects_path: Some(tmp.path().join("rejects.jsonl")),
-        source_date_epoch: Some(NOW),
+        source_date_epoch: Some(NOW_SECONDS),
         ..BuildOptions::default()
     };
     build_index(&catalog, &out, &options).expect("build the sample index");
@@ -183,7 +185,9 @@ fn check_on_disk(
         on_disk.as_ref().err(),
         in_memory.as_ref().err()
     );
-    let report = verify(tmp.path());
+    // A directory without a manifest is not an index: as damning as any problem.
+    let report = verify(tmp.path())
+        .unwrap_or_else(|e| VerifyReport { files_checked: Vec::new(), problems: vec![e.to_string()] });
     if let Some(name) = raw_data_change {
         assert!(!report.is_ok(), "verify missed a changed byte in {name}");
     }

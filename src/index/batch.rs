@@ -18,23 +18,17 @@
 //! is an FST, whose traversal is not split into steps; only the row runs and rows are
 //! prefetched there.
 
-use super::{
-    IdentifierKind, Index, KeyMap, Matches, MatchesInner, Query, QueryError, normalized_email, normalized_username,
-};
+use super::lookup::MatchesInner;
+use super::{IdentifierKind, Index, LookupError, Matches, Query, normalized_email, normalized_username};
 use crate::format::FormatError;
+use crate::format::keymap::KeyMapReader;
 use crate::format::keys::BucketSpan;
 use crate::keymode::{Key, MAX_HASHED_KEY_BYTES};
-use crate::query::CheckResult;
-use rayon::prelude::*;
 use std::borrow::Cow;
 
 /// Queries the batch path resolves together: enough misses in flight to hide memory
 /// latency, few enough that the prefetched lines are still cached when read.
 pub const BATCH_GROUP: usize = 16;
-
-/// Queries per task of the parallel variants: large enough that scheduling costs
-/// nothing next to the work, small enough to balance the threads.
-const PAR_CHUNK: usize = 256;
 
 /// Cache lines of rows prefetched per e-mail run (the hardware prefetcher follows
 /// longer runs by itself).
@@ -74,14 +68,14 @@ enum Located {
 /// One query of a group on its way through the steps.
 enum Slot<'i, 'q> {
     Pending { kind: IdentifierKind, key: KeyBuf<'q>, at: Located },
-    Done(Result<Matches<'i>, QueryError>),
+    Done(Result<Matches<'i>, LookupError>),
 }
 
-impl KeyMap {
+impl KeyMapReader {
     /// Step 1: prefetch the directory entry of `key`.
     #[inline]
     fn prefetch_start(&self, key: &[u8]) {
-        if let KeyMap::Sorted(m) = self {
+        if let KeyMapReader::Sorted(m) = self {
             m.prefetch_bucket(key);
         }
     }
@@ -90,34 +84,34 @@ impl KeyMap {
     #[inline]
     fn locate(&self, key: &[u8]) -> Result<Located, FormatError> {
         match self {
-            KeyMap::Sorted(m) => {
+            KeyMapReader::Sorted(m) => {
                 let span = m.bucket_span(key)?;
                 if let Some(span) = span {
                     m.prefetch_span(span);
                 }
                 Ok(Located::Bucket(span))
             }
-            KeyMap::Fst(_) => Ok(Located::Start),
+            KeyMapReader::Fst(_) => Ok(Located::Start),
         }
     }
 
-    /// Step 3: the ordinal of `key`; the same answer as [`KeyMap::lookup`].
+    /// Step 3: the ordinal of `key`; the same answer as [`KeyMapReader::lookup`].
     #[inline]
     fn finish(&self, key: &[u8], at: Located) -> Result<Option<u64>, FormatError> {
         match (self, at) {
             (_, Located::Found(ordinal)) => Ok(Some(ordinal)),
-            (KeyMap::Sorted(m), Located::Bucket(Some(span))) => Ok(m.search_span(key, span)),
-            (KeyMap::Sorted(_), Located::Bucket(None)) => Ok(None),
+            (KeyMapReader::Sorted(m), Located::Bucket(Some(span))) => Ok(m.search_span(key, span)),
+            (KeyMapReader::Sorted(_), Located::Bucket(None)) => Ok(None),
             (map, _) => map.lookup(key),
         }
     }
 }
 
 impl Index {
-    fn key_map(&self, kind: IdentifierKind) -> &KeyMap {
+    fn key_map(&self, kind: IdentifierKind) -> &KeyMapReader {
         match kind {
-            IdentifierKind::Email => &self.inner.email_map,
-            IdentifierKind::Username => &self.inner.username_map,
+            IdentifierKind::Email => &self.inner.files.email_map,
+            IdentifierKind::Username => &self.inner.files.username_map,
         }
     }
 
@@ -134,11 +128,7 @@ impl Index {
             Ok(found) => found,
             Err(e) => return Slot::Done(Err(e)),
         };
-        let deriver = match self.deriver() {
-            Ok(d) => d,
-            Err(e) => return Slot::Done(Err(e)),
-        };
-        let hashed = match deriver.derive(normalized.as_bytes()) {
+        let hashed = match self.inner.deriver.derive(normalized.as_bytes()) {
             Key::Hashed { bytes, len } => Some((bytes, len)),
             Key::Plain(_) => None,
         };
@@ -156,9 +146,9 @@ impl Index {
         &'i self,
         group: &[Query<'q>],
         slots: &mut Vec<Slot<'i, 'q>>,
-        out: &mut Vec<Result<Matches<'i>, QueryError>>,
+        out: &mut Vec<Result<Matches<'i>, LookupError>>,
     ) {
-        let inner = &*self.inner;
+        let inner = &self.inner.files;
         slots.clear();
         // Step 1: keys, directory entries.
         for query in group {
@@ -204,7 +194,7 @@ impl Index {
                         Matches(MatchesInner::Postings(list))
                     }),
                 };
-                *slot = Slot::Done(matches.map_err(QueryError::from));
+                *slot = Slot::Done(matches.map_err(LookupError::from));
             }
         }
         // Step 5: the (scattered) rows of username postings.
@@ -235,7 +225,7 @@ impl Index {
     /// chunks of a few hundred and call this on each, e.g. with rayon's
     /// `queries.par_chunks(256).map(|c| index.lookup_batch(c))`, as
     /// [`Index::check_batch_par`] does.
-    pub fn lookup_batch(&self, queries: &[Query<'_>]) -> Vec<Result<Matches<'_>, QueryError>> {
+    pub fn lookup_batch(&self, queries: &[Query<'_>]) -> Vec<Result<Matches<'_>, LookupError>> {
         let mut out = Vec::with_capacity(queries.len());
         let mut slots = Vec::with_capacity(BATCH_GROUP);
         for group in queries.chunks(BATCH_GROUP) {
@@ -244,54 +234,22 @@ impl Index {
         out
     }
 
-    /// Checks every query at time `now`, in order: the same results as [`Index::check`]
-    /// on each query in turn (same breaches, scores and errors), but faster on many
-    /// queries because the memory reads of [`BATCH_GROUP`] queries at a time overlap
-    /// (see the [module docs](self)). Runs on the calling thread; see
-    /// [`Index::check_batch_par`] for several threads.
-    ///
-    /// ```no_run
-    /// # use breachdex::index::{Index, OpenOptions, Query};
-    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let index = Index::open(std::path::Path::new("sample-index"), &OpenOptions::default())?;
-    /// let queries = [Query::Email("user@example.com"), Query::Username("bob_99")];
-    /// for result in index.check_batch(&queries, breachdex::date::now_unix_seconds()) {
-    ///     match result {
-    ///         Ok(r) => println!("{}: {} breaches, risk {}", r.checked, r.total_breaches, r.risk_score),
-    ///         Err(e) => println!("{e}"),
-    ///     }
-    /// }
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn check_batch<'a>(&'a self, queries: &[Query<'a>], now: i64) -> Vec<Result<CheckResult<'a>, QueryError>> {
-        let mut out = Vec::with_capacity(queries.len());
+    /// Resolves `queries` [`BATCH_GROUP`] at a time and hands each query and its result
+    /// to `each` as soon as its group is resolved, while the rows the group prefetched
+    /// are still in cache: the batch path of the query layer (`check_batch`).
+    pub(crate) fn lookup_groups<'i, 'q>(
+        &'i self,
+        queries: &[Query<'q>],
+        mut each: impl FnMut(&Query<'q>, Result<Matches<'i>, LookupError>),
+    ) {
         let mut slots = Vec::with_capacity(BATCH_GROUP);
         let mut matches = Vec::with_capacity(BATCH_GROUP);
         for group in queries.chunks(BATCH_GROUP) {
             matches.clear();
             self.lookup_group(group, &mut slots, &mut matches);
             for (query, found) in group.iter().zip(matches.drain(..)) {
-                out.push(found.and_then(|m| self.check_matches(query, m, now)));
+                each(query, found);
             }
         }
-        out
-    }
-
-    /// [`Index::check_batch`] on the current rayon thread pool: the queries are split
-    /// into chunks of a few hundred, checked in parallel, and the results returned in
-    /// input order. The thread count is the pool's: run it inside
-    /// `rayon::ThreadPool::install` to choose it (the global pool has one thread per
-    /// core).
-    pub fn check_batch_par<'a>(&'a self, queries: &[Query<'a>], now: i64) -> Vec<Result<CheckResult<'a>, QueryError>> {
-        if queries.len() <= PAR_CHUNK {
-            return self.check_batch(queries, now);
-        }
-        let parts: Vec<Vec<_>> = queries.par_chunks(PAR_CHUNK).map(|chunk| self.check_batch(chunk, now)).collect();
-        let mut out = Vec::with_capacity(queries.len());
-        for part in parts {
-            out.extend(part);
-        }
-        out
     }
 }

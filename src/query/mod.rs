@@ -1,8 +1,19 @@
-//! The query API on top of the reader: breach checks with severity and risk
-//! ([`check`]), and record retrieval under an asset policy with cursors ([`records`]).
+//! The query layer on top of the reader ([`crate::index`]): breach checks with severity
+//! and risk ([`check`]: [`Index::check`], [`Index::check_batch`],
+//! [`Index::check_batch_par`]), and record retrieval under an asset policy with cursors
+//! ([`records`]: [`Index::records`] with a [`RecordsRequest`]). It owns its requests
+//! and its errors; lookups fail with the reader's [`crate::index::LookupError`].
+//!
+//! [`Index::check`]: crate::index::Index::check
+//! [`Index::check_batch`]: crate::index::Index::check_batch
+//! [`Index::check_batch_par`]: crate::index::Index::check_batch_par
+//! [`Index::records`]: crate::index::Index::records
 
 pub mod check;
 pub mod records;
 
 pub use check::{BreachMatch, CheckResult, RiskLevel, risk_score};
-pub use records::{AssetPolicy, AssetPolicyBuilder, HashAlgorithm, PolicyError, RecordOut, RecordsPage, SaltPosition};
+pub use records::{
+    AssetPolicy, AssetPolicyBuilder, HashAlgorithm, PolicyError, RecordOut, RecordsError, RecordsPage, RecordsRequest,
+    SaltPosition,
+};

@@ -33,7 +33,7 @@ use crate::asset::{ASSET_COUNT, Asset, AssetSet};
 use crate::date::Date;
 use crate::format::FormatError;
 use crate::format::rows::RowId;
-use crate::index::{Index, Query, QueryError};
+use crate::index::{IdentifierKind, Index, LookupError, Query};
 use crate::keymode::to_hex;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use std::borrow::Cow;
@@ -170,6 +170,93 @@ pub enum PolicyError {
     /// Hashing without an output salt.
     #[error("hashing assets ({0}) needs an output salt of 10 to 24 characters (in the policy or given per call)")]
     SaltRequired(String),
+}
+
+/// Why a `records` call failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecordsError {
+    /// The lookup failed: an invalid identifier or key, or damage found while reading.
+    #[error(transparent)]
+    Lookup(#[from] LookupError),
+    /// An invalid asset policy or output salt.
+    #[error("invalid asset policy: {0}")]
+    Policy(#[from] PolicyError),
+    /// A cursor that is malformed or bound to another query, policy or index.
+    #[error("invalid cursor: {0}")]
+    InvalidCursor(String),
+    /// A page size outside 1 to [`MAX_PAGE`].
+    #[error("invalid limit {0}: a page holds 1 to 1000 records")]
+    InvalidLimit(usize),
+}
+
+impl RecordsError {
+    /// A short machine-readable code: `validation_error`, `cursor_error` or
+    /// `index_damaged`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            RecordsError::Lookup(e) => e.code(),
+            RecordsError::InvalidCursor(_) => "cursor_error",
+            RecordsError::Policy(_) | RecordsError::InvalidLimit(_) => "validation_error",
+        }
+    }
+}
+
+/// One `records` call: the query, the policy its records are shown under, and which
+/// page. Build it with [`RecordsRequest::new`] and the setters:
+///
+/// ```no_run
+/// # use breachdex::index::{Index, OpenOptions, Query};
+/// # use breachdex::query::{AssetPolicy, RecordsRequest};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let index = Index::open(std::path::Path::new("sample-index"), &OpenOptions::default())?;
+/// let policy = AssetPolicy::default();
+/// let first = index.records(&RecordsRequest::new(Query::Email("user@example.com"), &policy).limit(100))?;
+/// if !first.cursor.is_empty() {
+///     let next = RecordsRequest::new(Query::Email("user@example.com"), &policy).limit(100).cursor(&first.cursor);
+///     let second = index.records(&next)?;
+///     println!("{} more records", second.results.len());
+/// }
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Copy, Clone, Debug)]
+pub struct RecordsRequest<'r> {
+    /// What to look up.
+    pub query: Query<'r>,
+    /// What the records may show.
+    pub policy: &'r AssetPolicy,
+    /// The page to return: a previous page's `cursor`; `None` or empty: the first.
+    pub cursor: Option<&'r str>,
+    /// Records per page, 1 to [`MAX_PAGE`]; `None`: [`MAX_PAGE`].
+    pub limit: Option<usize>,
+    /// An output salt for this call, overriding the policy's.
+    pub output_salt: Option<&'r str>,
+}
+
+impl<'r> RecordsRequest<'r> {
+    /// The first page of at most [`MAX_PAGE`] records of `query` under `policy`.
+    pub fn new(query: Query<'r>, policy: &'r AssetPolicy) -> RecordsRequest<'r> {
+        RecordsRequest { query, policy, cursor: None, limit: None, output_salt: None }
+    }
+
+    /// The page at `cursor` (a previous page's `cursor`).
+    pub fn cursor(mut self, cursor: &'r str) -> Self {
+        self.cursor = Some(cursor);
+        self
+    }
+
+    /// At most `limit` records per page (1 to [`MAX_PAGE`]).
+    pub fn limit(mut self, limit: usize) -> Self {
+        self.limit = Some(limit);
+        self
+    }
+
+    /// Hash with `salt` instead of the policy's output salt.
+    pub fn output_salt(mut self, salt: &'r str) -> Self {
+        self.output_salt = Some(salt);
+        self
+    }
 }
 
 fn known_assets() -> String {
@@ -444,8 +531,8 @@ impl Binding {
     }
 
     /// The offset a cursor points at, when it is one of this binding's.
-    fn decode(&self, cursor: &str) -> Result<u64, QueryError> {
-        let bad = |why: &str| QueryError::InvalidCursor(format!("'{cursor}' is not a records cursor ({why})"));
+    fn decode(&self, cursor: &str) -> Result<u64, RecordsError> {
+        let bad = |why: &str| RecordsError::InvalidCursor(format!("'{cursor}' is not a records cursor ({why})"));
         let bytes = crate::keymode::parse_hex_key(cursor).map_err(|_| bad("not hex"))?;
         if bytes.len() != CURSOR_BYTES {
             return Err(bad("wrong length"));
@@ -460,7 +547,7 @@ impl Binding {
         };
         let offset = u64_at(1);
         if u64_at(9) != self.tag(offset) {
-            return Err(QueryError::InvalidCursor(
+            return Err(RecordsError::InvalidCursor(
                 "this cursor belongs to another query, policy, output salt or index build; start again without a cursor"
                     .into(),
             ));
@@ -469,29 +556,23 @@ impl Binding {
     }
 }
 
-fn damaged(row_id: RowId, what: &str) -> QueryError {
-    QueryError::Damaged(FormatError::damaged("records.rows", format!("row {row_id} {what}")))
+fn damaged(row_id: RowId, what: &str) -> RecordsError {
+    RecordsError::Lookup(LookupError::Damaged(FormatError::damaged("records.rows", format!("row {row_id} {what}"))))
 }
 
 impl Index {
-    /// The records `query` matched, under `policy`: the page at `cursor` (`None` or
-    /// empty: the first) of at most `limit` records (default and maximum [`MAX_PAGE`];
-    /// 0 or more is an error). `output_salt` overrides the policy's salt for this call.
-    /// See the module docs for ordering, masking and the cursor.
-    pub fn records<'a>(
-        &'a self,
-        query: &Query<'_>,
-        policy: &AssetPolicy,
-        cursor: Option<&str>,
-        limit: Option<usize>,
-        output_salt: Option<&str>,
-    ) -> Result<RecordsPage<'a>, QueryError> {
+    /// The records a request's query matched, under its policy: the page at its cursor
+    /// (`None` or empty: the first) of at most its limit of records (default and maximum
+    /// [`MAX_PAGE`]; 0 or more is an error). The request's output salt overrides the
+    /// policy's for this call. See the module docs for ordering, masking and the cursor.
+    pub fn records<'a>(&'a self, request: &RecordsRequest<'_>) -> Result<RecordsPage<'a>, RecordsError> {
+        let RecordsRequest { query, policy, cursor, limit, output_salt } = *request;
         let limit = limit.unwrap_or(MAX_PAGE);
         if !(1..=MAX_PAGE).contains(&limit) {
-            return Err(QueryError::InvalidLimit(limit));
+            return Err(RecordsError::InvalidLimit(limit));
         }
         let salt = policy.effective_salt(output_salt)?;
-        let (kind, key) = self.query_key(query)?;
+        let (kind, key) = self.query_key(&query)?;
         let mut binding = Vec::with_capacity(96 + key.len());
         binding.extend_from_slice(CURSOR_DOMAIN);
         let build_id = self.manifest().build_id.as_bytes();
@@ -499,8 +580,8 @@ impl Index {
         binding.extend_from_slice(build_id);
         binding.push(match kind {
             None => 0,
-            Some(crate::index::IdentifierKind::Email) => 1,
-            Some(crate::index::IdentifierKind::Username) => 2,
+            Some(IdentifierKind::Email) => 1,
+            Some(IdentifierKind::Username) => 2,
         });
         binding.extend_from_slice(&(key.len() as u64).to_le_bytes());
         binding.extend_from_slice(&key);
@@ -522,7 +603,7 @@ impl Index {
         let matches = self.lookup_key(&key, kind)?;
         let hits = matches.len() as u64;
         if offset > 0 && offset >= hits {
-            return Err(QueryError::InvalidCursor(format!("the cursor points past the last of {hits} records")));
+            return Err(RecordsError::InvalidCursor(format!("the cursor points past the last of {hits} records")));
         }
         let page_rows: Vec<(RowId, crate::format::rows::Row)> = if matches.is_contiguous() {
             // An e-mail run is already sorted by source, then document id.
@@ -628,7 +709,7 @@ mod tests {
         let c = a.encode(1000);
         assert_eq!(c.len(), 34);
         assert_eq!(a.decode(&c).unwrap(), 1000);
-        assert!(matches!(b.decode(&c), Err(QueryError::InvalidCursor(_))));
+        assert!(matches!(b.decode(&c), Err(RecordsError::InvalidCursor(_))));
         assert!(a.decode("zz").unwrap_err().to_string().contains("not hex"));
         assert!(a.decode("00").unwrap_err().to_string().contains("wrong length"));
         let mut tampered = c.into_bytes();

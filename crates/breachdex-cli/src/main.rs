@@ -3,9 +3,9 @@
 use anyhow::{Context, Result, bail};
 use breachdex::build::{BuildOptions, BuildProgress, BuildSummary, build_index};
 use breachdex::catalog::Catalog;
-use breachdex::date::now_unix_seconds;
-use breachdex::index::{self, IdentifierKind, Index, OpenOptions, Query, QueryError};
-use breachdex::query::{AssetPolicy, SaltPosition};
+use breachdex::date::UnixTime;
+use breachdex::index::{self, IdentifierKind, Index, LookupError, OpenError, OpenOptions, Query};
+use breachdex::query::{AssetPolicy, RecordsError, RecordsRequest, SaltPosition};
 use breachdex::{AssetSet, HashMode, Salt};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use rayon::prelude::*;
@@ -54,7 +54,8 @@ enum Command {
         /// The index directory.
         dir: PathBuf,
     },
-    /// Check every byte of an index: checksums and structure. Exits 3 on damage.
+    /// Check every byte of an index: checksums and structure. Exits 3 on damage, 1 when
+    /// the path is not an index.
     Verify {
         /// The index directory.
         dir: PathBuf,
@@ -258,7 +259,6 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe))
 }
 
-/// The error chain as one sentence, skipping causes a message already spells out.
 /// A build error with the command-line flag that changes the outcome, when there is one
 /// (the library's messages name options, not flags).
 fn with_flag_hint(err: breachdex::build::BuildError) -> anyhow::Error {
@@ -282,6 +282,8 @@ fn with_flag_hint(err: breachdex::build::BuildError) -> anyhow::Error {
     }
 }
 
+/// The error chain as one sentence, skipping causes a message already spells out, with
+/// the flag to use when the library says a salt is missing or not wanted.
 fn one_sentence(err: &anyhow::Error) -> String {
     let mut message = String::new();
     for cause in err.chain() {
@@ -293,7 +295,20 @@ fn one_sentence(err: &anyhow::Error) -> String {
             message.push_str(&text);
         }
     }
+    if let Some(hint) = flag_hint(err) {
+        message.push_str(hint);
+    }
     message
+}
+
+/// The command-line remedy for an open error about the salt (the library names no
+/// flags; build errors get theirs from [`with_flag_hint`]).
+fn flag_hint(err: &anyhow::Error) -> Option<&'static str> {
+    err.chain().find_map(|cause| match cause.downcast_ref::<OpenError>() {
+        Some(OpenError::SaltRequired(_)) => Some(" (give it with --salt-file)"),
+        Some(OpenError::SaltUnused) => Some(" (drop --salt-file)"),
+        _ => None,
+    })
 }
 
 fn error_code(err: &anyhow::Error) -> &'static str {
@@ -301,10 +316,13 @@ fn error_code(err: &anyhow::Error) -> &'static str {
         if let Some(admin) = cause.downcast_ref::<server::AdminFailure>() {
             return admin.0.code();
         }
-        if let Some(q) = cause.downcast_ref::<QueryError>() {
-            return q.code();
+        if let Some(e) = cause.downcast_ref::<LookupError>() {
+            return e.code();
         }
-        if cause.is::<index::OpenError>() || cause.is::<breachdex::format::manifest::ManifestError>() {
+        if let Some(e) = cause.downcast_ref::<RecordsError>() {
+            return e.code();
+        }
+        if cause.is::<OpenError>() || cause.is::<breachdex::format::manifest::ManifestError>() {
             return "index_error";
         }
         if cause.is::<breachdex::catalog::CatalogError>() {
@@ -487,12 +505,21 @@ fn print_summary(s: &BuildSummary) -> std::io::Result<()> {
 
 fn open_index(dir: &Path, salt_file: Option<&Path>, populate: bool) -> Result<Index> {
     let options = OpenOptions { salt: read_salt(salt_file)?, populate };
-    Index::open(dir, &options).with_context(|| format!("cannot open index {}", dir.display()))
+    Index::open(dir, &options).map_err(|e| open_error(dir, e))
+}
+
+/// An open error for the user: named once by its path when it names one, else prefixed
+/// with the index path.
+fn open_error(dir: &Path, e: OpenError) -> anyhow::Error {
+    match e {
+        OpenError::NotAnIndex { .. } | OpenError::Io { .. } | OpenError::Manifest { .. } => e.into(),
+        e => anyhow::Error::from(e).context(format!("cannot open index {}", dir.display())),
+    }
 }
 
 fn cmd_check(args: CheckArgs) -> Result<ExitCode> {
     let index = args.target.open(args.populate)?;
-    let now = args.as_of.map_or_else(now_unix_seconds, |d| i64::from(d.days()) * 86_400);
+    let now = args.as_of.map_or_else(UnixTime::now, UnixTime::midnight);
     let single = |query: Query<'_>| -> Result<ExitCode> {
         let result = index.check(&query, now)?;
         outln!("{}", serde_json::to_string_pretty(&result)?);
@@ -610,13 +637,15 @@ fn cmd_records(args: RecordsArgs) -> Result<ExitCode> {
     };
     let policy =
         AssetPolicy::parse(args.allow.as_deref(), args.hash_assets.as_deref(), args.output_salt.as_deref(), position)
-            .map_err(QueryError::from)?;
+            .map_err(RecordsError::from)?;
     let index = args.target.open(false)?;
     let Some(query) = args.target.single_query(args.kind) else {
         bail!("give one of --email, --username or --key");
     };
+    let first =
+        RecordsRequest { cursor: args.cursor.as_deref(), limit: args.limit, ..RecordsRequest::new(query, &policy) };
     if !args.all {
-        let page = index.records(&query, &policy, args.cursor.as_deref(), args.limit, None)?;
+        let page = index.records(&first)?;
         outln!("{}", serde_json::to_string_pretty(&page)?);
         return Ok(ExitCode::SUCCESS);
     }
@@ -624,7 +653,7 @@ fn cmd_records(args: RecordsArgs) -> Result<ExitCode> {
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut cursor = args.cursor.clone();
     loop {
-        let page = index.records(&query, &policy, cursor.as_deref(), args.limit, None)?;
+        let page = index.records(&RecordsRequest { cursor: cursor.as_deref(), ..first })?;
         for record in &page.results {
             serde_json::to_writer(&mut out, record)?;
             out.write_all(b"\n")?;
@@ -639,8 +668,7 @@ fn cmd_records(args: RecordsArgs) -> Result<ExitCode> {
 }
 
 fn cmd_info(dir: &Path, json: bool) -> Result<ExitCode> {
-    let m = breachdex::format::manifest::Manifest::read(dir)
-        .with_context(|| format!("cannot read index {}", dir.display()))?;
+    let m = index::read_manifest(dir)?;
     if json {
         outln!("{}", serde_json::to_string_pretty(&m)?);
         return Ok(ExitCode::SUCCESS);
@@ -695,7 +723,7 @@ fn cmd_info(dir: &Path, json: bool) -> Result<ExitCode> {
 }
 
 fn cmd_verify(dir: &Path, json: bool) -> Result<ExitCode> {
-    let report = index::verify(dir);
+    let report = index::verify(dir)?;
     let bytes: u64 = report.files_checked.iter().map(|(_, s)| s).sum();
     if json {
         let obj = serde_json::json!({

@@ -759,8 +759,8 @@ fn salt_errors_at_check() {
     let absent = tmp.path().join("absent.salt");
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["--index", p(&hashed), "--salt-file", p(&wrong)], "salt does not match"),
-        (vec!["--index", p(&hashed)], "give its salt"),
-        (vec!["--index", p(&plain), "--salt-file", p(&salt)], "takes no salt"),
+        (vec!["--index", p(&hashed)], "opens only with the salt it was built with (give it with --salt-file)"),
+        (vec!["--index", p(&plain), "--salt-file", p(&salt)], "takes no salt: open it without one (drop --salt-file)"),
         (vec!["--index", p(&hashed), "--salt-file", p(&short)], "at least 16"),
         (vec!["--index", p(&hashed), "--salt-file", p(&absent)], "absent.salt"),
     ];
@@ -1048,4 +1048,58 @@ fn hashed_rejects_leave_out_raw_bytes_unless_rejects_raw() {
         p(&salt),
     ]);
     assert!(ok(&o).contains("raw bytes left out"), "{}", stdout(&o));
+}
+
+#[test]
+fn a_path_that_is_not_an_index_is_an_error_for_every_command() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("missing");
+    let file = tmp.path().join("a-file");
+    std::fs::write(&file, "not an index").unwrap();
+    let folder = tmp.path().join("a-folder");
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::write(folder.join("notes.txt"), "mine").unwrap();
+    for path in [&missing, &file, &folder] {
+        let commands: [Vec<&str>; 4] = [
+            vec!["check", "--index", p(path), "--email", "user@example.com"],
+            vec!["records", "--index", p(path), "--email", "user@example.com"],
+            vec!["info", p(path)],
+            vec!["verify", p(path)],
+        ];
+        for args in commands {
+            let o = run(&args);
+            let err = stderr(&o);
+            assert_eq!(code(&o), 1, "{args:?}: an error, not damage (exit 3): {err}");
+            assert!(err.contains("not a breachdex index"), "{args:?}: {err}");
+            assert_eq!(err.matches(p(path)).count(), 1, "{args:?}: the path once: {err}");
+            let mut json = vec!["--json"];
+            json.extend(&args);
+            let o = run(&json);
+            assert_eq!(code(&o), 1, "{json:?}");
+            let obj: Value = serde_json::from_str(stderr(&o).trim()).expect("JSON error object");
+            assert_eq!(obj["code"], "index_error", "{obj}");
+        }
+    }
+    assert_eq!(std::fs::read_to_string(folder.join("notes.txt")).unwrap(), "mine");
+}
+
+#[test]
+fn open_errors_name_the_index_path_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (out, _) = build_sample(tmp.path(), "idx", &[]);
+    let manifest = out.join("manifest.json");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, text.replacen("\"records\"", "\"recordz\"", 1)).unwrap();
+    for args in [vec!["check", "--index", p(&out), "--email", "user@example.com"], vec!["info", p(&out)]] {
+        let o = run(&args);
+        assert_eq!(code(&o), 1, "{args:?}");
+        let err = stderr(&o);
+        assert_eq!(
+            err.trim_end(),
+            format!("error: {}: manifest.json: checksum mismatch: the manifest is damaged", out.display()),
+            "{args:?}"
+        );
+    }
+    let o = run(&["verify", p(&out)]);
+    assert_eq!(code(&o), 3, "a damaged manifest is damage: {}", stderr(&o));
 }

@@ -5,9 +5,10 @@
 //! of this file only.
 
 use breachdex::Date;
+use breachdex::date::UnixTime;
 use breachdex::handle::{IndexHandle, Watcher};
-use breachdex::index::{Index, OpenOptions, Query, QueryError};
-use breachdex::query::{AssetPolicy, RecordOut, SaltPosition};
+use breachdex::index::{Index, OpenOptions, Query};
+use breachdex::query::{AssetPolicy, RecordOut, RecordsRequest, SaltPosition};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeSet, HashMap};
@@ -52,8 +53,9 @@ pub struct EngineError {
 }
 
 impl EngineError {
-    fn from_query(e: &QueryError, field: &'static str) -> EngineError {
-        match e.code() {
+    /// From a lookup or records error: its `code()` and its message.
+    fn from_query(code: &'static str, e: &dyn std::fmt::Display, field: &'static str) -> EngineError {
+        match code {
             "cursor_error" => EngineError { code: "cursor_error", message: e.to_string(), field: Some("cursor") },
             "validation_error" => EngineError { code: "validation_error", message: e.to_string(), field: Some(field) },
             _ => EngineError { code: "internal_error", message: e.to_string(), field: None },
@@ -256,7 +258,9 @@ impl Engine {
             IdentityKind::Email => (Query::Email(text), "email"),
             IdentityKind::Username => (Query::Username(text), "username"),
         };
-        let result = index.check(&query, now).map_err(|e| EngineError::from_query(&e, field))?;
+        let result = index
+            .check(&query, UnixTime::from_seconds(now))
+            .map_err(|e| EngineError::from_query(e.code(), &e, field))?;
         serde_json::to_vec(&result).map_err(|e| EngineError {
             code: "internal_error",
             message: e.to_string(),
@@ -294,7 +298,7 @@ impl Engine {
         }
         let mut sets: HashMap<u32, breachdex::AssetSet> = HashMap::new();
         for row_id in 0..index.len() {
-            let row = index.row(row_id).map_err(|e| EngineError::from_query(&e, "index"))?;
+            let row = index.row(row_id).map_err(|e| EngineError::from_query(e.code(), &e, "index"))?;
             let set = sets.entry(row.source_id).or_insert(breachdex::AssetSet::EMPTY);
             *set = set.union(row.assets);
         }
@@ -364,8 +368,9 @@ impl Engine {
             let mut lib_cursor = if i == start_identity { std::mem::take(&mut start_cursor) } else { String::new() };
             loop {
                 let c = Some(&lib_cursor).filter(|c| !c.is_empty()).map(String::as_str);
-                let page =
-                    index.records(&query, policy, c, None, salt).map_err(|e| EngineError::from_query(&e, field))?;
+                let page = index
+                    .records(&request(query, policy, c, None, salt))
+                    .map_err(|e| EngineError::from_query(e.code(), &e, field))?;
                 for (j, record) in page.results.into_iter().enumerate() {
                     if !passes(record.source_id, record.publish_date) {
                         continue;
@@ -377,8 +382,8 @@ impl Engine {
                             lib_cursor.clone()
                         } else {
                             index
-                                .records(&query, policy, c, Some(j), salt)
-                                .map_err(|e| EngineError::from_query(&e, field))?
+                                .records(&request(query, policy, c, Some(j), salt))
+                                .map_err(|e| EngineError::from_query(e.code(), &e, field))?
                                 .cursor
                         };
                         next = Some(encode_cursor(i, &resume, &binding));
@@ -423,7 +428,9 @@ fn count_hits(
     let limit = if filter.is_empty() { Some(1) } else { None };
     loop {
         let c = Some(&cursor).filter(|c| !c.is_empty()).map(String::as_str);
-        let page = index.records(query, policy, c, limit, salt).map_err(|e| EngineError::from_query(&e, field))?;
+        let page = index
+            .records(&request(*query, policy, c, limit, salt))
+            .map_err(|e| EngineError::from_query(e.code(), &e, field))?;
         if filter.is_empty() {
             return Ok(page.hits);
         }
@@ -435,6 +442,17 @@ fn count_hits(
     }
 }
 
+/// One `records` call of the library.
+fn request<'r>(
+    query: Query<'r>,
+    policy: &'r AssetPolicy,
+    cursor: Option<&'r str>,
+    limit: Option<usize>,
+    output_salt: Option<&'r str>,
+) -> RecordsRequest<'r> {
+    RecordsRequest { cursor, limit, output_salt, ..RecordsRequest::new(query, policy) }
+}
+
 /// Sources whose match severity for this identity is one of `wanted`.
 fn source_severities(
     index: &Index,
@@ -442,7 +460,8 @@ fn source_severities(
     wanted: &BTreeSet<u8>,
     field: &'static str,
 ) -> Result<BTreeSet<u32>, EngineError> {
-    let check = index.check(query, 0).map_err(|e| EngineError::from_query(&e, field))?;
+    let check =
+        index.check(query, UnixTime::from_seconds(0)).map_err(|e| EngineError::from_query(e.code(), &e, field))?;
     Ok(check.breaches.iter().filter(|b| wanted.contains(&b.severity_score)).map(|b| b.source_id).collect())
 }
 

@@ -212,7 +212,7 @@ struct Bdx(Index);
 impl System for Bdx {
     fn checker(&self) -> Checker<'_> {
         Box::new(move |e| {
-            let r = self.0.check(&Query::Email(e), NOW).expect("check");
+            let r = self.0.check(&Query::Email(e), breachdex::date::UnixTime::from_seconds(NOW)).expect("check");
             (r.risk_score, r.total_breaches)
         })
     }
@@ -221,7 +221,7 @@ impl System for Bdx {
     fn batch_checker(&self) -> BatchChecker<'_> {
         Box::new(move |keys| {
             let queries: Vec<Query<'_>> = keys.iter().map(|k| Query::Email(k)).collect();
-            self.0.check_batch(&queries, NOW).into_iter().map(|r| r.expect("check").risk_score as u64).sum()
+            self.0.check_batch(&queries, breachdex::date::UnixTime::from_seconds(NOW)).into_iter().map(|r| r.expect("check").risk_score as u64).sum()
         })
     }
 }

@@ -1,0 +1,155 @@
+//! The key maps (`email.fst` / `username.fst` in `plain` mode, `email.keys` /
+//! `username.keys` in hashed modes): a key to its ordinal. One file kind with two
+//! encodings chosen by the hash mode; this module picks the file name and the encoding,
+//! and holds the writer and the reader side by side. The encodings themselves live in
+//! [`super::fstmap`] (an FST of normalized identifiers) and [`super::keys`] (sorted
+//! fixed-width hashes with a radix directory).
+
+use super::fstmap::{self, FstReader, FstWriter};
+use super::keys::{self, SortedKeysReader, SortedKeysWriter};
+use super::{FileSummary, FileView, FormatError, Kind};
+use crate::keymode::HashMode;
+use std::io;
+use std::path::Path;
+
+/// Which identifier a key map holds.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum KeyMapRole {
+    /// The e-mail map: an ordinal is a run of rows in `email.ranges`.
+    Email,
+    /// The username map: an ordinal is a list in `username.postings`.
+    Username,
+}
+
+/// The file name of the `role` key map of an index in hash mode `mode`.
+pub fn file_name(mode: HashMode, role: KeyMapRole) -> &'static str {
+    match (mode.is_hashed(), role) {
+        (false, KeyMapRole::Email) => "email.fst",
+        (false, KeyMapRole::Username) => "username.fst",
+        (true, KeyMapRole::Email) => "email.keys",
+        (true, KeyMapRole::Username) => "username.keys",
+    }
+}
+
+/// The kind tag of the `role` key map of an index in hash mode `mode`.
+pub fn kind(mode: HashMode, role: KeyMapRole) -> Kind {
+    match (mode.is_hashed(), role) {
+        (false, KeyMapRole::Email) => fstmap::EMAIL_KIND,
+        (false, KeyMapRole::Username) => fstmap::USERNAME_KIND,
+        (true, KeyMapRole::Email) => keys::EMAIL_KIND,
+        (true, KeyMapRole::Username) => keys::USERNAME_KIND,
+    }
+}
+
+/// Writes a key map: keys pushed in ascending order get ordinals 0, 1, 2, ...
+pub enum KeyMapWriter {
+    /// `plain` mode.
+    Fst(FstWriter),
+    /// Hashed modes.
+    Sorted(SortedKeysWriter),
+}
+
+impl KeyMapWriter {
+    /// Creates the `role` key map of a `mode` index in `dir`.
+    pub fn create(dir: &Path, mode: HashMode, role: KeyMapRole) -> io::Result<KeyMapWriter> {
+        let path = dir.join(file_name(mode, role));
+        Ok(match mode.key_width() {
+            None => KeyMapWriter::Fst(FstWriter::create(&path, kind(mode, role))?),
+            Some(width) => KeyMapWriter::Sorted(SortedKeysWriter::create(&path, kind(mode, role), width)?),
+        })
+    }
+
+    /// Appends the next key (ascending); returns its ordinal.
+    pub fn push(&mut self, key: &[u8]) -> io::Result<u64> {
+        match self {
+            KeyMapWriter::Fst(w) => w.push(key),
+            KeyMapWriter::Sorted(w) => w.push(key),
+        }
+    }
+
+    /// Keys pushed so far.
+    pub fn count(&self) -> u64 {
+        match self {
+            KeyMapWriter::Fst(w) => w.count(),
+            KeyMapWriter::Sorted(w) => w.count(),
+        }
+    }
+
+    /// Writes the footer and closes the file.
+    pub fn finish(self) -> io::Result<FileSummary> {
+        match self {
+            KeyMapWriter::Fst(w) => w.finish(),
+            KeyMapWriter::Sorted(w) => w.finish(),
+        }
+    }
+}
+
+/// Reads a key map written by [`KeyMapWriter`].
+#[derive(Clone, Debug)]
+pub enum KeyMapReader {
+    /// `plain` mode.
+    Fst(FstReader),
+    /// Hashed modes.
+    Sorted(SortedKeysReader),
+}
+
+impl KeyMapReader {
+    /// Reads the key map in `view`, in the encoding of hash mode `mode`.
+    pub fn new(view: FileView, mode: HashMode) -> Result<KeyMapReader, FormatError> {
+        Ok(match mode.key_width() {
+            None => KeyMapReader::Fst(FstReader::new(view)?),
+            Some(width) => KeyMapReader::Sorted(SortedKeysReader::new(view, width)?),
+        })
+    }
+
+    /// The ordinal of `key`, if present.
+    pub fn lookup(&self, key: &[u8]) -> Result<Option<u64>, FormatError> {
+        match self {
+            KeyMapReader::Fst(m) => m.lookup(key),
+            KeyMapReader::Sorted(m) => m.lookup(key),
+        }
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> u64 {
+        match self {
+            KeyMapReader::Fst(m) => m.len(),
+            KeyMapReader::Sorted(m) => m.len(),
+        }
+    }
+
+    /// Whether the map holds no key.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Checks the whole structure (keys strictly ascending, directories consistent).
+    pub fn verify(&self) -> Result<(), FormatError> {
+        match self {
+            KeyMapReader::Fst(m) => m.verify(),
+            KeyMapReader::Sorted(m) => m.verify(),
+        }
+    }
+
+    /// The file underneath.
+    pub fn view(&self) -> &FileView {
+        match self {
+            KeyMapReader::Fst(m) => m.view(),
+            KeyMapReader::Sorted(m) => m.view(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_kinds_follow_the_mode() {
+        let hashed: HashMode = "sha256".parse().unwrap();
+        assert_eq!(file_name(HashMode::Plain, KeyMapRole::Email), "email.fst");
+        assert_eq!(file_name(hashed, KeyMapRole::Username), "username.keys");
+        assert_eq!(kind(HashMode::Plain, KeyMapRole::Username), fstmap::USERNAME_KIND);
+        assert_eq!(kind(hashed, KeyMapRole::Email), keys::EMAIL_KIND);
+    }
+}

@@ -1,0 +1,148 @@
+//! [`verify`]: the explicit, read-everything check of an index directory (open is
+//! constant time and checks only frames and counts). It needs no salt and builds no
+//! [`super::Index`]: it reads the files into the same readers lookups use and walks
+//! every structure.
+
+use super::{IndexFiles, OpenError, parse_manifest_meta, read_manifest};
+use crate::format::{FileView, FormatError, index_files, manifest};
+use crate::mmap::{Access, Bytes};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// What [`verify`] found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Files whose checksums were read, with their sizes.
+    pub files_checked: Vec<(String, u64)>,
+    /// Every problem found, one sentence each, naming the file. Empty: the index is
+    /// intact.
+    pub problems: Vec<String>,
+}
+
+impl VerifyReport {
+    /// Whether no problem was found.
+    pub fn is_ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// Checks an index directory completely: the manifest, every file's size, frame and
+/// checksums (the manifest's whole-file XXH3 and the file's own footer), files that do
+/// not belong, and the structure of every file (sorted keys, consistent directories,
+/// runs and postings in range, readable columns, rows that name known sources). Needs
+/// no salt. Reads every byte.
+///
+/// A path that is not an index at all (nothing there, a file, a folder without
+/// `manifest.json`) is an error ([`OpenError::NotAnIndex`]), as is a directory that
+/// cannot be read; damage, including a damaged manifest, is reported in the
+/// [`VerifyReport`].
+pub fn verify(dir: &Path) -> Result<VerifyReport, OpenError> {
+    let mut report = VerifyReport::default();
+    let manifest = match read_manifest(dir) {
+        Ok(m) => m,
+        Err(e @ OpenError::Manifest { .. }) => {
+            report.problems.push(e.to_string());
+            return Ok(report);
+        }
+        Err(e) => return Err(e),
+    };
+    let entries = std::fs::read_dir(dir).map_err(|source| OpenError::Io { path: dir.to_path_buf(), source })?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name != manifest::FILE_NAME && manifest.file(&name).is_none() {
+            report.problems.push(format!("{name}: not part of this index (not in the manifest)"));
+        }
+    }
+    let kinds: BTreeMap<String, _> = match parse_manifest_meta(&manifest) {
+        Ok((mode, stored, _)) => index_files(mode, stored).into_iter().collect(),
+        Err(e) => {
+            report.problems.push(e.to_string());
+            return Ok(report);
+        }
+    };
+    let mut files = BTreeMap::new();
+    for entry in &manifest.files {
+        let bytes = match Bytes::map_path(&dir.join(&entry.name), Access::Sequential, false) {
+            Ok(b) => b,
+            Err(e) => {
+                report.problems.push(format!("{}: cannot read: {e}", entry.name));
+                continue;
+            }
+        };
+        report.files_checked.push((entry.name.clone(), bytes.len() as u64));
+        if let Err(problem) = check_file(&entry.name, &bytes, entry, kinds.get(&entry.name)) {
+            report.problems.push(problem);
+            continue;
+        }
+        files.insert(entry.name.clone(), bytes);
+    }
+    if !report.problems.is_empty() {
+        return Ok(report);
+    }
+    match IndexFiles::new(dir.to_path_buf(), manifest, files) {
+        Ok(index) => {
+            if let Err(e) = verify_structure(&index) {
+                report.problems.push(e.to_string());
+            }
+        }
+        Err(e) => report.problems.push(e.to_string()),
+    }
+    Ok(report)
+}
+
+/// One file against its manifest entry: size, whole-file checksum, frame, footer
+/// checksum. The problem, one sentence naming the file.
+fn check_file(
+    name: &str,
+    bytes: &Bytes,
+    entry: &manifest::FileEntry,
+    kind: Option<&crate::format::Kind>,
+) -> Result<(), String> {
+    if bytes.len() as u64 != entry.size {
+        return Err(format!("{name}: {} bytes, but the manifest says {}", bytes.len(), entry.size));
+    }
+    let sum = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(bytes));
+    if sum != entry.xxh3 {
+        return Err(format!("{name}: checksum {sum} differs from the manifest's {}: the file is damaged", entry.xxh3));
+    }
+    let kind = kind.ok_or_else(|| format!("{name}: listed in the manifest but not a file of this index"))?;
+    let view = FileView::parse(name, bytes.clone(), *kind).map_err(|e| e.to_string())?;
+    view.verify_checksum().map_err(|e| e.to_string())
+}
+
+fn verify_structure(files: &IndexFiles) -> Result<(), FormatError> {
+    let total = files.rows.len();
+    files.email_map.verify()?;
+    files.username_map.verify()?;
+    files.email_ranges.verify(total)?;
+    files.username_postings.verify(total)?;
+    for col in files.columns.iter().flatten() {
+        col.verify()?;
+    }
+    let mut per_source: BTreeMap<u32, u64> = BTreeMap::new();
+    for id in 0..total {
+        let row = files.rows.get(id).ok_or_else(|| files.rows.view().damaged("row missing"))?;
+        if files.source(row.source_id).is_none() {
+            return Err(files.rows.view().damaged(format!("row {id} names unknown source {}", row.source_id)));
+        }
+        if crate::severity::Severity::from_score(row.severity).is_none() {
+            return Err(files.rows.view().damaged(format!("row {id} has invalid severity {}", row.severity)));
+        }
+        for asset in row.assets.intersection(files.stored).iter() {
+            let col = files.columns[asset.index()].as_ref();
+            if col.map(|c| c.get(id)).transpose()?.flatten().is_none() {
+                return Err(files.rows.view().damaged(format!("row {id} holds {asset} but its column is empty")));
+            }
+        }
+        *per_source.entry(row.source_id).or_default() += 1;
+    }
+    for s in &files.sources {
+        if per_source.get(&s.id).copied().unwrap_or(0) != s.records {
+            return Err(FormatError::damaged(
+                manifest::FILE_NAME,
+                format!("source {} should have {} records", s.name, s.records),
+            ));
+        }
+    }
+    Ok(())
+}
