@@ -153,14 +153,14 @@ impl Index {
     /// normalized identifier in `plain` mode); `kind` `None` searches both maps.
     pub fn lookup_key(&self, key: &[u8], kind: Option<IdentifierKind>) -> Result<Matches<'_>, LookupError> {
         let mode = self.hash_mode();
-        if let Some(width) = mode.key_width() {
-            if key.len() != width {
-                return Err(LookupError::InvalidKey(format!(
-                    "a {mode} key is {width} bytes ({} hex digits), this one is {}",
-                    width * 2,
-                    key.len()
-                )));
-            }
+        if let Some(width) = mode.key_width()
+            && key.len() != width
+        {
+            return Err(LookupError::InvalidKey(format!(
+                "a {mode} key is {width} bytes ({} hex digits), this one is {}",
+                width * 2,
+                key.len()
+            )));
         }
         match kind {
             Some(IdentifierKind::Email) => self.email_rows(key),
