@@ -159,6 +159,13 @@ pub fn now_unix() -> i64 {
     breachdex::date::now_unix_seconds()
 }
 
+/// The Unix time now, in milliseconds.
+pub fn now_unix_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 /// RFC 3339 UTC text of a Unix time.
 pub fn rfc3339(unix: i64) -> String {
     breachdex::date::rfc3339_utc(unix)

@@ -200,7 +200,7 @@ fn spawn_writer(tracker: &TaskTracker, state: &AppState, stop: CancellationToken
                     let store = &inner.0.store;
                     store.write_batch(&usage, &batch).map_err(|e| e.to_string())?;
                     if prune {
-                        store.prune_logs(engine::now_unix() * 1000 - retention_ms).map_err(|e| e.to_string())?;
+                        store.prune_logs(engine::now_unix_millis() - retention_ms).map_err(|e| e.to_string())?;
                     }
                     Ok(())
                 })

@@ -158,7 +158,7 @@ async fn record_request(State(state): State<AppState>, request: Request, next: N
     }
     let (key_id, org) = facts.map_or((None, None), |f| (f.key_id, f.org));
     state.log(LogRow {
-        at_ms: unix_millis(),
+        at_ms: engine::now_unix_millis(),
         key_id,
         org,
         method: method.into(),
@@ -168,12 +168,6 @@ async fn record_request(State(state): State<AppState>, request: Request, next: N
         latency_us,
     });
     response
-}
-
-fn unix_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// The key of an authenticated request, for handlers.

@@ -727,18 +727,31 @@ fn cors_answers_preflights_for_allowed_origins_only() {
 #[test]
 fn log_rows_past_the_retention_are_deleted() {
     let data = tempfile::tempdir().unwrap();
+    let count = || {
+        let store = SqliteStore::open(data.path()).unwrap();
+        let mut rows = 0;
+        breachdex_server::keys::logs(&store, None, None, &mut |_| rows += 1).unwrap();
+        rows
+    };
+    // Kept under the default retention (30 days); written at the latest by the final flush.
+    let server = TestServer::start(config(index(), data.path()));
+    let key = enterprise(data.path());
+    assert_eq!(server.get("/api/v1/usage/", &key).status, 200);
+    server.stop();
+    assert_eq!(count(), 1);
+    // A server with a retention of 0 days deletes it (the writer prunes on its first run).
     let mut c = config(index(), data.path());
     c.log_retention_days = 0;
     c.prune_interval = Duration::from_millis(100);
     let server = TestServer::start(c);
-    let key = enterprise(data.path());
-    assert_eq!(server.get("/api/v1/usage/", &key).status, 200);
-    std::thread::sleep(Duration::from_millis(800));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while count() > 0 {
+        assert!(Instant::now() < deadline, "a retention of 0 days keeps nothing once pruned");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     server.stop();
+    assert_eq!(count(), 0);
     let store = SqliteStore::open(data.path()).unwrap();
-    let mut rows = 0;
-    breachdex_server::keys::logs(&store, None, None, &mut |_| rows += 1).unwrap();
-    assert_eq!(rows, 0, "a retention of 0 days keeps nothing once pruned");
     assert_eq!(store.usage(&chrono_month()).unwrap().len(), 1, "usage is not part of the log");
 }
 
@@ -804,9 +817,13 @@ fn shutdown_finishes_a_request_in_flight_and_refuses_new_connections() {
     std::thread::sleep(Duration::from_millis(200));
     let addr = server.addr;
     server.begin_shutdown();
-    std::thread::sleep(Duration::from_millis(300));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(addr).is_ok() {
+        assert!(Instant::now() < deadline, "new connections still accepted 10 s after shutdown began");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(200));
     assert!(!server.is_finished(), "shutdown waits for the request in flight");
-    assert!(std::net::TcpStream::connect(addr).is_err(), "no new connection once shutdown began");
     conn.write_all(&body[5..]).unwrap();
     let mut answer = String::new();
     conn.read_to_string(&mut answer).unwrap();
