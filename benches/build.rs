@@ -9,8 +9,8 @@
 //!
 //! Run: `cargo bench --bench build -- --quick`; one mode: `-- build/xxh3-64`.
 
-use breachdex::build::{BuildOptions, build_index};
-use breachdex::catalog::Catalog;
+use breachdex::Catalog;
+use breachdex::{BuildOptions, build_index};
 use breachdex::{HashMode, Salt};
 use breachdex_gen::bench::{NOW, SALT, SEED};
 use breachdex_gen::{GenConfig, catalog_path, generate_cached};

@@ -9,7 +9,7 @@
 //! Run: `cargo bench --bench fst`; medians are in
 //! `target/criterion/fst_get_*/*/new/estimates.json`.
 
-use breachdex::format::fst_safe::FstMeta;
+use breachdex::internals::fst_safe::FstMeta;
 use breachdex_gen::identity_email;
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;

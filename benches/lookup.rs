@@ -12,14 +12,14 @@
 //! `BREACHDEX_BENCH_RECORDS` changes the record count (default 1,000,000).
 //! Quick run: `cargo bench --bench lookup -- --quick`; one group: `-- lookup_hit`.
 
-use breachdex::build::{BuildOptions, BuildSummary, build_index};
-use breachdex::catalog::Catalog;
-use breachdex::date::UnixTime;
-use breachdex::index::{IdentifierKind, Index, LookupError, OpenOptions, Query};
-use breachdex::keymode::KeyDeriver;
-use breachdex::normalize::normalize_email;
-use breachdex::query::CheckResult;
+use breachdex::Catalog;
+use breachdex::CheckResult;
+use breachdex::KeyDeriver;
+use breachdex::UnixTime;
+use breachdex::normalize_email;
+use breachdex::{BuildOptions, BuildSummary, build_index};
 use breachdex::{HashMode, Salt};
+use breachdex::{IdentifierKind, Index, LookupError, OpenOptions, Query};
 use breachdex_gen::bench::{NOW, SALT, SEED};
 use breachdex_gen::{GenConfig, catalog_path, generate_cached, identity_email, identity_username, miss_email};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};

@@ -7,10 +7,10 @@
 //! e-mail (the generator's heaviest identities hold far fewer than 1,000), built into a
 //! `plain` index. Run: `cargo bench --bench records`.
 
-use breachdex::build::{BuildOptions, build_index};
-use breachdex::catalog::Catalog;
-use breachdex::index::{Index, OpenOptions, Query};
-use breachdex::query::{AssetPolicy, RecordsRequest, SaltPosition};
+use breachdex::Catalog;
+use breachdex::{AssetPolicy, RecordsRequest, SaltPosition};
+use breachdex::{BuildOptions, build_index};
+use breachdex::{Index, OpenOptions, Query};
 use breachdex_gen::{GenConfig, catalog_path, generate, identity_email};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;

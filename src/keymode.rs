@@ -283,7 +283,7 @@ pub fn xxh3_secret(salt: &Salt) -> [u8; XXH3_SECRET_LEN] {
     secret
 }
 
-/// Lower-case hex of `bytes`, two digits per byte (the form [`parse_hex_key`] reads
+/// Lower-case hex of `bytes`, two digits per byte (the form [`Query::Key`](crate::Query::Key) reads
 /// and the command line shows).
 pub fn to_hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";

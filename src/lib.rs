@@ -7,10 +7,16 @@
 //! Data flows one way: dump files → records → sorted runs → index files → reader →
 //! results. See the README for a tour and `docs/FORMAT.md` for the byte layout.
 //!
+//! Everything an embedder uses is exported at the crate root: opening and querying
+//! ([`Index`], [`Query`], [`Index::check`], [`Index::records`] with an [`AssetPolicy`]),
+//! following published builds ([`IndexHandle`]), checking integrity ([`verify`]), building
+//! ([`build_index`] from a [`Catalog`]), keys ([`HashMode`], [`Salt`], [`KeyDeriver`]) and
+//! the manifest ([`read_manifest`], [`manifest`]). The modules themselves are private; the
+//! hidden `internals` module is for the project's own benchmarks, fuzz targets and tools and
+//! is not a stable API.
+//!
 //! ```no_run
-//! use breachdex::build::{BuildOptions, build_index};
-//! use breachdex::catalog::Catalog;
-//! use breachdex::index::{Index, OpenOptions, Query};
+//! use breachdex::{BuildOptions, Catalog, Index, OpenOptions, Query, UnixTime, build_index};
 //! use std::path::Path;
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -19,7 +25,7 @@
 //! println!("{} records kept, {} rejected", summary.kept, summary.rejected_records);
 //!
 //! let index = Index::open(Path::new("sample-index"), &OpenOptions::default())?;
-//! let result = index.check(&Query::Email("USER@Example.com"), breachdex::date::UnixTime::now())?;
+//! let result = index.check(&Query::Email("USER@Example.com"), UnixTime::now())?;
 //! for breach in &result.breaches {
 //!     println!("{} {} ({} records)", breach.source, breach.severity, breach.records);
 //! }
@@ -35,28 +41,71 @@
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
+#![warn(unnameable_types)]
 
-pub mod asset;
-pub mod build;
-pub mod catalog;
-pub mod date;
-pub mod format;
-pub mod fuzzing;
-pub mod handle;
-pub mod index;
-pub mod ingest;
-pub mod keymode;
-pub mod mmap;
-pub mod normalize;
-pub mod query;
-pub mod severity;
+mod asset;
+mod build;
+mod catalog;
+mod date;
+mod format;
+mod fuzzing;
+mod handle;
+mod index;
+mod ingest;
+mod keymode;
+mod mmap;
+mod normalize;
+mod query;
+mod severity;
 
-pub use asset::{Asset, AssetSet, UnknownAssetError};
+#[doc(hidden)]
+pub mod internals;
+
+// Assets, dates, severity.
+pub use asset::{ASSET_COUNT, Asset, AssetSet, UnknownAssetError};
+pub use date::{Date, DateParseError, UnixTime, now_unix_seconds, rfc3339_utc};
+pub use severity::Severity;
+
+// Keys: normalization and hash modes.
+pub use keymode::{DeriverError, HashMode, Key, KeyDeriver, Salt, SaltError, to_hex};
+pub use normalize::{KeyError, MAX_EMAIL_BYTES, MAX_USERNAME_BYTES, normalize_email, normalize_username};
+
+// Reading: open, look up, verify.
+pub use format::FormatError;
+pub use format::rows::{Row, RowId};
+pub use index::{
+    IdentifierKind, Index, LookupError, Matches, OpenError, OpenOptions, Query, RecordView, SourceInfo, VerifyReport,
+    read_manifest, verify,
+};
+
+// Querying: breach checks and records under an asset policy.
+pub use query::{
+    AssetPolicy, AssetPolicyBuilder, BreachMatch, CheckResult, HashAlgorithm, MASK, MAX_PAGE, MAX_SALT_CHARS,
+    MIN_SALT_CHARS, PolicyError, RecordOut, RecordsError, RecordsPage, RecordsRequest, RiskLevel, SaltPosition,
+    risk_score,
+};
+
+// Serving: follow a published path, publish a build.
+pub use handle::{IndexHandle, Watcher, publish_symlink};
+
+// Building.
+pub use build::{
+    BuildError, BuildOptions, BuildProgress, BuildSummary, DEFAULT_MEMORY_BUDGET, MIN_MEMORY_BUDGET, MemoryBudgetError,
+    SourceSummary, UnsafeOutput, build_index,
+};
+pub use catalog::{Catalog, CatalogError, SourceSpec};
+pub use ingest::{Compression, DumpFile, DumpFormat, IngestError, MAX_RECORD_BYTES, MAX_REJECT_RAW_BYTES};
+
+pub use format::manifest::{Manifest, ManifestError};
+
+/// The manifest of an index (`manifest.json`, written last): format version, build
+/// options, counts, every file with its size and checksum, and the sources. Read it with
+/// [`read_manifest`]; `breachdex info` prints it.
+pub mod manifest {
+    pub use crate::format::manifest::{BuildStats, Counts, FILE_NAME, FileEntry, Manifest, ManifestError, SourceMeta};
+}
 
 /// The README's Rust examples, compiled by `cargo test --doc` so they stay correct.
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
-pub use date::Date;
-pub use keymode::{HashMode, Salt};
-pub use severity::Severity;

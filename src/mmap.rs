@@ -176,11 +176,6 @@ impl Arena {
     pub fn len(&self) -> usize {
         self.map.len()
     }
-
-    /// Whether the region is empty (never: it has at least one byte).
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
-    }
 }
 
 /// Hints the CPU to load the cache line holding `data[offset]` (no effect when

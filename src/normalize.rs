@@ -1,73 +1,6 @@
 //! Key normalization (SPEC §4), shared by the builder and the reader so that any
-//! spelling of an identifier finds its records.
-//!
-//! # E-mail rules, in the order they are checked
-//!
-//! 1. Leading and trailing white space is trimmed (Unicode `White_Space`, as
-//!    [`str::trim`]); nothing left → [`KeyError::Empty`].
-//! 2. The trimmed text is scanned once, left to right; the first offending character
-//!    decides: white space → [`KeyError::Whitespace`], a control character (general
-//!    category `Cc`, [`char::is_control`]) → [`KeyError::Control`]. White space wins
-//!    for characters that are both (tab, line feed, ...).
-//! 3. No `@` → [`KeyError::MissingAt`]; more than one → [`KeyError::MultipleAt`].
-//! 4. Nothing before the `@` → [`KeyError::EmptyLocal`]; nothing after it →
-//!    [`KeyError::EmptyDomain`].
-//! 5. Unicode NFC, then full Unicode lower-casing ([`str::to_lowercase`], which is
-//!    language-independent), then NFC again if lower-casing broke it (so that the
-//!    result is a fixed point).
-//! 6. The domain is converted by UTS #46 ToASCII, non-transitional, without the STD3
-//!    rules (the WHATWG URL behaviour: `_` and other ASCII punctuation is kept), with
-//!    a hyphen first or last in a label refused (in the Unicode and the ASCII form) and
-//!    DNS lengths and other hyphen positions (`ab--c`) unchecked (real-world dumps
-//!    contain such names). Failure → [`KeyError::InvalidDomain`] carrying the domain as
-//!    given.
-//!    UTS #46 mapping may turn a non-ASCII character into white space, a control
-//!    character or `@` (e.g. U+FF20 FULLWIDTH COMMERCIAL AT): these are refused as
-//!    an invalid domain too. A domain made only of characters that UTS #46 ignores
-//!    (e.g. U+00AD SOFT HYPHEN) → [`KeyError::EmptyDomain`].
-//! 7. More than [`MAX_EMAIL_BYTES`] bytes → [`KeyError::TooLong`].
-//!
-//! Steps 2 to 4 look at the trimmed input rather than the normalized text: NFC and
-//! lower-casing never create nor remove white space, control characters or `@`, and
-//! never empty a non-empty string, so the outcome is the same and bad input is refused
-//! before any work is done.
-//!
-//! 8. The ASCII domain loses one trailing root dot (`example.com.` is the same key as
-//!    `example.com`: DNS names them alike); nothing left → [`KeyError::EmptyDomain`].
-//!    Then every label must be non-empty (no `..`, no leading dot) and must not start
-//!    or end with a hyphen (`-bad-.com`), else [`KeyError::InvalidDomain`]. Hyphens
-//!    elsewhere (`a--b`, `xn--`) are allowed.
-//!
-//! These are the only e-mail rules: the builder (`ingest`) and the reader call this same
-//! function, so an address refused at query time was refused at build time and any
-//! spelling accepted at one finds the other.
-//!
-//! No provider-specific rewriting: dots and `+tags` in the local part are kept.
-//!
-//! # Username rules
-//!
-//! Trim, then a control character anywhere → [`KeyError::Control`] (inner white space
-//! such as a space is allowed; a tab, being a control character, is not); NFC,
-//! lower-case, NFC; then 1 to [`MAX_USERNAME_BYTES`] bytes (empty input →
-//! [`KeyError::Empty`]).
-//!
-//! # Lower-casing notes
-//!
-//! Lower-casing follows the Unicode default (locale-independent) mapping:
-//! `ÄÖÜ` → `äöü`; Greek `Σ` becomes final `ς` at the end of a word and `σ`
-//! elsewhere; Turkish `I` becomes `i` (not dotless `ı`), dotted `İ` (U+0130) becomes
-//! `i` followed by U+0307 COMBINING DOT ABOVE (two characters, three bytes), and
-//! dotless `ı` stays as it is. So `İ` and `i` are *different* keys in the local part
-//! and in usernames; in a domain, UTS #46 applies its own mapping on top.
-//!
-//! # Performance
-//!
-//! ASCII input (the vast majority) takes a byte-level fast path: an already normalized
-//! identifier is returned borrowed (no allocation), and one that only needs ASCII
-//! lower-casing costs one allocation. A domain made of lower-case letters, digits,
-//! hyphens and dots, with no label starting with `xn--`, is its own UTS #46 form and
-//! skips IDNA processing. The fast path is checked against a straightforward reference
-//! implementation by property tests.
+//! spelling of an identifier finds its records. The rules are documented on
+//! [`KeyError`], which is public (re-exported at the crate root).
 
 use std::borrow::Cow;
 
@@ -79,7 +12,76 @@ pub const MAX_EMAIL_BYTES: usize = 254;
 /// Longest accepted normalized username, in bytes.
 pub const MAX_USERNAME_BYTES: usize = 128;
 
-/// Why an identifier is not a valid key.
+/// Why an identifier is not a valid key. The normalization rules (SPEC §4) of
+/// [`normalize_email`] and [`normalize_username`] follow.
+///
+/// # E-mail rules, in the order they are checked
+///
+/// 1. Leading and trailing white space is trimmed (Unicode `White_Space`, as
+///    [`str::trim`]); nothing left → [`KeyError::Empty`].
+/// 2. The trimmed text is scanned once, left to right; the first offending character
+///    decides: white space → [`KeyError::Whitespace`], a control character (general
+///    category `Cc`, [`char::is_control`]) → [`KeyError::Control`]. White space wins
+///    for characters that are both (tab, line feed, ...).
+/// 3. No `@` → [`KeyError::MissingAt`]; more than one → [`KeyError::MultipleAt`].
+/// 4. Nothing before the `@` → [`KeyError::EmptyLocal`]; nothing after it →
+///    [`KeyError::EmptyDomain`].
+/// 5. Unicode NFC, then full Unicode lower-casing ([`str::to_lowercase`], which is
+///    language-independent), then NFC again if lower-casing broke it (so that the
+///    result is a fixed point).
+/// 6. The domain is converted by UTS #46 ToASCII, non-transitional, without the STD3
+///    rules (the WHATWG URL behaviour: `_` and other ASCII punctuation is kept), with
+///    a hyphen first or last in a label refused (in the Unicode and the ASCII form) and
+///    DNS lengths and other hyphen positions (`ab--c`) unchecked (real-world dumps
+///    contain such names). Failure → [`KeyError::InvalidDomain`] carrying the domain as
+///    given.
+///    UTS #46 mapping may turn a non-ASCII character into white space, a control
+///    character or `@` (e.g. U+FF20 FULLWIDTH COMMERCIAL AT): these are refused as
+///    an invalid domain too. A domain made only of characters that UTS #46 ignores
+///    (e.g. U+00AD SOFT HYPHEN) → [`KeyError::EmptyDomain`].
+/// 7. More than [`MAX_EMAIL_BYTES`] bytes → [`KeyError::TooLong`].
+///
+/// Steps 2 to 4 look at the trimmed input rather than the normalized text: NFC and
+/// lower-casing never create nor remove white space, control characters or `@`, and
+/// never empty a non-empty string, so the outcome is the same and bad input is refused
+/// before any work is done.
+///
+/// 8. The ASCII domain loses one trailing root dot (`example.com.` is the same key as
+///    `example.com`: DNS names them alike); nothing left → [`KeyError::EmptyDomain`].
+///    Then every label must be non-empty (no `..`, no leading dot) and must not start
+///    or end with a hyphen (`-bad-.com`), else [`KeyError::InvalidDomain`]. Hyphens
+///    elsewhere (`a--b`, `xn--`) are allowed.
+///
+/// These are the only e-mail rules: the builder (`ingest`) and the reader call this same
+/// function, so an address refused at query time was refused at build time and any
+/// spelling accepted at one finds the other.
+///
+/// No provider-specific rewriting: dots and `+tags` in the local part are kept.
+///
+/// # Username rules
+///
+/// Trim, then a control character anywhere → [`KeyError::Control`] (inner white space
+/// such as a space is allowed; a tab, being a control character, is not); NFC,
+/// lower-case, NFC; then 1 to [`MAX_USERNAME_BYTES`] bytes (empty input →
+/// [`KeyError::Empty`]).
+///
+/// # Lower-casing notes
+///
+/// Lower-casing follows the Unicode default (locale-independent) mapping:
+/// `ÄÖÜ` → `äöü`; Greek `Σ` becomes final `ς` at the end of a word and `σ`
+/// elsewhere; Turkish `I` becomes `i` (not dotless `ı`), dotted `İ` (U+0130) becomes
+/// `i` followed by U+0307 COMBINING DOT ABOVE (two characters, three bytes), and
+/// dotless `ı` stays as it is. So `İ` and `i` are *different* keys in the local part
+/// and in usernames; in a domain, UTS #46 applies its own mapping on top.
+///
+/// # Performance
+///
+/// ASCII input (the vast majority) takes a byte-level fast path: an already normalized
+/// identifier is returned borrowed (no allocation), and one that only needs ASCII
+/// lower-casing costs one allocation. A domain made of lower-case letters, digits,
+/// hyphens and dots, with no label starting with `xn--`, is its own UTS #46 form and
+/// skips IDNA processing. The fast path is checked against a straightforward reference
+/// implementation by property tests.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum KeyError {
@@ -126,7 +128,7 @@ const DOMAIN_DENY_LIST: AsciiDenyList = AsciiDenyList::new(true, "@");
 /// UTS #46 non-transitional processing, then validation. Borrows the input when it is
 /// already normalized (the common ASCII case allocates nothing).
 ///
-/// See the [module documentation](self) for the exact rules and the order of checks.
+/// See [`KeyError`] for the exact rules and the order of checks.
 pub fn normalize_email(input: &str) -> Result<Cow<'_, str>, KeyError> {
     if input.is_ascii() { normalize_email_ascii(input) } else { normalize_email_unicode(input) }
 }
@@ -134,7 +136,7 @@ pub fn normalize_email(input: &str) -> Result<Cow<'_, str>, KeyError> {
 /// Normalizes a username key: trim, NFC, lower-case, 1 to 128 bytes, no control
 /// characters. Borrows the input when it is already normalized.
 ///
-/// See the [module documentation](self) for the exact rules.
+/// See [`KeyError`] for the exact rules.
 pub fn normalize_username(input: &str) -> Result<Cow<'_, str>, KeyError> {
     if input.is_ascii() { normalize_username_ascii(input) } else { normalize_username_unicode(input) }
 }

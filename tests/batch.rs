@@ -3,14 +3,14 @@
 //! for random mixes of hits, misses, other spellings, usernames, precomputed keys and
 //! invalid input, at every batch length (group boundaries included).
 
-use breachdex::build::{BuildOptions, MIN_MEMORY_BUDGET, build_index};
-use breachdex::catalog::Catalog;
-use breachdex::date::UnixTime;
-use breachdex::index::{IdentifierKind, Index, LookupError, Matches, OpenOptions, Query};
-use breachdex::keymode::{KeyDeriver, to_hex};
-use breachdex::normalize::{normalize_email, normalize_username};
-use breachdex::query::CheckResult;
+use breachdex::Catalog;
+use breachdex::CheckResult;
+use breachdex::UnixTime;
+use breachdex::{BuildOptions, MIN_MEMORY_BUDGET, build_index};
 use breachdex::{HashMode, Salt};
+use breachdex::{IdentifierKind, Index, LookupError, Matches, OpenOptions, Query};
+use breachdex::{KeyDeriver, to_hex};
+use breachdex::{normalize_email, normalize_username};
 use breachdex_gen::{GenConfig, catalog_path, generate, identity_email, identity_username, miss_email};
 use proptest::prelude::*;
 use std::sync::OnceLock;

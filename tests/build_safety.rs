@@ -3,10 +3,10 @@
 //! the memory budget and the output's parent before any work; a hashed build's rejects
 //! file holds no input bytes unless asked; and ingest reports what it ignored.
 
-use breachdex::build::{
+use breachdex::Catalog;
+use breachdex::{
     BuildError, BuildOptions, BuildSummary, MIN_MEMORY_BUDGET, MemoryBudgetError, UnsafeOutput, build_index,
 };
-use breachdex::catalog::Catalog;
 use breachdex::{HashMode, Salt};
 use std::path::{Path, PathBuf};
 
@@ -153,7 +153,7 @@ fn force_replaces_an_index_and_a_link_to_one() {
     let hashed = BuildOptions { hash_mode: HashMode::Sha256, salt: Some(salt), ..forced() };
     let summary = build(&catalog, &out, &hashed).unwrap();
     assert_eq!(summary.kept, 2);
-    let manifest = breachdex::format::manifest::Manifest::read(&out).unwrap();
+    let manifest = breachdex::manifest::Manifest::read(&out).unwrap();
     assert_eq!(manifest.hash_mode, "sha256");
     // Nothing is left beside it: no staging, spill or moved-aside folder.
     let names: Vec<String> =
@@ -202,7 +202,7 @@ fn a_memory_budget_beyond_the_machine_is_refused_before_any_work() {
     let out = tmp.path().join("idx");
     let opts = BuildOptions { memory_budget: 100 << 40, ..options() };
     let err = build(&catalog, &out, &opts).unwrap_err();
-    if breachdex::build::memory::machine_memory().is_some() {
+    if breachdex::internals::machine_memory().is_some() {
         assert!(matches!(err, BuildError::Memory(MemoryBudgetError::MoreThanMachine { .. })), "{err:?}");
         let text = err.to_string();
         assert!(text.contains("100 TiB") && text.contains("this machine's"), "{text}");
@@ -240,7 +240,7 @@ fn a_hashed_build_keeps_no_raw_bytes_of_rejects_unless_asked() {
     let hashed = BuildOptions {
         hash_mode: HashMode::Sha256,
         salt: Some(salt),
-        store: Some(breachdex::asset::AssetSet::parse_list("password_hash,password_type").unwrap()),
+        store: Some(breachdex::AssetSet::parse_list("password_hash,password_type").unwrap()),
         ..options()
     };
     let out = tmp.path().join("idx");
@@ -291,7 +291,7 @@ fn unknown_jsonl_keys_are_reported_once_per_file_like_unknown_csv_columns() {
         ]
     );
     assert_eq!(summary.kept, 3);
-    let manifest = breachdex::format::manifest::Manifest::read(&tmp.path().join("idx")).unwrap();
+    let manifest = breachdex::manifest::Manifest::read(&tmp.path().join("idx")).unwrap();
     assert!(manifest.stored_assets.contains(&"password_plaintext".to_string()), "pw is a password alias");
 }
 

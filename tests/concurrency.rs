@@ -3,11 +3,11 @@
 //! directories deleted under them) never see an error or a mix of two builds, and pick
 //! up the last build.
 
-use breachdex::build::{BuildOptions, MIN_MEMORY_BUDGET, build_index};
-use breachdex::catalog::Catalog;
-use breachdex::handle::{IndexHandle, publish_symlink};
-use breachdex::index::{Index, OpenOptions, Query};
+use breachdex::Catalog;
 use breachdex::{Asset, HashMode, Salt};
+use breachdex::{BuildOptions, MIN_MEMORY_BUDGET, build_index};
+use breachdex::{Index, OpenOptions, Query};
+use breachdex::{IndexHandle, publish_symlink};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -115,7 +115,7 @@ fn checked_op(index: &Index, model: &Model, rng: &mut Rng) -> &'static str {
             let i = rng.next(EMAILS);
             let email = format!("user{i}@example.com");
             let query = spell(&email, rng);
-            let result = index.check(&Query::Email(&query), breachdex::date::UnixTime::from_seconds(NOW)).unwrap();
+            let result = index.check(&Query::Email(&query), breachdex::UnixTime::from_seconds(NOW)).unwrap();
             let expected = model.emails.get(&email).cloned().unwrap_or_default();
             let sources: BTreeSet<u32> = expected.iter().map(|(s, _)| *s).collect();
             assert_eq!(result.total_breaches, sources.len());

@@ -1,12 +1,12 @@
 //! No damage to any file of an index (truncation, flipped bytes, wrong magic or version, deletion, a stray file, a file swapped in from another index, a broken manifest) may make the reader panic: `Index::open` fails naming the file, or lookups return `Ok`/`Err` safely, and `verify` always names the damaged file.
 
-use breachdex::asset::Asset;
-use breachdex::build::{BuildOptions, build_index};
-use breachdex::catalog::Catalog;
-use breachdex::date::UnixTime;
-use breachdex::format::HEADER_LEN;
-use breachdex::index::{Index, OpenError, OpenOptions, Query, verify};
+use breachdex::Asset;
+use breachdex::Catalog;
+use breachdex::UnixTime;
+use breachdex::internals::HEADER_LEN;
+use breachdex::{BuildOptions, build_index};
 use breachdex::{HashMode, Salt};
+use breachdex::{Index, OpenError, OpenOptions, Query, verify};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

@@ -1,9 +1,9 @@
 //! With a fixed `source_date_epoch`, the same catalog and options must give byte-identical index files (and rejects file) whatever the thread count and memory budget, including builds whose sort spills runs to disk, in `plain` and in hashed modes.
 
-use breachdex::build::{BuildOptions, BuildSummary, DEFAULT_MEMORY_BUDGET, MIN_MEMORY_BUDGET, build_index};
-use breachdex::catalog::Catalog;
-use breachdex::index::{Index, OpenOptions, Query};
+use breachdex::Catalog;
+use breachdex::{BuildOptions, BuildSummary, DEFAULT_MEMORY_BUDGET, MIN_MEMORY_BUDGET, build_index};
 use breachdex::{HashMode, Salt};
+use breachdex::{Index, OpenOptions, Query};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -74,7 +74,7 @@ fn builds_agree(
         let summary = build(catalog, &out, mode, threads, budget);
         let d = digest(&snapshot(&out));
         assert!(d.contains_key("manifest.json"));
-        let report = breachdex::index::verify(&out).unwrap();
+        let report = breachdex::verify(&out).unwrap();
         assert!(report.is_ok(), "{mode} threads={threads}: {:?}", report.problems);
         match &first {
             None => first = Some(d),
@@ -238,7 +238,7 @@ fn spilled_build_answers_like_in_memory_build() {
     for (email, n) in counts.iter().step_by(37) {
         let m = index.lookup(&Query::Email(email)).unwrap();
         assert_eq!(m.len() as u64, *n, "{email}");
-        let r = index.check(&Query::Email(email), breachdex::date::UnixTime::from_seconds(EPOCH)).unwrap();
+        let r = index.check(&Query::Email(email), breachdex::UnixTime::from_seconds(EPOCH)).unwrap();
         assert_eq!(r.total_breaches, 1);
         assert_eq!(r.breaches[0].records, *n);
     }

@@ -3,10 +3,10 @@
 //! query too, and a root dot (`example.com.`) is dropped on both sides, so a record
 //! written either way is found by either spelling.
 
-use breachdex::build::{BuildOptions, build_index};
-use breachdex::catalog::Catalog;
-use breachdex::index::{Index, LookupError, OpenOptions};
-use breachdex::normalize::KeyError;
+use breachdex::Catalog;
+use breachdex::KeyError;
+use breachdex::{BuildOptions, build_index};
+use breachdex::{Index, LookupError, OpenOptions};
 
 const REFUSED: [&str; 4] = ["user@example..com", "user@-bad-.com", "user@.example.com", "user@example.com.."];
 

@@ -1,10 +1,10 @@
 //! Replays every input kept under `fuzz/regressions/<target>/` through the same check
-//! functions the fuzz targets run (`breachdex::fuzzing`), as ordinary tests: fuzzing
+//! functions the fuzz targets run (`breachdex::internals::fuzzing`), as ordinary tests: fuzzing
 //! itself stays out of CI, the bugs it found stay fixed. `build_and_query` inputs are
 //! kept as decoded JSON cases (`*.json`; see `fuzz/README.md`).
 
-use breachdex::fuzzing::{BuildCase, check_build_and_query, check_dump_all, check_normalize};
-use breachdex::ingest::DumpFormat;
+use breachdex::DumpFormat;
+use breachdex::internals::fuzzing::{BuildCase, check_build_and_query, check_dump_all, check_normalize};
 use std::path::{Path, PathBuf};
 
 fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
@@ -101,6 +101,6 @@ fn checks_accept_known_hostile_inputs() {
 fn open_index() {
     for (path, data) in inputs("open_index") {
         eprintln!("replaying {}", path.display());
-        breachdex::fuzzing::check_open_index(&data, true);
+        breachdex::internals::fuzzing::check_open_index(&data, true);
     }
 }

@@ -1,10 +1,10 @@
 //! The committed format-version-1 indexes in testdata/fixtures (never regenerated) must keep opening, verifying clean and answering exactly as when they were built: a format change that breaks old indexes fails here.
 
-use breachdex::asset::Asset;
-use breachdex::date::UnixTime;
-use breachdex::index::{Index, OpenOptions, Query, verify};
-use breachdex::query::RiskLevel;
+use breachdex::Asset;
+use breachdex::RiskLevel;
+use breachdex::UnixTime;
 use breachdex::{HashMode, Salt, Severity};
+use breachdex::{Index, OpenOptions, Query, verify};
 use std::path::PathBuf;
 
 /// Fixed check time, so risk scores are exact: 2026-01-01T00:00:00Z.
@@ -195,7 +195,7 @@ fn v1_plain_fixture_still_reads() {
     let index = open("v1-plain");
     assert_eq!(index.manifest().salt_fingerprint, None);
     // A plain key is the normalized identifier itself.
-    let hex = breachdex::keymode::to_hex(b"darkstar99");
+    let hex = breachdex::to_hex(b"darkstar99");
     let r = index.check(&Query::Key { hex: &hex, kind: None }, UnixTime::from_seconds(NOW)).unwrap();
     assert_eq!(r.total_breaches, 3);
 }
@@ -210,7 +210,7 @@ fn v1_sha256_fixture_still_reads() {
     use sha2::Digest;
     let key: [u8; 32] =
         sha2::Sha256::new().chain_update(salt.as_bytes()).chain_update(b"user@example.com").finalize().into();
-    let hex = breachdex::keymode::to_hex(&key);
+    let hex = breachdex::to_hex(&key);
     let r = index.check(&Query::Key { hex: &hex, kind: None }, UnixTime::from_seconds(NOW)).unwrap();
     let names: Vec<&str> = r.breaches.iter().map(|b| b.source).collect();
     assert_eq!(names, ["infostealer-2025", "examplecorp-2024", "gamerforum-2019", "oldshop-2012"]);

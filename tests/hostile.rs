@@ -6,10 +6,10 @@
 //! before any work with an error naming the file. Files are written at test time. The
 //! tests that run the `breachdex` binary are in crates/breachdex-cli/tests/hostile.rs.
 
-use breachdex::build::{BuildOptions, BuildSummary, MIN_MEMORY_BUDGET, build_index};
-use breachdex::catalog::Catalog;
-use breachdex::index::{Index, OpenOptions};
-use breachdex::{Asset, ingest};
+use breachdex::Catalog;
+use breachdex::{Asset, MAX_RECORD_BYTES, MAX_REJECT_RAW_BYTES};
+use breachdex::{BuildOptions, BuildSummary, MIN_MEMORY_BUDGET, build_index};
+use breachdex::{Index, OpenOptions};
 use std::path::{Path, PathBuf};
 
 /// A catalog of one source per `(file name, format)`, written into `dir`.
@@ -71,7 +71,7 @@ fn build(dir: &Path, files: &[(&str, &[u8])], formats: &[&str]) -> Built {
     assert_eq!(rejects.iter().filter(|r| r.field.is_none() && r.line > 0).count() as u64, summary.rejected_records);
     for r in &rejects {
         assert!(!r.reason.is_empty() && !r.file.is_empty());
-        assert_eq!(r.truncated, r.raw_len > ingest::MAX_REJECT_RAW_BYTES as u64, "{r:?}");
+        assert_eq!(r.truncated, r.raw_len > MAX_REJECT_RAW_BYTES as u64, "{r:?}");
     }
     let index = Index::open(&out, &OpenOptions::default()).unwrap();
     assert_eq!(index.len(), summary.kept);
@@ -201,7 +201,7 @@ fn csv_quote_that_never_closes() {
     // line end, and the lines after it are read again.
     let mut long = b"email,pw\n\"open@b.c,x\n".to_vec();
     let filler = b"filler@b.c,pw\n";
-    let swallowed = ingest::MAX_RECORD_BYTES / filler.len() + 1;
+    let swallowed = MAX_RECORD_BYTES / filler.len() + 1;
     for _ in 0..swallowed + 100 {
         long.extend_from_slice(filler);
     }

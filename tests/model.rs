@@ -6,13 +6,13 @@
 //! identifiers, same trimmed other assets: the first in input order is kept), severities
 //! and risk follow SPEC §6 and the documented formula of `query::check`.
 
-use breachdex::build::{BuildOptions, BuildSummary, MIN_MEMORY_BUDGET, build_index};
-use breachdex::catalog::Catalog;
-use breachdex::date::{Date, UnixTime};
-use breachdex::index::{self, IdentifierKind, Index, OpenOptions, Query};
-use breachdex::keymode::{KeyDeriver, to_hex};
-use breachdex::normalize::{normalize_email, normalize_username};
+use breachdex::Catalog;
 use breachdex::{Asset, AssetSet, HashMode, Salt};
+use breachdex::{BuildOptions, BuildSummary, MIN_MEMORY_BUDGET, build_index};
+use breachdex::{Date, UnixTime};
+use breachdex::{IdentifierKind, Index, OpenOptions, Query};
+use breachdex::{KeyDeriver, to_hex};
+use breachdex::{normalize_email, normalize_username};
 use proptest::prelude::*;
 use proptest::sample::Index as PIndex;
 use std::collections::{BTreeMap, HashMap};
@@ -805,7 +805,7 @@ fn check_against_model(index: &Index, dir: &Path, mode: HashMode, model: &Model)
         }
     }
     // 5: verify is clean.
-    let report = index::verify(dir).unwrap();
+    let report = breachdex::verify(dir).unwrap();
     assert!(report.is_ok(), "[{mode}] verify: {:?}", report.problems);
 }
 

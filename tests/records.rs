@@ -1,14 +1,12 @@
 //! `records` must return exactly the matched records under the asset policy: allowed assets as stored, others (and unstored ones) as eight asterisks, absent ones omitted, hashed ones as the independently computed salted digest; pages of at most 1,000 in (source, document id) order return every record once, and a cursor only works for the query, policy and index build it came from. The `records`
 //! command itself is tested in crates/breachdex-cli/tests/records.rs.
 
-use breachdex::build::{BuildOptions, build_index};
-use breachdex::catalog::Catalog;
-use breachdex::index::{Index, OpenOptions, Query};
-use breachdex::keymode::to_hex;
-use breachdex::query::{
-    AssetPolicy, HashAlgorithm, PolicyError, RecordsError, RecordsPage, RecordsRequest, SaltPosition,
-};
+use breachdex::Catalog;
+use breachdex::to_hex;
 use breachdex::{Asset, AssetSet, HashMode, Salt};
+use breachdex::{AssetPolicy, HashAlgorithm, PolicyError, RecordsError, RecordsPage, RecordsRequest, SaltPosition};
+use breachdex::{BuildOptions, build_index};
+use breachdex::{Index, OpenOptions, Query};
 use proptest::prelude::*;
 use serde_json::Value;
 use sha2::Digest;

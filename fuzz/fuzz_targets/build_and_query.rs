@@ -1,7 +1,7 @@
 //! Structured target: a random list of records (from pools of tricky identities, or any
 //! string) in three sources (JSON Lines, CSV, CSV with `;`), built into an index in a
 //! random hash mode and queried with every spelling, compared with a model
-//! (`breachdex::fuzzing::check_build_and_query`, shared with `tests/fuzz_regressions.rs`).
+//! (`breachdex::internals::fuzzing::check_build_and_query`, shared with `tests/fuzz_regressions.rs`).
 //!
 //! With `BREACHDEX_FUZZ_EXPORT=<file>` set, the decoded case is also written there as
 //! JSON: that is the form kept under `regressions/build_and_query/` (the raw input's
@@ -10,7 +10,7 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
-use breachdex::fuzzing::{BuildCase, CaseRecord, check_build_and_query};
+use breachdex::internals::fuzzing::{BuildCase, CaseRecord, check_build_and_query};
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 

@@ -1,4 +1,4 @@
-//! Any bytes as an `fst` map (SPEC §9): `breachdex::format::fst_safe` lookups and full
+//! Any bytes as an `fst` map (SPEC §9): `breachdex::internals::fst_safe` lookups and full
 //! streams return values or errors, never a panic, a hang or an out-of-bounds read; on
 //! valid maps they agree with the `fst` crate.
 //!
@@ -13,7 +13,7 @@
 
 #![no_main]
 
-use breachdex::format::fst_safe::{FstMeta, get};
+use breachdex::internals::fst_safe::{FstMeta, get};
 use libfuzzer_sys::fuzz_target;
 
 fn exercise(fst: &[u8], key: &[u8]) {

@@ -4,7 +4,7 @@
 //! `Index::open` on disk agrees with `Index::from_files` in memory.
 //!
 //! The check and its input layout live in the library
-//! (`breachdex::fuzzing::check_open_index`), so `tests/fuzz_regressions.rs` replays kept
+//! (`breachdex::internals::fuzzing::check_open_index`), so `tests/fuzz_regressions.rs` replays kept
 //! inputs through the same code. Every [`VERIFY_EVERY`]-th run also checks on disk
 //! (too slow for every run).
 
@@ -19,5 +19,5 @@ const VERIFY_EVERY: u64 = 16;
 fuzz_target!(|data: &[u8]| {
     static RUNS: AtomicU64 = AtomicU64::new(0);
     let on_disk = RUNS.fetch_add(1, Ordering::Relaxed) % VERIFY_EVERY == 0;
-    breachdex::fuzzing::check_open_index(data, on_disk);
+    breachdex::internals::fuzzing::check_open_index(data, on_disk);
 });

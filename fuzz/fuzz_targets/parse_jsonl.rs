@@ -1,12 +1,12 @@
 //! The jsonl dump parser on arbitrary bytes (a dump file's whole content): framing, parsing
 //! and validation never panic; every physical line is blank, the CSV header, or in
 //! exactly one frame holding exactly its bytes; every frame is kept or rejected with a
-//! reason. The checks live in `breachdex::fuzzing::check_dump`, shared with
+//! reason. The checks live in `breachdex::internals::fuzzing::check_dump`, shared with
 //! `tests/fuzz_regressions.rs`.
 
 #![no_main]
 
-use breachdex::ingest::DumpFormat;
+use breachdex::DumpFormat;
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 
@@ -15,4 +15,4 @@ fn dir() -> &'static std::path::Path {
     DIR.get_or_init(|| tempfile::tempdir().expect("temp dir")).path()
 }
 
-fuzz_target!(|data: &[u8]| breachdex::fuzzing::check_dump_all(dir(), DumpFormat::Jsonl, data));
+fuzz_target!(|data: &[u8]| breachdex::internals::fuzzing::check_dump_all(dir(), DumpFormat::Jsonl, data));

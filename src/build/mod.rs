@@ -70,14 +70,15 @@ pub struct BuildOptions {
     /// Assets to keep in columns; `None` keeps every asset present in the input.
     pub store: Option<AssetSet>,
     /// Peak memory budget in bytes: at least [`MIN_MEMORY_BUDGET`] and, where the
-    /// machine's memory is known, no more than it (see [`MemoryBudget`]).
+    /// machine's memory is known, no more than it (checked before any work).
     pub memory_budget: u64,
     /// Worker threads; `None` uses every core.
     pub threads: Option<usize>,
     /// Where rejects go; default `<out>.rejects.jsonl` beside the index.
     pub rejects_path: Option<PathBuf>,
     /// Replace an existing output directory. Only a breachdex index is ever replaced
-    /// (see [`output`]); anything else at the output is an error.
+    /// (a directory holding a manifest); anything else at the output is an error, see
+    /// [`UnsafeOutput`].
     pub force: bool,
     /// In hashed modes, keep the raw bytes of rejected lines and fields in the rejects
     /// file. Off by default: a hashed index is meant to hold no identifier in the clear,

@@ -86,21 +86,19 @@ impl SortBlock {
         }
     }
 
+    #[cfg(test)]
     /// Entries in the block.
     pub fn len(&self) -> usize {
         entries(&self.data).count()
     }
 
-    /// Whether the block holds no entry.
-    pub fn is_empty(&self) -> bool {
-        self.data.is_empty()
-    }
-
+    #[cfg(test)]
     /// Bytes of encoded entries.
     pub fn data_len(&self) -> usize {
         self.data.len()
     }
 
+    #[cfg(test)]
     /// The encoded entries, back to back.
     pub fn data(&self) -> &[u8] {
         &self.data
@@ -156,19 +154,9 @@ impl ExternalSorter {
         self.entries
     }
 
-    /// Whether nothing was pushed.
-    pub fn is_empty(&self) -> bool {
-        self.entries == 0
-    }
-
     /// Number of runs spilled to disk so far.
     pub fn spilled_runs(&self) -> usize {
         self.runs.len()
-    }
-
-    /// Bytes written to run files so far.
-    pub fn spilled_bytes(&self) -> u64 {
-        self.spilled_bytes
     }
 
     /// Memory held by the buffer now.

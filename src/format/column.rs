@@ -62,7 +62,6 @@ impl ColumnWriter {
 #[derive(Clone, Debug)]
 pub struct ColumnReader {
     view: FileView,
-    asset: Asset,
     rows: u64,
     width: usize,
     data_len: u64,
@@ -86,12 +85,7 @@ impl ColumnReader {
         if end != view.body().len() as u64 {
             return Err(view.damaged("trailing bytes after the offsets"));
         }
-        Ok(ColumnReader { view, asset, rows, width: width as usize, data_len })
-    }
-
-    /// The asset this column holds.
-    pub fn asset(&self) -> Asset {
-        self.asset
+        Ok(ColumnReader { view, rows, width: width as usize, data_len })
     }
 
     /// The value of row `row`: `None` when absent; damage (offsets out of order or out
@@ -127,11 +121,6 @@ impl ColumnReader {
             self.get(row)?;
         }
         Ok(())
-    }
-
-    /// The file view (for verification).
-    pub fn view(&self) -> &FileView {
-        &self.view
     }
 }
 

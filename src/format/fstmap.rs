@@ -86,11 +86,6 @@ impl FstReader {
         self.meta.len()
     }
 
-    /// Whether there are no keys.
-    pub fn is_empty(&self) -> bool {
-        self.meta.is_empty()
-    }
-
     /// The ordinal of `key`. Damaged FST bytes on the key's path (or a value that is
     /// not a key ordinal) are an error.
     #[inline]
@@ -126,11 +121,6 @@ impl FstReader {
             return Err(self.view.damaged(format!("{expected} keys streamed, {} expected", self.len())));
         }
         Ok(())
-    }
-
-    /// The file view (for verification).
-    pub fn view(&self) -> &FileView {
-        &self.view
     }
 }
 

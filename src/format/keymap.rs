@@ -118,24 +118,11 @@ impl KeyMapReader {
         }
     }
 
-    /// Whether the map holds no key.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Checks the whole structure (keys strictly ascending, directories consistent).
     pub fn verify(&self) -> Result<(), FormatError> {
         match self {
             KeyMapReader::Fst(m) => m.verify(),
             KeyMapReader::Sorted(m) => m.verify(),
-        }
-    }
-
-    /// The file underneath.
-    pub fn view(&self) -> &FileView {
-        match self {
-            KeyMapReader::Fst(m) => m.view(),
-            KeyMapReader::Sorted(m) => m.view(),
         }
     }
 }

@@ -167,16 +167,6 @@ impl SortedKeysReader {
         self.count
     }
 
-    /// Whether there are no keys.
-    pub fn is_empty(&self) -> bool {
-        self.count == 0
-    }
-
-    /// Key width in bytes.
-    pub fn key_width(&self) -> usize {
-        self.width
-    }
-
     /// The key with ordinal `i`.
     pub fn key(&self, i: u64) -> Option<&[u8]> {
         let start = usize::try_from(i).ok()?.checked_mul(self.width)?;
@@ -288,6 +278,7 @@ impl SortedKeysReader {
         Ok(())
     }
 
+    #[cfg(test)]
     /// The file view (for verification).
     pub fn view(&self) -> &FileView {
         &self.view

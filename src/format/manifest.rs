@@ -84,7 +84,7 @@ pub struct FileEntry {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
-    /// Always [`FORMAT_NAME`].
+    /// Always `breachdex-index`.
     pub format: String,
     /// Index format version.
     pub format_version: u32,
@@ -125,7 +125,7 @@ pub enum ManifestError {
     /// Not readable.
     #[error("manifest.json: {0}")]
     Io(#[from] std::io::Error),
-    /// Larger than [`MAX_MANIFEST_BYTES`].
+    /// Larger than the 64 MiB a manifest may have.
     #[error("manifest.json: {0} bytes is larger than any real manifest: not an index")]
     TooLarge(u64),
     /// Not the expected JSON.
@@ -218,7 +218,7 @@ impl Manifest {
     /// The manifest of a finished build: sources sorted by id, files by name, and the
     /// build id, XXH3-128 over the hash mode, the stored assets and every file's name,
     /// size and checksum.
-    pub fn assemble(inputs: ManifestInputs) -> Manifest {
+    pub(crate) fn assemble(inputs: ManifestInputs) -> Manifest {
         let ManifestInputs {
             hash_mode,
             salt_fingerprint,

@@ -357,11 +357,6 @@ impl FileView {
         Ok(FileView { name: name.to_string(), file, body, params })
     }
 
-    /// The file name (for messages).
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     /// The body bytes.
     pub fn body(&self) -> &Bytes {
         &self.body
@@ -382,16 +377,6 @@ impl FileView {
             return Err(FormatError::Checksum { file: self.name.clone(), stored, computed });
         }
         Ok(())
-    }
-
-    /// XXH3-64 of the whole file, as recorded in the manifest.
-    pub fn whole_file_checksum(&self) -> u64 {
-        xxhash_rust::xxh3::xxh3_64(&self.file)
-    }
-
-    /// Size of the whole file.
-    pub fn file_len(&self) -> u64 {
-        self.file.len() as u64
     }
 
     /// A damaged-file error for this file.

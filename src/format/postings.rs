@@ -99,11 +99,6 @@ impl PostingList<'_> {
         self.ids.len() / self.width
     }
 
-    /// Whether the list is empty.
-    pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
-    }
-
     /// Hints the CPU to fetch the row ids of the list (at most `max_lines` cache lines).
     #[inline]
     pub fn prefetch(&self, max_lines: usize) {
@@ -148,11 +143,6 @@ impl PostingsReader {
     /// Number of keys.
     pub fn len(&self) -> u64 {
         self.keys
-    }
-
-    /// Whether there are no keys.
-    pub fn is_empty(&self) -> bool {
-        self.keys == 0
     }
 
     /// Total row ids over all keys.
@@ -207,11 +197,6 @@ impl PostingsReader {
             }
         }
         Ok(())
-    }
-
-    /// The file view (for verification).
-    pub fn view(&self) -> &FileView {
-        &self.view
     }
 }
 

@@ -74,11 +74,6 @@ impl RangesReader {
         self.count
     }
 
-    /// Whether there are no keys.
-    pub fn is_empty(&self) -> bool {
-        self.count == 0
-    }
-
     /// Rows that have an e-mail (the end of the last run).
     pub fn email_rows(&self) -> u64 {
         self.email_rows
@@ -127,11 +122,6 @@ impl RangesReader {
             return Err(self.view.damaged("the last run does not end at the e-mail row count"));
         }
         Ok(())
-    }
-
-    /// The file view (for verification).
-    pub fn view(&self) -> &FileView {
-        &self.view
     }
 }
 

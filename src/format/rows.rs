@@ -63,7 +63,7 @@ impl Row {
         b
     }
 
-    /// Decodes a row from exactly [`ROW_WIDTH`] bytes.
+    /// Decodes a row from its fixed-width encoding.
     pub fn decode(b: &[u8; ROW_WIDTH]) -> Row {
         let u32_at = |o: usize| u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
         let mut document_id = [0u8; 16];

@@ -58,7 +58,7 @@ fn is_blank(line_no: usize, line: &[u8]) -> bool {
 }
 
 /// Frames, parses and validates `data` as a dump of `format` (CSV: with a header row, or
-/// with `columns` from the catalog) through [`DumpReader`], from a file in `dir`.
+/// with `columns` from the catalog) through the dump reader, from a file in `dir`.
 ///
 /// Checks: no panic; frames are in order, never overlap, and hold exactly the bytes of
 /// their lines (line ends and a final `\r` removed); every line no frame covers is blank

@@ -219,7 +219,7 @@ impl Index {
 
     /// The rows of every query, in order: the same results as [`Index::lookup`] on each
     /// query in turn, but faster on many queries because the memory reads of
-    /// [`BATCH_GROUP`] queries at a time overlap (see the [module docs](self)).
+    /// 16 queries at a time overlap.
     ///
     /// Runs on the calling thread. To use several threads, split the queries into
     /// chunks of a few hundred and call this on each, e.g. with rayon's

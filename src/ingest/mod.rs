@@ -30,8 +30,10 @@ mod validate;
 pub use dump::{Compression, DumpFile, DumpFormat};
 pub use parse::RecordParser;
 pub use reader::DumpReader;
-pub use rejects::{Reject, RejectsWriter, escape_raw};
-pub use validate::{FieldReject, ValidRecord, validate};
+pub use rejects::{Reject, RejectsWriter};
+#[cfg(test)]
+use validate::FieldReject;
+pub use validate::validate;
 
 use crate::asset::{ASSET_COUNT, Asset};
 use std::borrow::Cow;
@@ -86,6 +88,7 @@ pub struct Frame {
     pub kind: FrameKind,
 }
 
+#[cfg(test)]
 impl Frame {
     /// Full length of the record in bytes, line end excluded (more than the bytes held
     /// for a [`FrameKind::TooLong`] frame).
@@ -246,8 +249,9 @@ pub struct RawFields<'a> {
     pub unknown_keys: Vec<Cow<'a, str>>,
 }
 
-impl<'a> RawFields<'a> {
-    /// The value of one asset.
+#[cfg(test)]
+impl RawFields<'_> {
+    /// The value of one asset (tests read parsed fields through it).
     pub fn get(&self, asset: Asset) -> Option<&str> {
         self.values[asset.index()].as_deref()
     }

@@ -10,7 +10,9 @@
 //! builds) writes `"raw": null` and `"truncated": false`: the file then holds no byte of
 //! the input's values.
 
-use super::{FieldReject, Frame, FrameBatch, MAX_REJECT_RAW_BYTES};
+use super::MAX_REJECT_RAW_BYTES;
+#[cfg(test)]
+use super::{FieldReject, Frame, FrameBatch};
 use crate::asset::Asset;
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -41,6 +43,7 @@ pub struct Reject {
 }
 
 impl Reject {
+    #[cfg(test)]
     /// A whole-record reject: a frame that could not be framed, parsed or validated.
     pub fn for_frame(file: &str, batch: &FrameBatch, frame: &Frame, reason: String) -> Reject {
         let bytes = batch.bytes(frame);
@@ -55,6 +58,7 @@ impl Reject {
         }
     }
 
+    #[cfg(test)]
     /// A field-level reject of the record starting at `line` and spanning `lines`
     /// lines; `raw` is the field's value.
     pub fn for_field(file: &str, line: u64, lines: u32, field: &FieldReject) -> Reject {

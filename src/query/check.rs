@@ -145,7 +145,7 @@ impl Index {
     /// Checks every query at time `now`, in order: the same results as [`Index::check`]
     /// on each query in turn (same breaches, scores and errors), but faster on many
     /// queries because the memory reads of several queries at a time overlap (see
-    /// [`crate::index::batch`]). Runs on the calling thread; see
+    /// [`Index::lookup_batch`]). Runs on the calling thread; see
     /// [`Index::check_batch_par`] for several threads.
     ///
     /// ```no_run

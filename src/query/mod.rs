@@ -14,6 +14,6 @@ pub mod records;
 
 pub use check::{BreachMatch, CheckResult, RiskLevel, risk_score};
 pub use records::{
-    AssetPolicy, AssetPolicyBuilder, HashAlgorithm, PolicyError, RecordOut, RecordsError, RecordsPage, RecordsRequest,
-    SaltPosition,
+    AssetPolicy, AssetPolicyBuilder, HashAlgorithm, MASK, MAX_PAGE, MAX_SALT_CHARS, MIN_SALT_CHARS, PolicyError,
+    RecordOut, RecordsError, RecordsPage, RecordsRequest, SaltPosition,
 };

@@ -1,12 +1,12 @@
 //! The `breachdex` command line: parses flags, calls the library, prints.
 
 use anyhow::{Context, Result, bail};
-use breachdex::build::{BuildOptions, BuildProgress, BuildSummary, build_index};
-use breachdex::catalog::Catalog;
-use breachdex::date::UnixTime;
-use breachdex::index::{self, IdentifierKind, Index, LookupError, OpenError, OpenOptions, Query};
-use breachdex::query::{AssetPolicy, RecordsError, RecordsRequest, SaltPosition};
+use breachdex::Catalog;
+use breachdex::UnixTime;
+use breachdex::{AssetPolicy, RecordsError, RecordsRequest, SaltPosition};
 use breachdex::{AssetSet, HashMode, Salt};
+use breachdex::{BuildOptions, BuildProgress, BuildSummary, build_index};
+use breachdex::{IdentifierKind, Index, LookupError, OpenError, OpenOptions, Query};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use rayon::prelude::*;
 use std::io::{BufRead, IsTerminal, Write};
@@ -261,8 +261,8 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 
 /// A build error with the command-line flag that changes the outcome, when there is one
 /// (the library's messages name options, not flags).
-fn with_flag_hint(err: breachdex::build::BuildError) -> anyhow::Error {
-    use breachdex::build::{BuildError, MemoryBudgetError, UnsafeOutput};
+fn with_flag_hint(err: breachdex::BuildError) -> anyhow::Error {
+    use breachdex::{BuildError, MemoryBudgetError, UnsafeOutput};
     let hint = match &err {
         BuildError::Output(UnsafeOutput::Exists(_)) => Some("pass --force to replace an index"),
         BuildError::Output(UnsafeOutput::RejectsPathTaken { .. }) => Some("see --rejects"),
@@ -322,13 +322,13 @@ fn error_code(err: &anyhow::Error) -> &'static str {
         if let Some(e) = cause.downcast_ref::<RecordsError>() {
             return e.code();
         }
-        if cause.is::<OpenError>() || cause.is::<breachdex::format::manifest::ManifestError>() {
+        if cause.is::<OpenError>() || cause.is::<breachdex::manifest::ManifestError>() {
             return "index_error";
         }
-        if cause.is::<breachdex::catalog::CatalogError>() {
+        if cause.is::<breachdex::CatalogError>() {
             return "catalog_error";
         }
-        if cause.is::<breachdex::build::BuildError>() {
+        if cause.is::<breachdex::BuildError>() {
             return "build_error";
         }
         if cause.is::<std::io::Error>() {
@@ -392,7 +392,7 @@ fn cmd_build(args: BuildArgs, json: bool) -> Result<ExitCode> {
         hash_mode: args.hash,
         salt: read_salt(args.salt_file.as_deref())?,
         store,
-        memory_budget: args.memory.unwrap_or(breachdex::build::DEFAULT_MEMORY_BUDGET),
+        memory_budget: args.memory.unwrap_or(breachdex::DEFAULT_MEMORY_BUDGET),
         threads: args.threads,
         rejects_path: args.rejects,
         force: args.force,
@@ -668,13 +668,13 @@ fn cmd_records(args: RecordsArgs) -> Result<ExitCode> {
 }
 
 fn cmd_info(dir: &Path, json: bool) -> Result<ExitCode> {
-    let m = index::read_manifest(dir)?;
+    let m = breachdex::read_manifest(dir)?;
     if json {
         outln!("{}", serde_json::to_string_pretty(&m)?);
         return Ok(ExitCode::SUCCESS);
     }
     // The same total as the build summary's index size: every file and the manifest.
-    let manifest_bytes = std::fs::metadata(dir.join(breachdex::format::manifest::FILE_NAME))
+    let manifest_bytes = std::fs::metadata(dir.join(breachdex::manifest::FILE_NAME))
         .with_context(|| format!("cannot read index {}", dir.display()))?
         .len();
     let total: u64 = m.files.iter().map(|f| f.size).sum::<u64>() + manifest_bytes;
@@ -723,7 +723,7 @@ fn cmd_info(dir: &Path, json: bool) -> Result<ExitCode> {
 }
 
 fn cmd_verify(dir: &Path, json: bool) -> Result<ExitCode> {
-    let report = index::verify(dir)?;
+    let report = breachdex::verify(dir)?;
     let bytes: u64 = report.files_checked.iter().map(|(_, s)| s).sum();
     if json {
         let obj = serde_json::json!({

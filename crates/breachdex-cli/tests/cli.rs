@@ -1,7 +1,7 @@
 //! The `breachdex` binary must build the bundled sample with the exact counts of testdata/sample/README.md, answer `check` (single, key and batch) with the README's breaches for every spelling of an identity, describe and verify indexes, and fail clearly (exit codes, messages, JSON error objects) on bad input.
 
-use breachdex::keymode::{KeyDeriver, to_hex};
 use breachdex::{HashMode, Salt};
+use breachdex::{KeyDeriver, to_hex};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! before any work (no index, no rejects file), and a 100 MB single line is rejected with a
 //! reason while the build stays within its memory budget. Files are written at test time.
 
-use breachdex::index::{Index, OpenOptions};
+use breachdex::{Index, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 

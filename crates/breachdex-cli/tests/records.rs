@@ -47,7 +47,7 @@ fn cli_records_pages_and_exports() {
     assert_eq!(page["hits"], 5);
     assert_eq!(page["results"].as_array().unwrap().len(), 2);
     let first = &page["results"][0];
-    assert_eq!(first["email"], breachdex::keymode::to_hex(&sha2::Sha256::digest(b"user@example.compepper-2026")));
+    assert_eq!(first["email"], breachdex::to_hex(&sha2::Sha256::digest(b"user@example.compepper-2026")));
     assert_eq!(first["full_name"], MASK);
     assert_eq!(page["results"][1]["target_url"], "https://accounts.google.com/signin");
     assert_eq!(page["results"][1]["password_plaintext"], MASK);

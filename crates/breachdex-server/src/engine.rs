@@ -5,10 +5,10 @@
 //! of this file only.
 
 use breachdex::Date;
-use breachdex::date::UnixTime;
-use breachdex::handle::{IndexHandle, Watcher};
-use breachdex::index::{Index, OpenOptions, Query};
-use breachdex::query::{AssetPolicy, RecordOut, RecordsRequest, SaltPosition};
+use breachdex::UnixTime;
+use breachdex::{AssetPolicy, RecordOut, RecordsRequest, SaltPosition};
+use breachdex::{Index, OpenOptions, Query};
+use breachdex::{IndexHandle, Watcher};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeSet, HashMap};
@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Most records one page of `breach-data` holds (the library's page size).
-pub const PAGE_SIZE: usize = breachdex::query::records::MAX_PAGE;
+pub const PAGE_SIZE: usize = breachdex::MAX_PAGE;
 
 /// Why the index could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -156,7 +156,7 @@ pub fn parse_date(text: &str) -> Option<Date> {
 
 /// The Unix time now, in seconds.
 pub fn now_unix() -> i64 {
-    breachdex::date::now_unix_seconds()
+    breachdex::now_unix_seconds()
 }
 
 /// The Unix time now, in milliseconds.
@@ -168,7 +168,7 @@ pub fn now_unix_millis() -> i64 {
 
 /// RFC 3339 UTC text of a Unix time.
 pub fn rfc3339(unix: i64) -> String {
-    breachdex::date::rfc3339_utc(unix)
+    breachdex::rfc3339_utc(unix)
 }
 
 /// `YYYY-MM-DD` of a Unix time (UTC).
@@ -204,7 +204,7 @@ pub fn parse_policy(
 /// Checks that a per-request output salt has the length the library accepts.
 pub fn check_output_salt(salt: &str) -> Result<(), String> {
     let chars = salt.chars().count();
-    let (min, max) = (breachdex::query::records::MIN_SALT_CHARS, breachdex::query::records::MAX_SALT_CHARS);
+    let (min, max) = (breachdex::MIN_SALT_CHARS, breachdex::MAX_SALT_CHARS);
     if (min..=max).contains(&chars) {
         Ok(())
     } else {

@@ -8,14 +8,14 @@
 //! Usage: `compare --records N --out DIR [--modes plain,xxh3-64,...] [--lookups K]
 //!         [--dataset DIR] [--batch-secs S] [--no-cold]`
 
-use breachdex::asset::Asset;
-use breachdex::build::{BuildOptions, build_index};
-use breachdex::catalog::Catalog;
-use breachdex::date::Date;
-use breachdex::index::{Index, OpenOptions, Query};
-use breachdex::normalize::{normalize_email, normalize_username};
-use breachdex::query::risk_score;
-use breachdex::severity::Severity;
+use breachdex::Asset;
+use breachdex::{BuildOptions, build_index};
+use breachdex::Catalog;
+use breachdex::Date;
+use breachdex::{Index, OpenOptions, Query};
+use breachdex::{normalize_email, normalize_username};
+use breachdex::risk_score;
+use breachdex::Severity;
 use breachdex::{HashMode, Salt};
 use breachdex_gen::bench::{NOW, SALT, SEED};
 use breachdex_gen::{GenConfig, catalog_path, generate_cached, identity_email, miss_email};
@@ -212,7 +212,7 @@ struct Bdx(Index);
 impl System for Bdx {
     fn checker(&self) -> Checker<'_> {
         Box::new(move |e| {
-            let r = self.0.check(&Query::Email(e), breachdex::date::UnixTime::from_seconds(NOW)).expect("check");
+            let r = self.0.check(&Query::Email(e), breachdex::UnixTime::from_seconds(NOW)).expect("check");
             (r.risk_score, r.total_breaches)
         })
     }
@@ -221,7 +221,7 @@ impl System for Bdx {
     fn batch_checker(&self) -> BatchChecker<'_> {
         Box::new(move |keys| {
             let queries: Vec<Query<'_>> = keys.iter().map(|k| Query::Email(k)).collect();
-            self.0.check_batch(&queries, breachdex::date::UnixTime::from_seconds(NOW)).into_iter().map(|r| r.expect("check").risk_score as u64).sum()
+            self.0.check_batch(&queries, breachdex::UnixTime::from_seconds(NOW)).into_iter().map(|r| r.expect("check").risk_score as u64).sum()
         })
     }
 }
@@ -288,7 +288,7 @@ impl System for Map {
 }
 
 struct Flat {
-    mmap: breachdex::mmap::Bytes,
+    mmap: breachdex::internals::Bytes,
     sources: Sources,
     now: Date,
 }
@@ -533,7 +533,7 @@ fn main() {
             force: true,
             source_date_epoch: Some(NOW),
             rejects_path: Some(args.out.join(format!("index-{}-{}.rejects.jsonl", args.records, mode.name()))),
-            memory_budget: args.memory.unwrap_or(breachdex::build::DEFAULT_MEMORY_BUDGET),
+            memory_budget: args.memory.unwrap_or(breachdex::DEFAULT_MEMORY_BUDGET),
             ..BuildOptions::default()
         };
         reset_peak_rss();
@@ -563,7 +563,7 @@ fn main() {
         let columns: u64 = index
             .stored_assets()
             .iter()
-            .filter_map(|a| std::fs::metadata(dir.join(breachdex::format::column::file_name(a))).ok())
+            .filter_map(|a| std::fs::metadata(dir.join(breachdex::internals::column_file_name(a))).ok())
             .map(|md| md.len())
             .sum();
         drop(index);
@@ -716,7 +716,7 @@ fn main() {
     let mk_flat = || {
         let f = std::fs::File::open(&flat_path).expect("open flat");
         Flat {
-            mmap: breachdex::mmap::Bytes::map_file(&f, breachdex::mmap::Access::Random, false).expect("mmap"),
+            mmap: breachdex::internals::Bytes::map_file(&f, breachdex::internals::Access::Random, false).expect("mmap"),
             sources: sources.clone(),
             now,
         }
@@ -875,7 +875,7 @@ fn table(
         args.lookups,
         args.lookups,
         args.batch_secs,
-        fmt_bytes(args.memory.unwrap_or(breachdex::build::DEFAULT_MEMORY_BUDGET) as f64),
+        fmt_bytes(args.memory.unwrap_or(breachdex::DEFAULT_MEMORY_BUDGET) as f64),
         total_s
     );
     out += "| figure |";

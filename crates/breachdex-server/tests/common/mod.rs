@@ -69,18 +69,18 @@ pub fn write_catalog(dir: &Path, extra: bool) -> PathBuf {
 /// Builds an index from [`write_catalog`] into `out`.
 pub fn build(work: &Path, out: &Path, extra: bool) {
     let catalog_path = write_catalog(work, extra);
-    let catalog = breachdex::catalog::Catalog::load(&catalog_path).expect("catalog");
-    let options = breachdex::build::BuildOptions {
+    let catalog = breachdex::Catalog::load(&catalog_path).expect("catalog");
+    let options = breachdex::BuildOptions {
         threads: Some(1),
         rejects_path: Some(work.join(format!("rejects-{extra}.jsonl"))),
         ..Default::default()
     };
-    breachdex::build::build_index(&catalog, out, &options).expect("build");
+    breachdex::build_index(&catalog, out, &options).expect("build");
 }
 
 /// Atomically points `link` at `target`.
 pub fn publish(target: &Path, link: &Path) {
-    breachdex::handle::publish_symlink(target, link).expect("publish");
+    breachdex::publish_symlink(target, link).expect("publish");
 }
 
 /// A running server.

@@ -1,0 +1,24 @@
+//! Internals for the project's own benchmarks, fuzz targets, tests and tools.
+//!
+//! **Not a stable API**: anything here may change or disappear in any release. Embedders
+//! use the items exported at the crate root.
+
+/// The fuzz targets' checks (also replayed by the tests on kept inputs).
+pub mod fuzzing {
+    pub use crate::fuzzing::*;
+}
+
+/// The bounds-checked FST decoder, for the FST benchmark and fuzz target.
+pub use crate::format::fst_safe;
+
+/// Length of the common file header of every index file.
+pub use crate::format::HEADER_LEN;
+
+/// The name of the column file holding an asset.
+pub use crate::format::column::file_name as column_file_name;
+
+/// Memory-mapped files, for the side-by-side comparison tool.
+pub use crate::mmap::{Access, Bytes};
+
+/// The machine's physical memory, as the build's memory check sees it.
+pub use crate::build::memory::machine_memory;
