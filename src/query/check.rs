@@ -128,8 +128,8 @@ impl Index {
     /// risk scores reproducible).
     ///
     /// ```no_run
-    /// # use breachdex::date::UnixTime;
-    /// # use breachdex::index::{Index, OpenOptions, Query};
+    /// # use breachdex::UnixTime;
+    /// # use breachdex::{Index, OpenOptions, Query};
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let index = Index::open(std::path::Path::new("sample-index"), &OpenOptions::default())?;
     /// let result = index.check(&Query::Email("user@example.com"), UnixTime::now())?;
@@ -149,8 +149,8 @@ impl Index {
     /// [`Index::check_batch_par`] for several threads.
     ///
     /// ```no_run
-    /// # use breachdex::date::UnixTime;
-    /// # use breachdex::index::{Index, OpenOptions, Query};
+    /// # use breachdex::UnixTime;
+    /// # use breachdex::{Index, OpenOptions, Query};
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let index = Index::open(std::path::Path::new("sample-index"), &OpenOptions::default())?;
     /// let queries = [Query::Email("user@example.com"), Query::Username("bob_99")];

@@ -206,8 +206,8 @@ impl RecordsError {
 /// page. Build it with [`RecordsRequest::new`] and the setters:
 ///
 /// ```no_run
-/// # use breachdex::index::{Index, OpenOptions, Query};
-/// # use breachdex::query::{AssetPolicy, RecordsRequest};
+/// # use breachdex::{Index, OpenOptions, Query};
+/// # use breachdex::{AssetPolicy, RecordsRequest};
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let index = Index::open(std::path::Path::new("sample-index"), &OpenOptions::default())?;
 /// let policy = AssetPolicy::default();
