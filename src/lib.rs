@@ -55,6 +55,7 @@ mod ingest;
 mod keymode;
 mod mmap;
 mod normalize;
+mod password;
 mod query;
 mod severity;
 
@@ -78,6 +79,10 @@ pub use index::{
     read_manifest, verify,
 };
 
+// Passwords: the Pwned Passwords-style index of password hashes.
+pub use format::passwords::{PasswordEntry, PasswordRange, Passwords};
+pub use password::{PasswordError, PasswordHash, PasswordHashKind, PasswordPrefix};
+
 // Querying: breach checks and records under an asset policy.
 pub use query::{
     AssetPolicy, AssetPolicyBuilder, BreachMatch, CheckResult, HashAlgorithm, MASK, MAX_PAGE, MAX_SALT_CHARS,
@@ -91,7 +96,7 @@ pub use handle::{IndexHandle, Watcher, publish_symlink};
 // Building.
 pub use build::{
     BuildError, BuildOptions, BuildProgress, BuildSummary, DEFAULT_MEMORY_BUDGET, MIN_MEMORY_BUDGET, MemoryBudgetError,
-    SourceSummary, UnsafeOutput, build_index,
+    PasswordHashCounts, SourceSummary, UnsafeOutput, build_index,
 };
 pub use catalog::{Catalog, CatalogError, SourceSpec};
 pub use ingest::{Compression, DumpFile, DumpFormat, IngestError, MAX_RECORD_BYTES, MAX_REJECT_RAW_BYTES};

@@ -7,6 +7,7 @@ use breachdex::internals::HEADER_LEN;
 use breachdex::{BuildOptions, build_index};
 use breachdex::{HashMode, Salt};
 use breachdex::{Index, OpenError, OpenOptions, Query, verify};
+use breachdex::{PasswordHash, PasswordHashKind, PasswordPrefix};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -68,7 +69,7 @@ impl Fixture {
             .filter(|n| n != "manifest.json")
             .collect();
         names.sort();
-        assert_eq!(names.len(), 16, "{names:?}");
+        assert_eq!(names.len(), 18, "{names:?}");
         names
     }
 
@@ -100,6 +101,7 @@ const EMAILS: &[&str] = &[
     "absent@nowhere.example",
     "a@b.c",
 ];
+const PASSWORDS: &[&str] = &["hunter2", "password", "123456", "correct horse battery staple", ""];
 const USERNAMES: &[&str] = &["darkstar99", "alice", "jdoe", "gamer_girl", "retro_gamer", "pixelpete", "nobody", "z"];
 
 /// Runs every lookup and reads every matched record; errors are fine, panics are not.
@@ -131,6 +133,29 @@ fn exercise(index: &Index) -> usize {
                 let _ = serde_json::to_string(&r).unwrap();
             }
             Err(_) => errors += 1,
+        }
+    }
+    // Password counts and ranges: of passwords in the sample and of absent ones.
+    if let Some(passwords) = index.passwords() {
+        for password in PASSWORDS {
+            for hash in [PasswordHash::sha1_of(password), PasswordHash::ntlm_of(password)] {
+                if passwords.count(&hash).is_err() {
+                    errors += 1;
+                }
+                match passwords.range(hash.kind(), hash.prefix()) {
+                    Ok(range) => errors += range.filter(Result::is_err).count(),
+                    Err(_) => errors += 1,
+                }
+            }
+        }
+        for kind in PasswordHashKind::ALL {
+            for prefix in [0, 0x7FFFF, PasswordPrefix::MAX] {
+                let prefix = PasswordPrefix::from_value(prefix).unwrap();
+                match passwords.range(kind, prefix) {
+                    Ok(range) => errors += range.filter(Result::is_err).count(),
+                    Err(_) => errors += 1,
+                }
+            }
         }
     }
     // Out-of-range rows are errors, not panics.
@@ -256,7 +281,7 @@ fn damage_every_file(mode: HashMode) -> Findings {
             std::fs::remove_dir_all(&dir).unwrap();
         }
     }
-    assert!(cases > 16 * 20, "{cases}");
+    assert!(cases > 18 * 20, "{cases}");
     let f = &findings.failures;
     assert!(f.is_empty(), "{} of {cases} cases broke the contract:\n{}", f.len(), f.join("\n"));
     findings

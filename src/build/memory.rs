@@ -3,9 +3,12 @@
 //!
 //! ```text
 //! total ─┬─ reserve        batches in flight, worker output, file buffers, stacks
-//!        └─ record sort    the external sort of records (arena 7/8, index 1/8)
-//!             ├─ merge read      read buffers when spilled runs are merged (1/4)
-//!             └─ username sort   what the username sorter may hold while writing
+//!        ├─ record sort    the external sort of records (arena 7/8, index 1/8)
+//!        │    ├─ merge read      read buffers when spilled runs are merged (1/4)
+//!        │    └─ username sort   what the username sorter may hold while writing
+//!        └─ password sort  the password hashes, when the build makes a password
+//!                          index (1/4 of what is sorted in; held until the
+//!                          `passwords` phase, which merges with `merge read`)
 //! ```
 
 use super::sort::SLOT_BYTES;
@@ -27,6 +30,11 @@ const MIN_USERNAME_SORT: usize = 16 << 20;
 const OPEN_BLOCK_BYTES: usize = 1 << 20;
 /// Smallest buffer a sorter works with.
 const MIN_SORTER_BUFFER: usize = 1 << 20;
+/// The password sorter's share of what is sorted in: 1 part in this many. A record
+/// with a plaintext password gives two password entries of about 70 bytes each with
+/// their index slots, usually less than the record's own entry: a quarter keeps the
+/// password sort's runs few without taking much from the record sort.
+const PASSWORD_SORT_DIVISOR: usize = 4;
 
 /// Why a memory budget cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -64,6 +72,8 @@ pub struct MemoryBudget {
     pub record_sort: usize,
     /// Read buffers for merging spilled runs, in bytes (spread over the runs).
     pub merge_read: usize,
+    /// The password sorter's buffer, in bytes (0 until [`MemoryBudget::with_password_index`]).
+    pub password_sort: usize,
 }
 
 impl MemoryBudget {
@@ -83,7 +93,17 @@ impl MemoryBudget {
             return Err(MemoryBudgetError::MoreThanMachine { requested: total, available });
         }
         let record_sort = usize::try_from(total - FIXED_RESERVE).unwrap_or(usize::MAX);
-        Ok(MemoryBudget { total, reserve: FIXED_RESERVE, record_sort, merge_read: record_sort / 4 })
+        Ok(MemoryBudget { total, reserve: FIXED_RESERVE, record_sort, merge_read: record_sort / 4, password_sort: 0 })
+    }
+
+    /// The shares of a build that also makes the password index: the password sorter's
+    /// buffer is carved out of the record sort (which keeps the rest), so the total is
+    /// unchanged.
+    pub fn with_password_index(self) -> MemoryBudget {
+        let sorted = self.record_sort + self.password_sort;
+        let password_sort = (sorted / PASSWORD_SORT_DIVISOR).max(MIN_SORTER_BUFFER);
+        let record_sort = sorted.saturating_sub(password_sort);
+        MemoryBudget { record_sort, merge_read: record_sort / 4, password_sort, ..self }
     }
 
     /// The username sorter's buffer, fixed once the records are sorted: when the record
@@ -158,6 +178,10 @@ mod tests {
         assert_eq!(b.merge_read, b.record_sort / 4);
         assert_eq!(b.username_sort(true, 0), b.record_sort - b.merge_read);
         assert_eq!(b.username_sort(false, b.record_sort), MIN_USERNAME_SORT);
+        let p = b.with_password_index();
+        assert_eq!(p.reserve as usize + p.record_sort + p.password_sort, 1 << 30);
+        assert_eq!(p.password_sort, b.record_sort / 4);
+        assert_eq!(p.with_password_index(), p, "applying it twice changes nothing");
         let s = SorterShares::of(64 << 20);
         let used = s.open_block + s.arena + s.index_slots * SLOT_BYTES;
         assert!(used <= 64 << 20 && used > (64 << 20) - SLOT_BYTES, "{used}");

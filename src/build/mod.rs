@@ -13,8 +13,10 @@
 //! 4. **write** (`write_index`): the merged stream is deduplicated and written as rows,
 //!    asset columns and the e-mail key map; (username key, row) pairs go through a second
 //!    external sort into the username key map and postings ([`writer`]);
-//! 5. **manifest**: assembled by [`Manifest::assemble`] and written last;
-//! 6. **publish**: the staged folder is renamed into place ([`output`]).
+//! 5. **passwords** ([`passwords`]): the password hashes collected while reading are
+//!    merged and counted into the password index (unless turned off);
+//! 6. **manifest**: assembled by [`Manifest::assemble`] and written last;
+//! 7. **publish**: the staged folder is renamed into place ([`output`]).
 //!
 //! Everything is ordered by content and input position, never by thread timing, so
 //! with `SOURCE_DATE_EPOCH` the same inputs and options give byte-identical files.
@@ -22,6 +24,7 @@
 pub mod entry;
 pub mod memory;
 pub mod output;
+mod passwords;
 mod reading;
 pub mod sort;
 pub mod writer;
@@ -54,7 +57,8 @@ pub trait BuildProgress: Send + Sync {
     fn advance(&self, bytes: u64) {
         let _ = bytes;
     }
-    /// A new phase starts (`"reading"`, `"writing"`, `"usernames"`, `"finishing"`).
+    /// A new phase starts (`"reading"`, `"writing"`, `"usernames"`, `"passwords"`,
+    /// `"finishing"`).
     fn phase(&self, name: &'static str) {
         let _ = name;
     }
@@ -88,6 +92,11 @@ pub struct BuildOptions {
     /// Build time as Unix seconds, for reproducible builds (`SOURCE_DATE_EPOCH`);
     /// `None` uses the clock.
     pub source_date_epoch: Option<i64>,
+    /// Make the password index (SPEC §12): the SHA-1 and NTLM hashes of every plaintext
+    /// password and of every `password_hash` typed `sha1` or `ntlm`, with the number of
+    /// records holding each. On by default; it holds no plaintext, so hashed builds
+    /// keep it whatever `store` says.
+    pub password_index: bool,
     /// Progress receiver.
     pub progress: Option<Arc<dyn BuildProgress>>,
 }
@@ -104,6 +113,7 @@ impl Default for BuildOptions {
             force: false,
             rejects_raw: false,
             source_date_epoch: None,
+            password_index: true,
             progress: None,
         }
     }
@@ -121,6 +131,7 @@ impl std::fmt::Debug for BuildOptions {
             .field("force", &self.force)
             .field("rejects_raw", &self.rejects_raw)
             .field("source_date_epoch", &self.source_date_epoch)
+            .field("password_index", &self.password_index)
             .finish_non_exhaustive()
     }
 }
@@ -165,6 +176,9 @@ pub struct BuildSummary {
     pub email_keys: u64,
     /// Distinct username keys.
     pub username_keys: u64,
+    /// Distinct SHA-1 and NTLM hashes in the password index; `None` when the build made
+    /// none ([`BuildOptions::password_index`]).
+    pub password_hashes: Option<PasswordHashCounts>,
     /// Per-source counts, by source id.
     pub sources: Vec<SourceSummary>,
     /// Columns (CSV) or keys (JSON Lines) naming no asset, ignored, per dump file.
@@ -182,8 +196,17 @@ pub struct BuildSummary {
     pub rejects_raw: bool,
     /// Wall time.
     pub elapsed: Duration,
-    /// Wall time per phase (`reading`, `writing`, `usernames`, `finishing`).
+    /// Wall time per phase (`reading`, `writing`, `usernames`, `passwords`, `finishing`).
     pub phases: Vec<(&'static str, Duration)>,
+}
+
+/// Distinct hashes of each kind in a password index.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PasswordHashCounts {
+    /// Distinct SHA-1 hashes.
+    pub sha1: u64,
+    /// Distinct NTLM hashes.
+    pub ntlm: u64,
 }
 
 impl BuildSummary {
@@ -247,7 +270,10 @@ struct BuildSettings {
 impl BuildSettings {
     fn check(options: &BuildOptions) -> Result<BuildSettings, BuildError> {
         let deriver = KeyDeriver::new(options.hash_mode, options.salt.as_ref())?;
-        let memory = MemoryBudget::new(options.memory_budget)?;
+        let mut memory = MemoryBudget::new(options.memory_budget)?;
+        if options.password_index {
+            memory = memory.with_password_index();
+        }
         if options.threads == Some(0) {
             return Err(BuildError::NoThreads);
         }
@@ -297,6 +323,7 @@ pub fn build_index(catalog: &Catalog, out_dir: &Path, options: &BuildOptions) ->
             keep_raw: settings.keep_raw,
             rejects_path: &plan.rejects_path,
             sort_buffer: settings.memory.record_sort,
+            password_sort_buffer: options.password_index.then_some(settings.memory.password_sort),
             spill_dir: staging.spill_dir(),
             progress: options.progress.clone(),
         },
@@ -304,7 +331,15 @@ pub fn build_index(catalog: &Catalog, out_dir: &Path, options: &BuildOptions) ->
     )?;
 
     phases.start("writing");
-    let ReadOutcome { sorter, totals, per_source, file_errors, unknown_columns, rejects_path } = read;
+    let ReadOutcome {
+        sorter,
+        passwords: password_sorter,
+        totals,
+        per_source,
+        file_errors,
+        unknown_columns,
+        rejects_path,
+    } = read;
     let stored_columns = stored_filter.intersection(totals.assets_seen);
     let (written, spilled_records) = write_index(
         sorter,
@@ -321,6 +356,19 @@ pub fn build_index(catalog: &Catalog, out_dir: &Path, options: &BuildOptions) ->
         &mut phases,
     )?;
 
+    let mut written = written;
+    let mut password_hashes = None;
+    let mut password_runs = 0;
+    if let Some(password_sorter) = password_sorter {
+        phases.start("passwords");
+        let dir = staging.index_dir();
+        let pw = passwords::write_password_files(password_sorter, dir, settings.memory.merge_read, &pool)
+            .map_err(io_err(format!("writing the password index in {}", dir.display())))?;
+        written.files.extend(pw.files);
+        password_hashes = Some(PasswordHashCounts { sha1: pw.sha1, ntlm: pw.ntlm });
+        password_runs = pw.spilled_runs;
+    }
+
     phases.start("finishing");
     let duplicates: u64 = written.duplicates.values().sum();
     let manifest = Manifest::assemble(ManifestInputs {
@@ -334,6 +382,8 @@ pub fn build_index(catalog: &Catalog, out_dir: &Path, options: &BuildOptions) ->
             email_keys: written.email_keys,
             username_keys: written.username_keys,
             username_postings: written.username_postings,
+            password_sha1: password_hashes.map(|p| p.sha1),
+            password_ntlm: password_hashes.map(|p| p.ntlm),
         },
         build_stats: BuildStats {
             records_read: totals.records_read,
@@ -372,11 +422,12 @@ pub fn build_index(catalog: &Catalog, out_dir: &Path, options: &BuildOptions) ->
         duplicates,
         email_keys: written.email_keys,
         username_keys: written.username_keys,
+        password_hashes,
         sources,
         unknown_columns,
         index_bytes: written.files.iter().map(|f| f.size).sum::<u64>() + manifest_bytes,
         input_bytes,
-        spilled_runs: spilled_records + written.spilled_runs,
+        spilled_runs: spilled_records + written.spilled_runs + password_runs,
         rejects_path,
         rejects_raw: settings.keep_raw,
         elapsed: started.elapsed(),

@@ -4,6 +4,7 @@
 //! Rejects are written in input order.
 
 use super::entry;
+use super::passwords;
 use super::sort::{self, ExternalSorter};
 use super::{BuildError, WorkerPool, error_chain, io_err};
 use crate::asset::{ASSET_COUNT, Asset, AssetSet};
@@ -48,6 +49,8 @@ pub(super) struct ReadingInputs<'a> {
     pub rejects_path: &'a Path,
     /// The record sorter's buffer and spill folder.
     pub sort_buffer: usize,
+    /// The password sorter's buffer, `None` when the build makes no password index.
+    pub password_sort_buffer: Option<usize>,
     /// Where sorted runs go.
     pub spill_dir: &'a Path,
     /// Told how many input bytes were read.
@@ -73,6 +76,8 @@ pub(super) struct ReadTotals {
 pub(super) struct ReadOutcome {
     /// Every encoded record, sorted or spilled.
     pub sorter: ExternalSorter,
+    /// The password hashes of every kept record, when the build makes a password index.
+    pub passwords: Option<ExternalSorter>,
     /// Counts.
     pub totals: ReadTotals,
     /// (records read, records rejected) per source, in catalog order.
@@ -100,11 +105,14 @@ struct RecordContext<'a> {
     salt: Option<&'a [u8]>,
     stored_filter: AssetSet,
     keep_raw: bool,
+    /// Whether password hashes are collected for the password index.
+    passwords: bool,
 }
 
 #[derive(Default)]
 struct ChunkOutput {
     entries: sort::SortBlock,
+    passwords: sort::SortBlock,
     rejects: Vec<Reject>,
     counts: ReadTotals,
     unknown_keys: Vec<String>,
@@ -136,6 +144,7 @@ fn process_chunk(file: &FileContext<'_>, rec: &RecordContext<'_>, data: &[u8], f
     let mut out =
         ChunkOutput { entries: sort::SortBlock::with_capacity(input_bytes + input_bytes / 2), ..Default::default() };
     let (mut sort_key, mut payload, mut scratch) = (Vec::new(), Vec::new(), Vec::new());
+    let mut password_key = Vec::new();
     for frame in frames {
         out.counts.records_read += 1;
         let bytes = data.get(frame.start..frame.end).unwrap_or_default();
@@ -240,6 +249,9 @@ fn process_chunk(file: &FileContext<'_>, rec: &RecordContext<'_>, data: &[u8], f
             &values,
         );
         out.entries.push(&sort_key, &payload);
+        if rec.passwords {
+            passwords::collect(&mut out.passwords, &mut password_key, &values, &document_id);
+        }
         for asset in assets.intersection(rec.stored_filter).iter() {
             out.counts.column_bytes[asset.index()] += values[asset.index()].map_or(0, |v| v.len() as u64);
         }
@@ -338,6 +350,21 @@ fn read_files(
     }
 }
 
+/// Moves the blocks of a parsed batch into the record sorter and, when the build makes
+/// a password index, its password blocks into the password sorter.
+fn push_blocks(
+    sorter: &mut ExternalSorter,
+    password_sorter: &mut Option<ExternalSorter>,
+    blocks: Vec<sort::SortBlock>,
+    password_blocks: Vec<sort::SortBlock>,
+) -> std::io::Result<()> {
+    blocks.into_iter().try_for_each(|block| sorter.push_block(block))?;
+    if let Some(p) = password_sorter {
+        password_blocks.into_iter().try_for_each(|block| p.push_block(block))?;
+    }
+    Ok(())
+}
+
 /// Runs the reading phase: every dump file is read, every record is either encoded
 /// into the sorter or written to the rejects file.
 pub(super) fn read_and_sort(inputs: &ReadingInputs<'_>, pool: &WorkerPool) -> Result<ReadOutcome, BuildError> {
@@ -347,10 +374,13 @@ pub(super) fn read_and_sort(inputs: &ReadingInputs<'_>, pool: &WorkerPool) -> Re
         salt: inputs.salt,
         stored_filter: inputs.stored_filter,
         keep_raw: inputs.keep_raw,
+        passwords: inputs.password_sort_buffer.is_some(),
     };
     let mut sorter = ExternalSorter::new(inputs.sort_buffer, inputs.spill_dir);
+    let mut password_sorter = inputs.password_sort_buffer.map(|buffer| ExternalSorter::new(buffer, inputs.spill_dir));
     // Blocks of the last parsed batch, pushed while the next batch is parsed.
     let mut pending_blocks: Vec<sort::SortBlock> = Vec::new();
+    let mut pending_passwords: Vec<sort::SortBlock> = Vec::new();
     let mut totals = ReadTotals::default();
     let mut per_source: Vec<(u64, u64)> = vec![(0, 0); sources.len()];
     let mut rejects = RejectsSink { path: inputs.rejects_path, keep_raw: inputs.keep_raw, writer: None };
@@ -396,7 +426,9 @@ pub(super) fn read_and_sort(inputs: &ReadingInputs<'_>, pool: &WorkerPool) -> Re
                     // Parse this batch while the previous batch's blocks go into the
                     // sorter (a copy into the arena, or a spill) on another worker.
                     let previous = std::mem::take(&mut pending_blocks);
+                    let previous_passwords = std::mem::take(&mut pending_passwords);
                     let sorter = &mut sorter;
+                    let password_sorter = &mut password_sorter;
                     let (outputs, pushed) = pool.install(|| {
                         rayon::join(
                             || {
@@ -406,13 +438,14 @@ pub(super) fn read_and_sort(inputs: &ReadingInputs<'_>, pool: &WorkerPool) -> Re
                                     .map(|frames| process_chunk(ctx, &record_ctx, &batch.data, frames))
                                     .collect::<Vec<ChunkOutput>>()
                             },
-                            || previous.into_iter().try_for_each(|block| sorter.push_block(block)),
+                            || push_blocks(sorter, password_sorter, previous, previous_passwords),
                         )
                     });
                     pushed.map_err(io_err("spilling a sorted run"))?;
                     let source_pos = sources.iter().position(|s| s.id == ctx.source.id).unwrap_or(0);
                     for mut out in outputs {
                         pending_blocks.push(std::mem::take(&mut out.entries));
+                        pending_passwords.push(std::mem::take(&mut out.passwords));
                         rejects.write(&out.rejects)?;
                         totals.add(&out.counts);
                         for key in &out.unknown_keys {
@@ -442,10 +475,19 @@ pub(super) fn read_and_sort(inputs: &ReadingInputs<'_>, pool: &WorkerPool) -> Re
         }
         flush_keys(&current, &mut unknown_keys, &mut unknown_columns);
         let last = std::mem::take(&mut pending_blocks);
-        pool.install(|| last.into_iter().try_for_each(|block| sorter.push_block(block)))
+        let last_passwords = std::mem::take(&mut pending_passwords);
+        pool.install(|| push_blocks(&mut sorter, &mut password_sorter, last, last_passwords))
             .map_err(io_err("spilling a sorted run"))?;
         Ok(())
     })?;
     let rejects_path = rejects.finish()?;
-    Ok(ReadOutcome { sorter, totals, per_source, file_errors, unknown_columns, rejects_path })
+    Ok(ReadOutcome {
+        sorter,
+        passwords: password_sorter,
+        totals,
+        per_source,
+        file_errors,
+        unknown_columns,
+        rejects_path,
+    })
 }

@@ -30,6 +30,13 @@ pub struct Counts {
     pub username_keys: u64,
     /// Row ids in `username.postings`.
     pub username_postings: u64,
+    /// Distinct hashes in `passwords.sha1`; absent when the index has no password
+    /// index (built before it existed, or with it turned off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_sha1: Option<u64>,
+    /// Distinct hashes in `passwords.ntlm`; absent with `password_sha1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_ntlm: Option<u64>,
 }
 
 /// What the build read and dropped, kept for `info`.

@@ -19,6 +19,7 @@ pub mod fstmap;
 pub mod keymap;
 pub mod keys;
 pub mod manifest;
+pub mod passwords;
 pub mod postings;
 pub mod ranges;
 pub mod rows;
@@ -71,6 +72,13 @@ pub fn index_files(mode: HashMode, stored: AssetSet) -> Vec<(String, Kind)> {
         files.push((column::file_name(asset), column::KIND));
     }
     files
+}
+
+/// Files an index may hold or not, with their kinds: the password index
+/// (`passwords.sha1` and `passwords.ntlm`, both or neither). An index whose manifest
+/// lists none of them opens without them.
+pub fn optional_index_files() -> Vec<(String, Kind)> {
+    passwords::files().into_iter().map(|(name, kind)| (name.to_string(), kind)).collect()
 }
 
 /// Why an index file cannot be read.

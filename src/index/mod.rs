@@ -27,12 +27,14 @@ use crate::date::Date;
 use crate::format::column::{self, ColumnReader};
 use crate::format::keymap::{self, KeyMapReader, KeyMapRole};
 use crate::format::manifest::{self, Manifest, ManifestError};
+use crate::format::passwords::{self as password_files, PasswordFileReader, PasswordFiles, Passwords};
 use crate::format::postings::{self, PostingsReader};
 use crate::format::ranges::{self, RangesReader};
 use crate::format::rows::{self, RowsReader};
-use crate::format::{FileView, Kind, index_files};
+use crate::format::{FileView, Kind, index_files, optional_index_files};
 use crate::keymode::{HashMode, KeyDeriver, Salt};
 use crate::mmap::{Access, Bytes};
+use crate::password::PasswordHashKind;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -104,7 +106,17 @@ struct IndexFiles {
     username_map: KeyMapReader,
     username_postings: PostingsReader,
     columns: [Option<ColumnReader>; ASSET_COUNT],
+    /// The password index, when the manifest lists it.
+    passwords: Option<PasswordFiles>,
     sources: Vec<SourceInfo>,
+}
+
+/// The files to map for `manifest`: every file its hash mode and stored assets imply,
+/// then the optional files it lists.
+fn files_to_open(manifest: &Manifest, mode: HashMode, stored: AssetSet) -> Vec<(String, Kind)> {
+    let mut files = index_files(mode, stored);
+    files.extend(optional_index_files().into_iter().filter(|(name, _)| manifest.file(name).is_some()));
+    files
 }
 
 fn parse_manifest_meta(manifest: &Manifest) -> Result<(HashMode, AssetSet, Vec<SourceInfo>), OpenError> {
@@ -139,7 +151,8 @@ impl IndexFiles {
     /// Parses every file's frame and header and checks the counts against the manifest.
     fn new(dir: PathBuf, manifest: Manifest, mut files: BTreeMap<String, Bytes>) -> Result<IndexFiles, OpenError> {
         let (mode, stored, sources) = parse_manifest_meta(&manifest)?;
-        let expected = index_files(mode, stored);
+        let mut expected = index_files(mode, stored);
+        expected.extend(optional_index_files());
         if let Some(extra) = manifest.files.iter().find(|f| !expected.iter().any(|(n, _)| *n == f.name)) {
             return Err(OpenError::Inconsistent(format!("manifest lists an unexpected file '{}'", extra.name)));
         }
@@ -159,6 +172,7 @@ impl IndexFiles {
             let name = column::file_name(asset);
             columns[asset.index()] = Some(ColumnReader::new(view(&name, column::KIND)?, asset, rows.len())?);
         }
+        let passwords = open_passwords(&manifest, &mut view)?;
         let c = &manifest.counts;
         let checks: [(bool, String); 7] = [
             (rows.len() == c.records, format!("{}: {} rows, manifest says {}", rows::FILE_NAME, rows.len(), c.records)),
@@ -217,6 +231,7 @@ impl IndexFiles {
             username_map,
             username_postings,
             columns,
+            passwords,
             sources,
         })
     }
@@ -248,7 +263,7 @@ impl Index {
         let manifest = read_manifest(dir)?;
         let (mode, stored, _) = parse_manifest_meta(&manifest)?;
         let mut files = BTreeMap::new();
-        for (name, _) in index_files(mode, stored) {
+        for (name, _) in files_to_open(&manifest, mode, stored) {
             let entry = manifest.file(&name).ok_or_else(|| OpenError::MissingFile(name.clone()))?;
             let path = dir.join(&name);
             let file = std::fs::File::open(&path).map_err(|e| match e.kind() {
@@ -280,7 +295,7 @@ impl Index {
             .map_err(|source| OpenError::Manifest { dir: PathBuf::from("<memory>"), source })?;
         let (mode, stored, _) = parse_manifest_meta(&manifest)?;
         let mut mapped = BTreeMap::new();
-        for (name, _) in index_files(mode, stored) {
+        for (name, _) in files_to_open(&manifest, mode, stored) {
             let entry = manifest.file(&name).ok_or_else(|| OpenError::MissingFile(name.clone()))?;
             let bytes = files.remove(&name).ok_or_else(|| OpenError::MissingFile(name.clone()))?;
             if bytes.len() as u64 != entry.size {
@@ -352,6 +367,63 @@ impl Index {
     pub fn source(&self, id: u32) -> Option<&SourceInfo> {
         self.inner.files.source(id)
     }
+
+    /// The password index of this index, or `None` when it was built without one
+    /// (older indexes, or a build that turned it off). It needs no salt to answer and
+    /// holds no plaintext.
+    ///
+    /// ```no_run
+    /// use breachdex::{Index, OpenOptions, PasswordHash, PasswordHashKind, PasswordPrefix};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let index = Index::open(std::path::Path::new("sample-index"), &OpenOptions::default())?;
+    /// if let Some(passwords) = index.passwords() {
+    ///     let seen = passwords.count(&PasswordHash::sha1_of("hunter2"))?;
+    ///     println!("in {seen} records");
+    ///     for entry in passwords.range(PasswordHashKind::Ntlm, PasswordPrefix::from_hex("8846F")?)? {
+    ///         let entry = entry?;
+    ///         println!("{}:{}", entry.suffix_hex(), entry.count());
+    ///     }
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn passwords(&self) -> Option<Passwords<'_>> {
+        self.inner.files.passwords.as_ref().map(Passwords::new)
+    }
+}
+
+/// Opens the password files when the manifest lists them: both or neither, each with
+/// the hash count the manifest gives.
+fn open_passwords(
+    manifest: &Manifest,
+    view: &mut impl FnMut(&str, Kind) -> Result<FileView, OpenError>,
+) -> Result<Option<PasswordFiles>, OpenError> {
+    let listed = PasswordHashKind::ALL.map(|k| manifest.file(password_files::file_name(k)).is_some());
+    let counts = [manifest.counts.password_sha1, manifest.counts.password_ntlm];
+    match (listed, counts) {
+        ([false, false], [None, None]) => return Ok(None),
+        ([true, true], [Some(_), Some(_)]) => {}
+        _ => {
+            return Err(OpenError::Inconsistent(
+                "manifest.json: the password index needs both password files and both hash counts".to_string(),
+            ));
+        }
+    }
+    let mut open = |kind: PasswordHashKind, expected: Option<u64>| -> Result<PasswordFileReader, OpenError> {
+        let name = password_files::file_name(kind);
+        let reader = PasswordFileReader::new(view(name, password_files::file_kind(kind))?, kind)?;
+        if Some(reader.len()) != expected {
+            return Err(OpenError::Inconsistent(format!(
+                "{name}: {} hashes, manifest says {}",
+                reader.len(),
+                expected.unwrap_or(0)
+            )));
+        }
+        Ok(reader)
+    };
+    let sha1 = open(PasswordHashKind::Sha1, counts[0])?;
+    let ntlm = open(PasswordHashKind::Ntlm, counts[1])?;
+    Ok(Some(PasswordFiles { sha1, ntlm }))
 }
 
 #[cfg(test)]

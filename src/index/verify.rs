@@ -4,7 +4,7 @@
 //! every structure.
 
 use super::{IndexFiles, OpenError, parse_manifest_meta, read_manifest};
-use crate::format::{FileView, FormatError, index_files, manifest};
+use crate::format::{FileView, FormatError, index_files, manifest, optional_index_files};
 use crate::mmap::{Access, Bytes};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -54,7 +54,7 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, OpenError> {
         }
     }
     let kinds: BTreeMap<String, _> = match parse_manifest_meta(&manifest) {
-        Ok((mode, stored, _)) => index_files(mode, stored).into_iter().collect(),
+        Ok((mode, stored, _)) => index_files(mode, stored).into_iter().chain(optional_index_files()).collect(),
         Err(e) => {
             report.problems.push(e.to_string());
             return Ok(report);
@@ -118,6 +118,10 @@ fn verify_structure(files: &IndexFiles) -> Result<(), FormatError> {
     files.username_postings.verify(total)?;
     for col in files.columns.iter().flatten() {
         col.verify()?;
+    }
+    if let Some(passwords) = &files.passwords {
+        passwords.sha1.verify()?;
+        passwords.ntlm.verify()?;
     }
     let mut per_source: BTreeMap<u32, u64> = BTreeMap::new();
     for id in 0..total {

@@ -7,6 +7,7 @@ use breachdex::{AssetPolicy, RecordsError, RecordsRequest, SaltPosition};
 use breachdex::{AssetSet, HashMode, Salt};
 use breachdex::{BuildOptions, BuildProgress, BuildSummary, build_index};
 use breachdex::{IdentifierKind, Index, LookupError, OpenError, OpenOptions, Query};
+use breachdex::{PasswordError, PasswordHash, PasswordHashKind};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use rayon::prelude::*;
 use std::io::{BufRead, IsTerminal, Write};
@@ -49,6 +50,9 @@ enum Command {
     /// The matched records themselves, under an asset policy (allow-list, masking,
     /// output hashing), a page at a time.
     Records(RecordsArgs),
+    /// Check a password against an index's password index, locally: the password (or
+    /// its hash) never leaves this machine. Prints how many records hold it.
+    Password(PasswordArgs),
     /// Show an index's format, options, counts, file sizes and sources.
     Info {
         /// The index directory.
@@ -102,9 +106,35 @@ struct BuildArgs {
     /// default a hashed build's rejects file holds file, line and reason only).
     #[arg(long)]
     rejects_raw: bool,
+    /// Make no password index (the SHA-1 and NTLM hashes of the passwords, with the
+    /// number of records holding each; made by default).
+    #[arg(long)]
+    no_password_index: bool,
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
+}
+
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["sha1", "ntlm", "stdin"])))]
+struct PasswordArgs {
+    /// The index directory.
+    #[arg(long)]
+    index: PathBuf,
+    /// File holding the salt of a hashed index (the password index itself needs none,
+    /// but a hashed index opens only with its salt).
+    #[arg(long)]
+    salt_file: Option<PathBuf>,
+    /// A SHA-1 hash of the password: 40 hex digits.
+    #[arg(long)]
+    sha1: Option<String>,
+    /// An NTLM hash of the password: 32 hex digits.
+    #[arg(long)]
+    ntlm: Option<String>,
+    /// Read the password from stdin (without echo on a terminal; else its first line)
+    /// and hash it here; it is checked by its SHA-1 and NTLM hashes.
+    #[arg(long)]
+    stdin: bool,
 }
 
 #[derive(Copy, Clone, ValueEnum)]
@@ -322,6 +352,9 @@ fn error_code(err: &anyhow::Error) -> &'static str {
         if let Some(e) = cause.downcast_ref::<RecordsError>() {
             return e.code();
         }
+        if let Some(e) = cause.downcast_ref::<PasswordError>() {
+            return e.code();
+        }
         if cause.is::<OpenError>() || cause.is::<breachdex::manifest::ManifestError>() {
             return "index_error";
         }
@@ -343,6 +376,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Build(args) => cmd_build(args, cli.json),
         Command::Check(args) => cmd_check(args),
         Command::Records(args) => cmd_records(args),
+        Command::Password(args) => cmd_password(args),
         Command::Info { dir } => cmd_info(&dir, cli.json),
         Command::Verify { dir } => cmd_verify(&dir, cli.json),
         Command::Serve(args) => server::cmd_serve(args),
@@ -398,6 +432,7 @@ fn cmd_build(args: BuildArgs, json: bool) -> Result<ExitCode> {
         force: args.force,
         rejects_raw: args.rejects_raw,
         source_date_epoch,
+        password_index: !args.no_password_index,
         progress: bar.clone().map(|b| b as Arc<dyn BuildProgress>),
     };
     let summary = build_index(&catalog, &args.out, &options);
@@ -425,6 +460,7 @@ fn summary_json(s: &BuildSummary) -> serde_json::Value {
         "duplicates": s.duplicates,
         "email_keys": s.email_keys,
         "username_keys": s.username_keys,
+        "password_hashes": s.password_hashes.map(|p| serde_json::json!({"sha1": p.sha1, "ntlm": p.ntlm})),
         "index_bytes": s.index_bytes,
         "input_bytes": s.input_bytes,
         "spilled_runs": s.spilled_runs,
@@ -474,6 +510,10 @@ fn print_summary(s: &BuildSummary) -> std::io::Result<()> {
     }
     outln!("  duplicates     {}", s.duplicates);
     outln!("  keys           {} email, {} username", s.email_keys, s.username_keys);
+    match s.password_hashes {
+        Some(p) => outln!("  passwords      {} SHA-1, {} NTLM hashes", p.sha1, p.ntlm),
+        None => outln!("  passwords      no password index (--no-password-index)"),
+    }
     outln!(
         "  index size     {} ({} bytes with the manifest; input {})",
         human_bytes(s.index_bytes),
@@ -667,6 +707,51 @@ fn cmd_records(args: RecordsArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Reads the password for `password --stdin`: without echo from a terminal, else the
+/// first line of stdin (its line end removed).
+fn read_password_from_stdin() -> Result<String> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        return rpassword::prompt_password("Password: ").context("cannot read the password from the terminal");
+    }
+    let mut line = String::new();
+    let read = stdin.lock().read_line(&mut line).context("cannot read the password from stdin")?;
+    if read == 0 {
+        bail!("no password on stdin (give one line)");
+    }
+    let end = line.trim_end_matches(['\n', '\r']).len();
+    line.truncate(end);
+    Ok(line)
+}
+
+fn cmd_password(args: PasswordArgs) -> Result<ExitCode> {
+    let hashes: Vec<PasswordHash> = if let Some(hex) = &args.sha1 {
+        vec![PasswordHash::from_hex(PasswordHashKind::Sha1, hex.trim())?]
+    } else if let Some(hex) = &args.ntlm {
+        vec![PasswordHash::from_hex(PasswordHashKind::Ntlm, hex.trim())?]
+    } else {
+        let password = read_password_from_stdin()?;
+        vec![PasswordHash::sha1_of(&password), PasswordHash::ntlm_of(&password)]
+    };
+    let index = open_index(&args.index, args.salt_file.as_deref(), false)?;
+    let Some(passwords) = index.passwords() else {
+        bail!(
+            "index {} has no password index (built before it existed, or with --no-password-index)",
+            args.index.display()
+        );
+    };
+    let mut out = serde_json::Map::new();
+    let mut pwned = false;
+    for hash in &hashes {
+        let count = passwords.count(hash)?;
+        pwned |= count > 0;
+        out.insert(hash.kind().name().to_string(), serde_json::json!({"hash": hash.to_hex(), "count": count}));
+    }
+    out.insert("pwned".to_string(), serde_json::json!(pwned));
+    outln!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(ExitCode::SUCCESS)
+}
+
 fn cmd_info(dir: &Path, json: bool) -> Result<ExitCode> {
     let m = breachdex::read_manifest(dir)?;
     if json {
@@ -697,6 +782,10 @@ fn cmd_info(dir: &Path, json: bool) -> Result<ExitCode> {
         c.username_keys,
         c.username_postings
     );
+    match (c.password_sha1, c.password_ntlm) {
+        (Some(sha1), Some(ntlm)) => outln!("passwords      {sha1} SHA-1 hashes, {ntlm} NTLM hashes"),
+        _ => outln!("passwords      none (no password index)"),
+    }
     let b = &m.build_stats;
     outln!(
         "build input    {} records read, {} rejected, {} fields rejected, {} duplicates",

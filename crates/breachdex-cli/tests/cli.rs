@@ -639,14 +639,14 @@ fn verify_ok_then_every_flipped_file_is_named() {
     let tmp = tempfile::tempdir().unwrap();
     let (idx, _) = build_sample(tmp.path(), "idx", &[]);
     let o = run(&["verify", p(&idx)]);
-    assert!(ok(&o).contains(": ok (16 files"), "{}", stdout(&o));
+    assert!(ok(&o).contains(": ok (18 files"), "{}", stdout(&o));
     let j: Value = serde_json::from_str(&ok(&run(&["--json", "verify", p(&idx)]))).unwrap();
     assert_eq!(j["ok"], true);
     assert_eq!(j["problems"], serde_json::json!([]));
 
     let names: Vec<String> =
         std::fs::read_dir(&idx).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
-    assert_eq!(names.len(), 17);
+    assert_eq!(names.len(), 19);
     for name in &names {
         let path = idx.join(name);
         let good = std::fs::read(&path).unwrap();

@@ -1,0 +1,240 @@
+//! The password index of a build: while reading, each kept record's password hashes
+//! (SHA-1 and NTLM of `password_plaintext`; a `password_hash` typed `sha1` or `ntlm`)
+//! go into their own external sort; the `passwords` phase merges them, counts the
+//! records holding each hash and writes `passwords.sha1` and `passwords.ntlm`
+//! ([`crate::format::passwords`]).
+//!
+//! The hashes are taken before the `--store` filter drops any column, so a privacy
+//! build that stores no password still has its password index: it holds no plaintext.
+//!
+//! Sort key of a password entry: `kind u8 | hash | document_id [16]`, empty payload.
+//! The document id (which covers the source) tells a record apart from an identical
+//! duplicate of it, which the writer drops: equal sort keys count once, so a record
+//! counts once per distinct hash and duplicates do not count at all.
+
+use super::sort::{self, ExternalSorter, SortBlock};
+use crate::asset::{ASSET_COUNT, Asset};
+use crate::format::FileSummary;
+use crate::format::passwords::{PasswordFileWriter, file_name};
+use crate::password::{PasswordHash, PasswordHashKind};
+use std::io;
+use std::path::Path;
+
+/// Document id bytes at the end of a password sort key.
+const DOCUMENT_ID_BYTES: usize = 16;
+
+fn kind_tag(kind: PasswordHashKind) -> u8 {
+    match kind {
+        PasswordHashKind::Sha1 => 0,
+        PasswordHashKind::Ntlm => 1,
+    }
+}
+
+fn push_entry(block: &mut SortBlock, key: &mut Vec<u8>, hash: &PasswordHash, document_id: &[u8; 16]) {
+    key.clear();
+    key.push(kind_tag(hash.kind()));
+    key.extend_from_slice(hash.as_bytes());
+    key.extend_from_slice(document_id);
+    block.push(key, &[]);
+}
+
+/// Adds the password hashes of one kept record to `block`: both hashes of its
+/// plaintext password, and its `password_hash` when `password_type` is `sha1` or
+/// `ntlm` and the value is a hash of that kind in hex (anything else is skipped: it is
+/// not a hash the index can answer for). `values` are the record's values before the
+/// `--store` filter. The record's own duplicates (a plaintext whose SHA-1 is also its
+/// typed hash) collapse when counted.
+pub(super) fn collect(
+    block: &mut SortBlock,
+    key: &mut Vec<u8>,
+    values: &[Option<&str>; ASSET_COUNT],
+    document_id: &[u8; 16],
+) {
+    if let Some(password) = values[Asset::PasswordPlaintext.index()] {
+        push_entry(block, key, &PasswordHash::sha1_of(password), document_id);
+        push_entry(block, key, &PasswordHash::ntlm_of(password), document_id);
+    }
+    let typed = values[Asset::PasswordType.index()].and_then(PasswordHashKind::from_password_type);
+    if let (Some(kind), Some(hex)) = (typed, values[Asset::PasswordHash.index()])
+        && let Ok(hash) = PasswordHash::from_hex(kind, hex.trim())
+    {
+        push_entry(block, key, &hash, document_id);
+    }
+}
+
+/// What the `passwords` phase wrote.
+pub(super) struct WrittenPasswords {
+    /// `passwords.sha1` and `passwords.ntlm`.
+    pub files: Vec<FileSummary>,
+    /// Distinct SHA-1 hashes.
+    pub sha1: u64,
+    /// Distinct NTLM hashes.
+    pub ntlm: u64,
+    /// Runs the password sort spilled.
+    pub spilled_runs: usize,
+}
+
+fn corrupt() -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, "corrupt password entry in a spill file")
+}
+
+/// Splits a password sort key into kind, hash and the record part.
+fn decode(sort_key: &[u8]) -> io::Result<(PasswordHashKind, &[u8])> {
+    let (&tag, rest) = sort_key.split_first().ok_or_else(corrupt)?;
+    let kind = match tag {
+        0 => PasswordHashKind::Sha1,
+        1 => PasswordHashKind::Ntlm,
+        _ => return Err(corrupt()),
+    };
+    if rest.len() != kind.width() + DOCUMENT_ID_BYTES {
+        return Err(corrupt());
+    }
+    Ok((kind, &rest[..kind.width()]))
+}
+
+/// The `passwords` phase: merges the sorted password entries (`read_budget` bytes of
+/// read buffers when runs were spilled) and writes both password files into `dir`.
+pub(super) fn write_password_files(
+    sorter: ExternalSorter,
+    dir: &Path,
+    read_budget: usize,
+    pool: &super::WorkerPool,
+) -> io::Result<WrittenPasswords> {
+    let max_count = sorter.len();
+    let spilled_runs = match sorter.spilled_runs() {
+        0 => 0,
+        n => n + usize::from(sorter.buffered_bytes() > 0),
+    };
+    let mut stream = pool.install(move || sorter.finish(read_budget))?;
+    let mut sha1 =
+        PasswordFileWriter::create(&dir.join(file_name(PasswordHashKind::Sha1)), PasswordHashKind::Sha1, max_count)?;
+    let mut ntlm =
+        PasswordFileWriter::create(&dir.join(file_name(PasswordHashKind::Ntlm)), PasswordHashKind::Ntlm, max_count)?;
+    // The hash being counted, its kind and count, and the last full sort key.
+    let mut current: Option<(PasswordHashKind, Vec<u8>, u64)> = None;
+    let mut last_key: Vec<u8> = Vec::new();
+    let mut flush = |current: &mut Option<(PasswordHashKind, Vec<u8>, u64)>| -> io::Result<()> {
+        if let Some((kind, hash, count)) = current.take() {
+            match kind {
+                PasswordHashKind::Sha1 => sha1.push(&hash, count)?,
+                PasswordHashKind::Ntlm => ntlm.push(&hash, count)?,
+            }
+        }
+        Ok(())
+    };
+    while let Some(entry) = stream.next()? {
+        let key = sort::sort_key(entry);
+        if key == last_key.as_slice() {
+            // The same record again (a duplicate, or one hash given twice by a record).
+            continue;
+        }
+        last_key.clear();
+        last_key.extend_from_slice(key);
+        let (kind, hash) = decode(key)?;
+        match &mut current {
+            Some((k, h, count)) if *k == kind && h.as_slice() == hash => *count += 1,
+            _ => {
+                flush(&mut current)?;
+                current = Some((kind, hash.to_vec(), 1));
+            }
+        }
+    }
+    flush(&mut current)?;
+    drop(stream);
+    let (sha1_count, ntlm_count) = (sha1.count(), ntlm.count());
+    let files = std::thread::scope(|scope| -> io::Result<Vec<FileSummary>> {
+        let ntlm = scope.spawn(move || ntlm.finish());
+        let sha1 = sha1.finish()?;
+        let ntlm = ntlm.join().map_err(|_| io::Error::other("writer thread panicked"))??;
+        Ok(vec![sha1, ntlm])
+    })?;
+    Ok(WrittenPasswords { files, sha1: sha1_count, ntlm: ntlm_count, spilled_runs })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(
+        plain: Option<&'static str>,
+        hash: Option<&'static str>,
+        ty: Option<&'static str>,
+    ) -> [Option<&'static str>; ASSET_COUNT] {
+        let mut v = [None; ASSET_COUNT];
+        v[Asset::PasswordPlaintext.index()] = plain;
+        v[Asset::PasswordHash.index()] = hash;
+        v[Asset::PasswordType.index()] = ty;
+        v
+    }
+
+    fn keys(block: &SortBlock) -> Vec<Vec<u8>> {
+        sort::entries(block.data()).map(|e| sort::sort_key(e).to_vec()).collect()
+    }
+
+    #[test]
+    fn plaintext_gives_both_kinds_and_typed_hashes_their_own() {
+        let mut key = Vec::new();
+        let mut block = SortBlock::default();
+        collect(&mut block, &mut key, &values(Some("password"), None, None), &[7; 16]);
+        let got = keys(&block);
+        assert_eq!(got.len(), 2);
+        assert_eq!(decode(&got[0]).unwrap(), (PasswordHashKind::Sha1, PasswordHash::sha1_of("password").as_bytes()));
+        assert_eq!(decode(&got[1]).unwrap(), (PasswordHashKind::Ntlm, PasswordHash::ntlm_of("password").as_bytes()));
+
+        let ntlm = "8846F7EAEE8FB117AD06BDD830B7586C";
+        let mut block = SortBlock::default();
+        collect(&mut block, &mut key, &values(None, Some(ntlm), Some("NTLM")), &[7; 16]);
+        assert_eq!(
+            decode(&keys(&block)[0]).unwrap(),
+            (PasswordHashKind::Ntlm, PasswordHash::ntlm_of("password").as_bytes())
+        );
+
+        // Untyped, other types and malformed values give nothing.
+        for v in [
+            values(None, Some(ntlm), None),
+            values(None, Some(ntlm), Some("md5")),
+            values(None, Some(ntlm), Some("sha1")),
+            values(None, Some("$2b$10$abc"), Some("ntlm")),
+        ] {
+            let mut block = SortBlock::default();
+            collect(&mut block, &mut key, &v, &[7; 16]);
+            assert!(keys(&block).is_empty(), "{v:?}");
+        }
+    }
+
+    #[test]
+    fn counts_records_once_per_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sorter = ExternalSorter::new(1 << 20, dir.path());
+        let mut key = Vec::new();
+        let sha1_hex = PasswordHash::sha1_of("a").to_hex();
+        let sha1_hex: &'static str = Box::leak(sha1_hex.into_boxed_str());
+        let records: [(_, [u8; 16]); 4] = [
+            (values(Some("a"), None, None), [1; 16]),
+            // The same record again (a duplicate the writer drops).
+            (values(Some("a"), None, None), [1; 16]),
+            // Plaintext and its own SHA-1 typed: counts once for SHA-1.
+            (values(Some("a"), Some(sha1_hex), Some("sha1")), [2; 16]),
+            (values(Some("b"), None, None), [3; 16]),
+        ];
+        let mut block = SortBlock::default();
+        for (v, id) in &records {
+            collect(&mut block, &mut key, v, id);
+        }
+        sorter.push_block(block).unwrap();
+        let written =
+            write_password_files(sorter, dir.path(), 1 << 20, &super::super::WorkerPool::new(1).unwrap()).unwrap();
+        assert_eq!((written.sha1, written.ntlm), (2, 2));
+        let read = |kind: PasswordHashKind| {
+            let name = file_name(kind);
+            let bytes = crate::mmap::Bytes::from_vec(std::fs::read(dir.path().join(name)).unwrap());
+            let view = crate::format::FileView::parse(name, bytes, crate::format::passwords::file_kind(kind)).unwrap();
+            crate::format::passwords::PasswordFileReader::new(view, kind).unwrap()
+        };
+        let (s, n) = (read(PasswordHashKind::Sha1), read(PasswordHashKind::Ntlm));
+        assert_eq!(s.count(PasswordHash::sha1_of("a").as_bytes()).unwrap(), 2);
+        assert_eq!(s.count(PasswordHash::sha1_of("b").as_bytes()).unwrap(), 1);
+        assert_eq!(n.count(PasswordHash::ntlm_of("a").as_bytes()).unwrap(), 2);
+        assert_eq!(n.count(PasswordHash::ntlm_of("c").as_bytes()).unwrap(), 0);
+    }
+}

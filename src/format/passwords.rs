@@ -1,0 +1,597 @@
+//! `passwords.sha1` / `passwords.ntlm`: the password index, one file per hash kind
+//! (optional: indexes built without it open fine and report none). Maps a password
+//! hash to the number of records holding it, and a 5-hex-digit range prefix to every
+//! hash starting with it.
+//!
+//! Body: `entries[count × entry_width]` then `directory[(2^radix_bits + 1) × dir_width]`.
+//! An entry is `hash[hash_width] | count (count_width bytes, LE)`, entries strictly
+//! ascending by hash; hash and count sit side by side so a count lookup touches one
+//! cache line and a range is one contiguous slice. `directory[p]` is the ordinal of the
+//! first entry whose top `radix_bits` bits are ≥ `p` (as in `email.keys`).
+//! Header parameters: `[count, radix_bits, dir_width, count_width]`; `hash_width` is
+//! the kind's (20 for SHA-1, 16 for NTLM).
+//!
+//! A range prefix is 20 bits. With `radix_bits ≥ 20` its entries are
+//! `directory[p << (radix_bits - 20)] .. directory[(p + 1) << (radix_bits - 20)]`;
+//! with fewer bits the prefix's bucket is searched for the range's two ends.
+
+use super::{FileSummary, FileView, FileWriter, FormatError, Kind, read_uint, section_end, uint_width, write_uint};
+use crate::password::{PasswordError, PasswordHash, PasswordHashKind, PasswordPrefix, push_upper_hex, top_20_bits};
+use std::fs::File;
+use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+/// File name of the SHA-1 password file.
+pub const SHA1_FILE_NAME: &str = "passwords.sha1";
+/// File name of the NTLM password file.
+pub const NTLM_FILE_NAME: &str = "passwords.ntlm";
+/// Kind tag of `passwords.sha1`.
+pub const SHA1_KIND: Kind = *b"PWS1";
+/// Kind tag of `passwords.ntlm`.
+pub const NTLM_KIND: Kind = *b"PWNT";
+/// Largest directory: 2^24 buckets, reached at 2^25 hashes.
+pub const MAX_RADIX_BITS: u32 = 24;
+/// Bits of a range prefix (5 hex digits).
+const PREFIX_BITS: u32 = 20;
+
+/// File name of the password file of `kind`.
+pub fn file_name(kind: PasswordHashKind) -> &'static str {
+    match kind {
+        PasswordHashKind::Sha1 => SHA1_FILE_NAME,
+        PasswordHashKind::Ntlm => NTLM_FILE_NAME,
+    }
+}
+
+/// Kind tag of the password file of `kind`.
+pub fn file_kind(kind: PasswordHashKind) -> Kind {
+    match kind {
+        PasswordHashKind::Sha1 => SHA1_KIND,
+        PasswordHashKind::Ntlm => NTLM_KIND,
+    }
+}
+
+/// Both password files with their kinds (the optional files of an index).
+pub fn files() -> [(&'static str, Kind); 2] {
+    PasswordHashKind::ALL.map(|k| (file_name(k), file_kind(k)))
+}
+
+/// The directory size for `count` hashes: the largest `b` with `2^b ≤ count / 2` (at
+/// most 2 bytes of directory per hash with 4-byte entries, 2 to 4 hashes per bucket).
+pub fn radix_bits(count: u64) -> u32 {
+    if count < 4 { 0 } else { (63 - count.leading_zeros() - 1).min(MAX_RADIX_BITS) }
+}
+
+/// The bucket of `hash`: its first `bits` bits (hashes are at least 16 bytes).
+#[inline]
+fn bucket(hash: &[u8], bits: u32) -> u64 {
+    if bits == 0 {
+        return 0;
+    }
+    let mut top = [0u8; 4];
+    for (dst, src) in top.iter_mut().zip(hash) {
+        *dst = *src;
+    }
+    (u32::from_be_bytes(top) >> (32 - bits)) as u64
+}
+
+/// Streams (hash, count) pairs in ascending hash order into a password file, then
+/// appends the directory.
+pub struct PasswordFileWriter {
+    out: FileWriter,
+    path: PathBuf,
+    kind: PasswordHashKind,
+    count_width: usize,
+    count: u64,
+    last: Vec<u8>,
+}
+
+impl PasswordFileWriter {
+    /// Creates `path` for hashes of `kind`; `max_count` bounds every count (sizes the
+    /// count field).
+    pub fn create(path: &Path, kind: PasswordHashKind, max_count: u64) -> io::Result<PasswordFileWriter> {
+        Ok(PasswordFileWriter {
+            out: FileWriter::create(path, file_kind(kind))?,
+            path: path.to_path_buf(),
+            kind,
+            count_width: uint_width(max_count),
+            count: 0,
+            last: Vec::new(),
+        })
+    }
+
+    /// Appends the next hash with its count; hashes must arrive strictly ascending and
+    /// counts be at least 1.
+    pub fn push(&mut self, hash: &[u8], count: u64) -> io::Result<()> {
+        if hash.len() != self.kind.width() {
+            return Err(io::Error::other(format!("{}-byte hash in a {} password file", hash.len(), self.kind)));
+        }
+        if self.count > 0 && hash <= self.last.as_slice() {
+            return Err(io::Error::other("password hashes out of order: the builder must push them ascending"));
+        }
+        if count == 0 {
+            return Err(io::Error::other("a password hash with a count of 0"));
+        }
+        self.out.write_all(hash)?;
+        write_uint(&mut self.out, count, self.count_width)?;
+        self.last.clear();
+        self.last.extend_from_slice(hash);
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Hashes written so far.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Builds the directory from the entries written (read back sequentially, so
+    /// memory stays constant whatever the count) and finishes the file.
+    pub fn finish(mut self) -> io::Result<FileSummary> {
+        let bits = radix_bits(self.count);
+        let dir_width = uint_width(self.count);
+        let entry_width = self.kind.width() + self.count_width;
+        self.out.flush()?;
+        let mut file = File::open(&self.path)?;
+        file.seek(SeekFrom::Start(super::HEADER_LEN as u64))?;
+        let mut reader = BufReader::with_capacity(1 << 20, file);
+        let mut entry = vec![0u8; entry_width];
+        let mut next_bucket = 0u64;
+        for ordinal in 0..self.count {
+            reader.read_exact(&mut entry)?;
+            let b = bucket(&entry, bits);
+            while next_bucket <= b {
+                write_uint(&mut self.out, ordinal, dir_width)?;
+                next_bucket += 1;
+            }
+        }
+        while next_bucket <= 1u64 << bits {
+            write_uint(&mut self.out, self.count, dir_width)?;
+            next_bucket += 1;
+        }
+        self.out.finish([self.count, bits as u64, dir_width as u64, self.count_width as u64])
+    }
+}
+
+/// Reads one password file.
+#[derive(Clone, Debug)]
+pub struct PasswordFileReader {
+    view: FileView,
+    kind: PasswordHashKind,
+    count: u64,
+    bits: u32,
+    dir_width: usize,
+    count_width: usize,
+    entry_width: usize,
+    dir_offset: usize,
+}
+
+impl PasswordFileReader {
+    /// Checks the header against the body (constant time).
+    pub fn new(view: FileView, kind: PasswordHashKind) -> Result<PasswordFileReader, FormatError> {
+        let [count, bits, dir_width, count_width] = view.params();
+        if bits > MAX_RADIX_BITS as u64 {
+            return Err(view.damaged(format!("radix bits {bits} above the maximum {MAX_RADIX_BITS}")));
+        }
+        if dir_width != 4 && dir_width != 8 {
+            return Err(view.damaged(format!("directory entry width {dir_width} is not 4 or 8")));
+        }
+        if count_width != 4 && count_width != 8 {
+            return Err(view.damaged(format!("count width {count_width} is not 4 or 8")));
+        }
+        let entry_width = kind.width() as u64 + count_width;
+        let dir_offset = section_end(&view, 0, count, entry_width, "hash entries")?;
+        let end = section_end(&view, dir_offset, (1u64 << bits) + 1, dir_width, "prefix directory")?;
+        if end != view.body().len() as u64 {
+            return Err(view.damaged("trailing bytes after the prefix directory"));
+        }
+        Ok(PasswordFileReader {
+            kind,
+            count,
+            bits: bits as u32,
+            dir_width: dir_width as usize,
+            count_width: count_width as usize,
+            entry_width: entry_width as usize,
+            dir_offset: dir_offset as usize,
+            view,
+        })
+    }
+
+    /// Number of distinct hashes.
+    pub fn len(&self) -> u64 {
+        self.count
+    }
+
+    /// Whether the file holds no hash.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    fn dir(&self) -> &[u8] {
+        self.view.body().get(self.dir_offset..).unwrap_or_default()
+    }
+
+    /// Directory entries `b` and `b + 1`: the ordinals of bucket `b`, checked against
+    /// the hash count.
+    #[inline]
+    fn bucket_span(&self, b: u64, b_end: u64) -> Result<(u64, u64), FormatError> {
+        let dir = self.dir();
+        let (Some(lo), Some(hi)) = (read_uint(dir, b, self.dir_width), read_uint(dir, b_end, self.dir_width)) else {
+            return Err(self.view.damaged("prefix directory shorter than its header says"));
+        };
+        if lo > hi || hi > self.count {
+            return Err(self.view.damaged(format!("prefix directory entry {b} spans {lo}..{hi} of {}", self.count)));
+        }
+        Ok((lo, hi))
+    }
+
+    /// The entries `lo..hi` as one slice.
+    #[inline]
+    fn entries(&self, lo: u64, hi: u64) -> &[u8] {
+        let (start, end) = (lo as usize * self.entry_width, hi as usize * self.entry_width);
+        self.view.body().get(start..end).unwrap_or_default()
+    }
+
+    #[inline]
+    fn count_of(&self, entry: &[u8]) -> u64 {
+        read_uint(entry.get(self.kind.width()..).unwrap_or_default(), 0, self.count_width).unwrap_or(0)
+    }
+
+    /// The number of records holding `hash` (`kind().width()` bytes); 0 when absent.
+    /// A directory entry that points outside the entries is damage, not followed.
+    #[inline]
+    pub fn count(&self, hash: &[u8]) -> Result<u64, FormatError> {
+        if hash.len() != self.kind.width() {
+            return Ok(0);
+        }
+        let b = bucket(hash, self.bits);
+        let (lo, hi) = self.bucket_span(b, b + 1)?;
+        let entries = self.entries(lo, hi);
+        let w = self.entry_width;
+        let width = self.kind.width();
+        // Binary search inside the bucket (2 to 4 entries on average); a damaged,
+        // unsorted bucket gives a wrong but in-bounds answer, which `verify` reports.
+        let (mut left, mut right) = (0usize, entries.len() / w);
+        while left < right {
+            let mid = left + (right - left) / 2;
+            let entry = entries.get(mid * w..(mid + 1) * w).unwrap_or_default();
+            match entry.get(..width).unwrap_or_default().cmp(hash) {
+                std::cmp::Ordering::Less => left = mid + 1,
+                std::cmp::Ordering::Greater => right = mid,
+                std::cmp::Ordering::Equal => return Ok(self.count_of(entry)),
+            }
+        }
+        Ok(0)
+    }
+
+    /// The entries whose hash starts with the 20-bit `prefix`, as one contiguous slice
+    /// of `entry_width()`-byte entries.
+    pub fn range(&self, prefix: u32) -> Result<&[u8], FormatError> {
+        let prefix = u64::from(prefix & PasswordPrefix::MAX);
+        if self.bits >= PREFIX_BITS {
+            let shift = self.bits - PREFIX_BITS;
+            let (lo, hi) = self.bucket_span(prefix << shift, (prefix + 1) << shift)?;
+            return Ok(self.entries(lo, hi));
+        }
+        let shift = PREFIX_BITS - self.bits;
+        let b = prefix >> shift;
+        let (lo, hi) = self.bucket_span(b, b + 1)?;
+        let bucket = self.entries(lo, hi);
+        let w = self.entry_width;
+        let n = bucket.len() / w;
+        let prefix_of = |i: usize| u64::from(top_20_bits(bucket.get(i * w..).unwrap_or_default()));
+        let start = partition_point(n, |i| prefix_of(i) < prefix);
+        let end = partition_point(n, |i| prefix_of(i) <= prefix);
+        Ok(bucket.get(start * w..end.max(start) * w).unwrap_or_default())
+    }
+
+    /// Bytes of one entry (hash and count).
+    pub fn entry_width(&self) -> usize {
+        self.entry_width
+    }
+
+    /// The hash and count of entry `i`.
+    pub fn entry(&self, i: u64) -> Option<(&[u8], u64)> {
+        if i >= self.count {
+            return None;
+        }
+        let entry = self.entries(i, i + 1);
+        Some((entry.get(..self.kind.width())?, self.count_of(entry)))
+    }
+
+    /// Decodes one entry of a slice returned by [`range`](Self::range).
+    pub fn decode(&self, entry: &[u8]) -> Option<(PasswordHash, u64)> {
+        let hash = PasswordHash::from_bytes(self.kind, entry.get(..self.kind.width())?).ok()?;
+        Some((hash, self.count_of(entry)))
+    }
+
+    /// Full structure check: hashes strictly ascending, counts at least 1, directory
+    /// consistent with the hashes.
+    pub fn verify(&self) -> Result<(), FormatError> {
+        let dir = self.dir();
+        let mut next_bucket = 0u64;
+        let mut prev: Option<&[u8]> = None;
+        for i in 0..self.count {
+            let (hash, count) = self.entry(i).ok_or_else(|| self.view.damaged("hash entries truncated"))?;
+            if prev.is_some_and(|p| p >= hash) {
+                return Err(self.view.damaged(format!("hashes {} and {i} are not in strictly ascending order", i - 1)));
+            }
+            if count == 0 {
+                return Err(self.view.damaged(format!("hash {i} has a count of 0")));
+            }
+            prev = Some(hash);
+            let b = bucket(hash, self.bits);
+            while next_bucket <= b {
+                if read_uint(dir, next_bucket, self.dir_width) != Some(i) {
+                    return Err(self.view.damaged(format!("prefix directory entry {next_bucket} is wrong")));
+                }
+                next_bucket += 1;
+            }
+        }
+        while next_bucket <= 1u64 << self.bits {
+            if read_uint(dir, next_bucket, self.dir_width) != Some(self.count) {
+                return Err(self.view.damaged(format!("prefix directory entry {next_bucket} is wrong")));
+            }
+            next_bucket += 1;
+        }
+        Ok(())
+    }
+
+    /// A damaged-file error for this file.
+    fn damaged(&self, reason: impl Into<String>) -> FormatError {
+        self.view.damaged(reason)
+    }
+}
+
+/// The first `i` in `0..n` for which `pred` is false (`pred` true then false).
+fn partition_point(n: usize, pred: impl Fn(usize) -> bool) -> usize {
+    let (mut left, mut right) = (0, n);
+    while left < right {
+        let mid = left + (right - left) / 2;
+        if pred(mid) {
+            left = mid + 1;
+        } else {
+            right = mid;
+        }
+    }
+    left
+}
+
+/// Both password files of an index.
+#[derive(Clone, Debug)]
+pub struct PasswordFiles {
+    /// `passwords.sha1`.
+    pub sha1: PasswordFileReader,
+    /// `passwords.ntlm`.
+    pub ntlm: PasswordFileReader,
+}
+
+impl PasswordFiles {
+    fn file(&self, kind: PasswordHashKind) -> &PasswordFileReader {
+        match kind {
+            PasswordHashKind::Sha1 => &self.sha1,
+            PasswordHashKind::Ntlm => &self.ntlm,
+        }
+    }
+}
+
+/// The password index of an open index: the number of records holding a SHA-1 or NTLM
+/// password hash, and k-anonymity ranges. From [`crate::Index::passwords`].
+#[derive(Copy, Clone, Debug)]
+pub struct Passwords<'a> {
+    files: &'a PasswordFiles,
+}
+
+impl<'a> Passwords<'a> {
+    pub(crate) fn new(files: &'a PasswordFiles) -> Passwords<'a> {
+        Passwords { files }
+    }
+
+    /// Number of records holding this hash; 0 when absent.
+    #[inline]
+    pub fn count(&self, hash: &PasswordHash) -> Result<u64, PasswordError> {
+        Ok(self.files.file(hash.kind()).count(hash.as_bytes())?)
+    }
+
+    /// Every hash of this kind starting with the prefix, ascending, read from one
+    /// contiguous slice of the password file.
+    pub fn range(&self, kind: PasswordHashKind, prefix: PasswordPrefix) -> Result<PasswordRange<'a>, PasswordError> {
+        let file = self.files.file(kind);
+        let entries = file.range(prefix.value())?;
+        Ok(PasswordRange { file, entries, prefix })
+    }
+
+    /// Distinct hashes stored per kind.
+    pub fn len(&self, kind: PasswordHashKind) -> u64 {
+        self.files.file(kind).len()
+    }
+
+    /// Whether no hash of either kind is stored.
+    pub fn is_empty(&self) -> bool {
+        self.files.sha1.is_empty() && self.files.ntlm.is_empty()
+    }
+}
+
+/// The entries of one range, ascending by hash ([`Passwords::range`]). An entry that
+/// does not start with the prefix (only a damaged file can hold one) is an error.
+#[derive(Clone, Debug)]
+pub struct PasswordRange<'a> {
+    file: &'a PasswordFileReader,
+    entries: &'a [u8],
+    prefix: PasswordPrefix,
+}
+
+impl PasswordRange<'_> {
+    /// The prefix of this range.
+    pub fn prefix(&self) -> PasswordPrefix {
+        self.prefix
+    }
+}
+
+impl Iterator for PasswordRange<'_> {
+    type Item = Result<PasswordEntry, PasswordError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.entries.is_empty() {
+            return None;
+        }
+        let (entry, rest) = self.entries.split_at_checked(self.file.entry_width()).unwrap_or((self.entries, &[]));
+        self.entries = rest;
+        let decoded = self
+            .file
+            .decode(entry)
+            .filter(|(hash, _)| hash.prefix() == self.prefix)
+            .map(|(hash, count)| PasswordEntry { hash, count })
+            .ok_or_else(|| {
+                PasswordError::Damaged(
+                    self.file.damaged(format!("range {} holds a hash of another range", self.prefix)),
+                )
+            });
+        if decoded.is_err() {
+            // Stop after reporting the damage once.
+            self.entries = &[];
+        }
+        Some(decoded)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.entries.len().div_ceil(self.file.entry_width().max(1));
+        (n, Some(n))
+    }
+}
+
+impl ExactSizeIterator for PasswordRange<'_> {}
+
+/// One hash of a range with the number of records holding it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct PasswordEntry {
+    hash: PasswordHash,
+    count: u64,
+}
+
+impl PasswordEntry {
+    /// The full hash.
+    pub fn hash(&self) -> &PasswordHash {
+        &self.hash
+    }
+
+    /// Number of records holding it (at least 1).
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// The hash's hex digits after the 5-digit prefix, upper case (35 for SHA-1, 27 for
+    /// NTLM), as Pwned Passwords' range API prints them.
+    pub fn suffix_hex(&self) -> String {
+        let mut out = String::with_capacity(self.hash.kind().hex_len());
+        self.write_suffix_hex(&mut out);
+        out
+    }
+
+    /// Appends [`suffix_hex`](Self::suffix_hex) to `out` (no allocation when it has room).
+    pub fn write_suffix_hex(&self, out: &mut String) {
+        push_upper_hex(out, self.hash.as_bytes(), crate::password::PREFIX_HEX_DIGITS);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mmap::Bytes;
+    use std::collections::BTreeMap;
+
+    fn build(kind: PasswordHashKind, model: &BTreeMap<Vec<u8>, u64>) -> PasswordFileReader {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(file_name(kind));
+        let mut w = PasswordFileWriter::create(&path, kind, model.values().copied().max().unwrap_or(0)).unwrap();
+        for (h, c) in model {
+            w.push(h, *c).unwrap();
+        }
+        w.finish().unwrap();
+        let view =
+            FileView::parse(file_name(kind), Bytes::from_vec(std::fs::read(&path).unwrap()), file_kind(kind)).unwrap();
+        PasswordFileReader::new(view, kind).unwrap()
+    }
+
+    fn model(n: u64, kind: PasswordHashKind) -> BTreeMap<Vec<u8>, u64> {
+        (0..n)
+            .map(|i| {
+                let h = xxhash_rust::xxh3::xxh3_128(&i.to_le_bytes()).to_be_bytes();
+                let mut hash: Vec<u8> = h.iter().cycle().take(kind.width()).copied().collect();
+                if i % 7 == 0 {
+                    // Crowd a few prefixes so ranges span several buckets.
+                    hash[0] = 0x5b;
+                    hash[1] = 0xaa;
+                    hash[2] &= 0x6f;
+                }
+                (hash, 1 + i % 5)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn counts_and_ranges_match_the_model() {
+        for kind in PasswordHashKind::ALL {
+            for n in [0u64, 1, 3, 17, 1000, 5000] {
+                let model = model(n, kind);
+                let reader = build(kind, &model);
+                reader.verify().unwrap();
+                assert_eq!(reader.len(), model.len() as u64);
+                for (h, c) in &model {
+                    assert_eq!(reader.count(h).unwrap(), *c);
+                    let mut miss = h.clone();
+                    miss[kind.width() - 1] ^= 0x55;
+                    if !model.contains_key(&miss) {
+                        assert_eq!(reader.count(&miss).unwrap(), 0);
+                    }
+                }
+                assert_eq!(reader.count(&[0; 3]).unwrap(), 0);
+                let mut prefixes: Vec<u32> = model.keys().map(|h| top_20_bits(h)).collect();
+                prefixes.extend([0, 0xFFFFF, 0x5BAA6, 0x12345]);
+                for p in prefixes {
+                    let got: Vec<(Vec<u8>, u64)> = reader
+                        .range(p)
+                        .unwrap()
+                        .chunks(reader.entry_width())
+                        .map(|e| reader.decode(e).map(|(h, c)| (h.as_bytes().to_vec(), c)).unwrap())
+                        .collect();
+                    let want: Vec<(Vec<u8>, u64)> =
+                        model.iter().filter(|(h, _)| top_20_bits(h) == p).map(|(h, c)| (h.clone(), *c)).collect();
+                    assert_eq!(got, want, "{kind} n={n} prefix {p:05X}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn writer_refuses_disorder_and_zero_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = PasswordFileWriter::create(&dir.path().join("p"), PasswordHashKind::Ntlm, 10).unwrap();
+        w.push(&[2; 16], 1).unwrap();
+        assert!(w.push(&[1; 16], 1).is_err());
+        assert!(w.push(&[2; 16], 1).is_err());
+        assert!(w.push(&[3; 20], 1).is_err());
+        assert!(w.push(&[3; 16], 0).is_err());
+    }
+
+    #[test]
+    fn damaged_directory_is_an_error_not_a_panic() {
+        let model = model(300, PasswordHashKind::Sha1);
+        let reader = build(PasswordHashKind::Sha1, &model);
+        let mut body = reader.view.body().to_vec();
+        for b in body[reader.dir_offset..].iter_mut() {
+            *b = 0xff;
+        }
+        let mut file = super::super::encode_header(SHA1_KIND, body.len() as u64, reader.view.params()).to_vec();
+        file.extend_from_slice(&body);
+        file.extend_from_slice(&[0u8; 8]);
+        file.extend_from_slice(&super::super::FOOTER_MAGIC);
+        let view = FileView::parse(SHA1_FILE_NAME, Bytes::from_vec(file), SHA1_KIND).unwrap();
+        let damaged = PasswordFileReader::new(view, PasswordHashKind::Sha1).unwrap();
+        for h in model.keys() {
+            let err = damaged.count(h).unwrap_err();
+            assert!(err.to_string().starts_with("passwords.sha1: damaged: prefix directory"), "{err}");
+            assert!(damaged.range(top_20_bits(h)).is_err());
+        }
+        assert!(damaged.verify().is_err());
+    }
+}
