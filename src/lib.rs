@@ -82,6 +82,7 @@ pub use index::{
 // Passwords: the Pwned Passwords-style index of password hashes.
 pub use format::passwords::{PasswordEntry, PasswordRange, Passwords};
 pub use password::{PasswordError, PasswordHash, PasswordHashKind, PasswordPrefix};
+pub use query::{PADDED_RANGE_MAX_LINES, PADDED_RANGE_MIN_LINES, RangeTextSummary};
 
 // Querying: breach checks and records under an asset policy.
 pub use query::{

@@ -1,4 +1,4 @@
-//! The password index answers exactly as a HashMap model of the input says, in every hash mode: the count of every SHA-1 and NTLM hash (a record counts once per distinct hash, duplicates of a record not at all) and every range (the model filtered by prefix, ascending); privacy builds keep it without storing any password, and a build without it opens and says so.
+//! The password index answers exactly as a HashMap model of the input says, in every hash mode: the count of every SHA-1 and NTLM hash (a record counts once per distinct hash, duplicates of a record not at all) and every range (the model filtered by prefix, ascending; as text, padded or not); privacy builds keep it without storing any password, and a build without it opens and says so.
 
 use breachdex::{
     BuildOptions, Catalog, HashMode, Index, OpenOptions, PasswordHash, PasswordHashKind, PasswordPrefix, Salt,
@@ -135,8 +135,48 @@ fn check_against_model(index: &Index, model: &HashMap<PasswordHash, u64>) {
             assert_eq!(range.len(), want.len());
             let got: Vec<(PasswordHash, u64)> = range.map(|e| e.unwrap()).map(|e| (*e.hash(), e.count())).collect();
             assert_eq!(got, want, "{kind} {prefix}");
+            check_range_text(&passwords, kind, prefix, &want);
         }
     }
+}
+
+/// The range as text: exactly the model's lines, `SUFFIX:COUNT\r\n`, ascending; padded,
+/// 800 to 1,000 lines where the extra ones have count 0, fresh suffixes under the prefix
+/// and every real line intact.
+fn check_range_text(
+    passwords: &breachdex::Passwords<'_>,
+    kind: PasswordHashKind,
+    prefix: PasswordPrefix,
+    want: &[(PasswordHash, u64)],
+) {
+    let parse = |body: &[u8]| -> Vec<(PasswordHash, u64)> {
+        let text = std::str::from_utf8(body).unwrap();
+        assert!(text.is_empty() || text.ends_with("\r\n"), "CRLF-terminated: {text:?}");
+        text.split_terminator("\r\n")
+            .map(|line| {
+                let (suffix, count) = line.split_once(':').unwrap();
+                assert_eq!(suffix.len(), kind.hex_len() - 5, "{line}");
+                assert_eq!(suffix, suffix.to_uppercase(), "{line}");
+                (PasswordHash::from_hex(kind, &format!("{prefix}{suffix}")).unwrap(), count.parse().unwrap())
+            })
+            .collect()
+    };
+    let mut body = b"kept".to_vec();
+    let summary = passwords.write_range_text(kind, prefix, None, &mut body).unwrap();
+    assert_eq!(&body[..4], b"kept", "appends");
+    assert_eq!((summary.real_lines, summary.padding_lines), (want.len(), 0));
+    assert_eq!(parse(&body[4..]), want);
+
+    let mut padded = Vec::new();
+    let seed = u64::from(prefix.value()) * 31 + want.len() as u64;
+    let summary = passwords.write_range_text(kind, prefix, Some(seed), &mut padded).unwrap();
+    let lines = parse(&padded);
+    assert_eq!(lines.len(), summary.real_lines + summary.padding_lines);
+    assert!((800..=1000).contains(&lines.len()), "{} lines", lines.len());
+    assert!(lines.windows(2).all(|w| w[0].0 < w[1].0), "ascending, no repeated suffix");
+    let real: Vec<(PasswordHash, u64)> = lines.iter().filter(|(_, c)| *c > 0).copied().collect();
+    assert_eq!(real, want, "real lines intact");
+    assert_eq!(lines.len() - real.len(), summary.padding_lines);
 }
 
 proptest! {
