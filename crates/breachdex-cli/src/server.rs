@@ -43,6 +43,13 @@ pub struct ServeArgs {
     /// Serve Prometheus metrics on /metrics (no key).
     #[arg(long)]
     metrics: bool,
+    /// Require a key allowed the `passwords` function on /range (otherwise open to all,
+    /// as Pwned Passwords is), and limit /range per client address.
+    #[arg(long)]
+    passwords_require_key: bool,
+    /// Requests to /range per minute per client address under --passwords-require-key.
+    #[arg(long, default_value_t = breachdex_server::state::DEFAULT_PASSWORDS_RPM, requires = "passwords_require_key")]
+    passwords_rpm: u32,
 }
 
 /// `breachdex keys` subcommands.
@@ -202,6 +209,8 @@ pub fn cmd_serve(a: ServeArgs) -> Result<ExitCode> {
     config.cors_origins = a.cors_origin;
     config.log_retention_days = a.log_retention_days;
     config.metrics = a.metrics;
+    config.passwords_require_key = a.passwords_require_key;
+    config.passwords_rpm = a.passwords_rpm;
     if let Some(list) = &a.trust_proxy {
         config.trust_proxy = keys::parse_cidrs(list).map_err(|m| anyhow::anyhow!("--trust-proxy: {m}"))?;
     }

@@ -275,6 +275,28 @@ impl Engine {
         })
     }
 
+    /// The Pwned Passwords range of a 5-hex-digit prefix (any case) in the current
+    /// build, as the body of `/range/{prefix}`: `SUFFIX:COUNT\r\n` lines of the SHA-1
+    /// hashes (or NTLM with `ntlm`), padded with count-0 lines to 800-1,000 lines when a
+    /// `padding_seed` is given. `Ok(None)`: the build has no password index.
+    pub fn password_range(
+        &self,
+        prefix: &str,
+        ntlm: bool,
+        padding_seed: Option<u64>,
+    ) -> Result<Option<Vec<u8>>, EngineError> {
+        let prefix =
+            breachdex::PasswordPrefix::from_hex(prefix).map_err(|e| EngineError::from_query(e.code(), &e, "prefix"))?;
+        let index = self.current();
+        let Some(passwords) = index.passwords() else { return Ok(None) };
+        let kind = if ntlm { breachdex::PasswordHashKind::Ntlm } else { breachdex::PasswordHashKind::Sha1 };
+        let mut body = Vec::new();
+        passwords
+            .write_range_text(kind, prefix, padding_seed, &mut body)
+            .map_err(|e| EngineError::from_query(e.code(), &e, "prefix"))?;
+        Ok(Some(body))
+    }
+
     /// The sources of the current build, ascending by id. Data types are computed once
     /// per build (one pass over the rows) and cached.
     pub fn catalog(&self) -> Result<Vec<CatalogSource>, EngineError> {

@@ -9,6 +9,8 @@
 //! - [`engine`]: every call into the breachdex library (index, checks, records, catalog);
 //! - [`state`]: configuration, [`AppState`], keys in memory with their counters;
 //! - [`routes`]: the router, the key check, the request-log layer, the handlers;
+//! - [`passwords`]: `GET /range/{prefix}`, the Pwned Passwords range API (SPEC §12);
+//! - [`client_limit`]: requests per minute per client address;
 //! - [`error`]: [`ApiError`] and the wrapped extractors;
 //! - [`store`]: the state database behind [`store::StateStore`] (SQLite by default);
 //! - [`keys`]: plans, key generation, `keys create|list|revoke` and `logs`;
@@ -28,9 +30,11 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod client_limit;
 pub mod engine;
 pub mod error;
 pub mod keys;
+pub mod passwords;
 pub mod routes;
 pub mod state;
 pub mod store;

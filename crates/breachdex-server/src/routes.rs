@@ -57,7 +57,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/usage/", get(usage))
         .route("/api/v1/usage", get(usage))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
-    let mut app = Router::new().route("/healthz", get(healthz)).merge(api);
+    let mut app = Router::new()
+        .route("/healthz", get(healthz))
+        .route(crate::passwords::ROUTE, get(crate::passwords::range))
+        .merge(api);
     if state.config().metrics {
         app = app.route("/metrics", get(metrics));
     }
@@ -95,10 +98,10 @@ fn cors_layer(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
 
 /// What the request log learns from inner layers, carried on the response.
 #[derive(Clone, Debug)]
-struct LogFacts {
-    route: &'static str,
-    key_id: Option<Arc<str>>,
-    org: Option<Arc<str>>,
+pub(crate) struct LogFacts {
+    pub(crate) route: &'static str,
+    pub(crate) key_id: Option<Arc<str>>,
+    pub(crate) org: Option<Arc<str>>,
 }
 
 fn static_method(method: &Method) -> &'static str {
@@ -129,7 +132,7 @@ fn static_route(route: &str) -> &'static str {
         "/api/v1/usage",
         "/healthz",
         "/metrics",
-        "-",
+        crate::passwords::ROUTE,
         "-",
         "-",
     ];
@@ -182,7 +185,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     }
 }
 
-fn presented_key(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn presented_key(headers: &HeaderMap) -> Option<&str> {
     if let Some(v) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         let v = v.trim();
         if let Some(key) = v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")) {

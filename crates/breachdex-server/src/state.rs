@@ -13,6 +13,7 @@
 //! window boundary) is what the plans' per-minute figures tolerate. Refused requests
 //! are not counted.
 
+use crate::client_limit::ClientLimiter;
 use crate::engine::{self, Engine, Policy};
 use crate::keys::{FUNCTIONS, key_hash};
 use crate::store::{LogRow, StateStore, StoredKey, UsageDelta};
@@ -30,6 +31,10 @@ pub const MAX_MISSES: usize = 100_000;
 
 /// Default capacity of the request-log queue; rows beyond it are dropped and counted.
 pub const LOG_CHANNEL_CAPACITY: usize = 65_536;
+
+/// Default requests to `/range` per minute per client address under
+/// `--passwords-require-key`.
+pub const DEFAULT_PASSWORDS_RPM: u32 = 600;
 
 /// How the server is configured (the `serve` flags).
 #[derive(Debug, Clone)]
@@ -56,12 +61,18 @@ pub struct ServerConfig {
     pub prune_interval: std::time::Duration,
     /// Log rows queued for the writer at most; more are dropped and counted.
     pub log_queue: usize,
+    /// `/range` needs a key allowed the `passwords` function, and each client address
+    /// gets [`passwords_rpm`](Self::passwords_rpm) of them a minute (without it, `/range`
+    /// is open and unlimited, as Pwned Passwords is).
+    pub passwords_require_key: bool,
+    /// Requests to `/range` per minute per client address when a key is required.
+    pub passwords_rpm: u32,
 }
 
 impl ServerConfig {
     /// Defaults for an index and a data directory: no CORS, 30 days of log (pruned
     /// hourly), no trusted proxy, no metrics, refresh and flush every second, a queue of
-    /// 65,536 log rows.
+    /// 65,536 log rows, `/range` open to all.
     pub fn new(index: impl Into<PathBuf>, data: impl Into<PathBuf>) -> ServerConfig {
         ServerConfig {
             index: index.into(),
@@ -75,6 +86,8 @@ impl ServerConfig {
             flush_interval: std::time::Duration::from_secs(1),
             prune_interval: std::time::Duration::from_secs(3600),
             log_queue: LOG_CHANNEL_CAPACITY,
+            passwords_require_key: false,
+            passwords_rpm: DEFAULT_PASSWORDS_RPM,
         }
     }
 }
@@ -335,6 +348,8 @@ pub(crate) struct Inner {
     pub log_tx: mpsc::Sender<LogRow>,
     pub log_rx: Mutex<Option<mpsc::Receiver<LogRow>>>,
     pub metrics: Metrics,
+    /// `/range` requests per client address (used under `--passwords-require-key`).
+    pub range_limiter: ClientLimiter,
 }
 
 impl AppState {
@@ -364,6 +379,7 @@ impl AppState {
             keys.insert(k.key_hash, Arc::new(entry));
         }
         let (log_tx, log_rx) = mpsc::channel(config.log_queue.max(1));
+        let range_limiter = ClientLimiter::new(config.passwords_rpm);
         Ok(AppState(Arc::new(Inner {
             config,
             engine,
@@ -373,6 +389,7 @@ impl AppState {
             log_tx,
             log_rx: Mutex::new(Some(log_rx)),
             metrics: Metrics::default(),
+            range_limiter,
         })))
     }
 
