@@ -126,6 +126,41 @@ impl Asset {
     pub const fn is_identifier(self) -> bool {
         matches!(self, Asset::Email | Asset::Username)
     }
+
+    /// The Have I Been Pwned data class of this asset (SPEC §12): `Email addresses`,
+    /// `Usernames`, `Passwords` (plaintext and hashed alike, as HIBP lists them), `Names`,
+    /// `Phone numbers`, `Dates of birth`, `Physical addresses`, `IP addresses`, `URLs`
+    /// (the sites of stealer-log credentials). `password_type` and `salt` describe a
+    /// password hash and have no class of their own.
+    pub const fn data_class(self) -> Option<&'static str> {
+        Some(match self {
+            Asset::Email => "Email addresses",
+            Asset::Username => "Usernames",
+            Asset::PasswordPlaintext | Asset::PasswordHash => "Passwords",
+            Asset::PasswordType | Asset::Salt => return None,
+            Asset::FullName => "Names",
+            Asset::Phone => "Phone numbers",
+            Asset::Dob => "Dates of birth",
+            Asset::Address => "Physical addresses",
+            Asset::IpAddress => "IP addresses",
+            Asset::TargetUrl => "URLs",
+        })
+    }
+}
+
+/// The Have I Been Pwned data classes of a set of assets: each asset's
+/// [`Asset::data_class`], sorted alphabetically (as HIBP lists them), without repeats.
+///
+/// ```
+/// use breachdex::{AssetSet, data_classes_of};
+/// let assets = AssetSet::parse_list("email,password_hash,password_type,password_plaintext").unwrap();
+/// assert_eq!(data_classes_of(assets), ["Email addresses", "Passwords"]);
+/// ```
+pub fn data_classes_of(assets: AssetSet) -> Vec<&'static str> {
+    let mut classes: Vec<&'static str> = assets.iter().filter_map(Asset::data_class).collect();
+    classes.sort_unstable();
+    classes.dedup();
+    classes
 }
 
 impl fmt::Display for Asset {
@@ -263,6 +298,30 @@ mod tests {
         assert_eq!(Asset::from_column("ip"), Some(Asset::IpAddress));
         assert_eq!(Asset::from_column("url"), Some(Asset::TargetUrl));
         assert_eq!(Asset::from_column("favourite_colour"), None);
+    }
+
+    #[test]
+    fn data_classes_follow_hibp_names() {
+        assert_eq!(data_classes_of(AssetSet::EMPTY), Vec::<&str>::new());
+        assert_eq!(
+            data_classes_of(AssetSet::ALL),
+            [
+                "Dates of birth",
+                "Email addresses",
+                "IP addresses",
+                "Names",
+                "Passwords",
+                "Phone numbers",
+                "Physical addresses",
+                "URLs",
+                "Usernames",
+            ]
+        );
+        // Hashed and plaintext passwords are one class; hash metadata is none.
+        let hashes = AssetSet::parse_list("username,password_hash,password_type,salt").unwrap();
+        assert_eq!(data_classes_of(hashes), ["Passwords", "Usernames"]);
+        assert_eq!(Asset::Salt.data_class(), None);
+        assert_eq!(Asset::TargetUrl.data_class(), Some("URLs"));
     }
 
     #[test]

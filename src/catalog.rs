@@ -19,6 +19,15 @@
 //! - `title` defaults to the name when the key is absent; an empty title is an error.
 //! - `description` defaults to empty; `severity` is a label (`high`) or a score (`20`).
 //! - `date` and `publish_date` are `YYYY-MM-DD`.
+//! - Have I Been Pwned fields (SPEC §12), all optional, stored in the index so the server
+//!   needs no catalog: `domain` (a domain name, checked and normalized by the e-mail
+//!   domain rule of [`crate::normalize_domain`]), `added_date` and `modified_date`
+//!   (`YYYY-MM-DD`; `added_date` defaults to the publish date, `modified_date` to the
+//!   added date), `verified` (default `true`), `sensitive`, `fabricated`, `retired`,
+//!   `spam_list`, `malware`, `stealer_log` (default `false`), `logo_path` (a non-blank
+//!   string: a URL or path of the breach's logo) and `data_classes` (a non-empty list
+//!   of non-blank names, replacing the classes derived from the records' assets, see
+//!   [`crate::data_classes_of`]).
 //! - A file's `path` is relative to the catalog's directory; `format` (`csv`, `jsonl`,
 //!   `combo`) may be left out when the extension tells it (`.csv`, `.jsonl`/`.ndjson`,
 //!   `.txt` for combo, each optionally followed by `.gz`); `delimiter` (`,` `;` `\t` or
@@ -50,6 +59,30 @@ pub struct SourceSpec {
     pub publish_date: Option<Date>,
     /// The dump files.
     pub files: Vec<DumpFile>,
+    /// The breached site's domain, normalized (SPEC §12 `Domain`).
+    pub domain: Option<String>,
+    /// When the breach was added to the service; the publish date when absent.
+    pub added_date: Option<Date>,
+    /// When the breach was last modified; the added date when absent.
+    pub modified_date: Option<Date>,
+    /// Whether the breach is verified (default `true`).
+    pub verified: bool,
+    /// Whether the breach is sensitive (default `false`).
+    pub sensitive: bool,
+    /// Whether the breach is fabricated (default `false`).
+    pub fabricated: bool,
+    /// Whether the breach is retired (default `false`).
+    pub retired: bool,
+    /// Whether the source is a spam list (default `false`).
+    pub spam_list: bool,
+    /// Whether the data came from malware (default `false`).
+    pub malware: bool,
+    /// Whether the source is a stealer log (default `false`).
+    pub stealer_log: bool,
+    /// URL or path of the breach's logo.
+    pub logo_path: Option<String>,
+    /// Data class names replacing the ones derived from the assets.
+    pub data_classes: Option<Vec<String>>,
 }
 
 /// A validated catalog.
@@ -136,10 +169,25 @@ pub enum CatalogError {
         path: PathBuf,
         /// The source.
         source_name: String,
-        /// `date` or `publish_date`.
+        /// `date`, `publish_date`, `added_date` or `modified_date`.
         field: &'static str,
         /// The value as given.
         value: String,
+    },
+    /// A Have I Been Pwned field with an unusable value (`domain`, `logo_path`,
+    /// `data_classes`).
+    #[error("catalog {path}, source '{source_name}': \"{field}\" is {value}: {reason}")]
+    InvalidField {
+        /// The catalog file.
+        path: PathBuf,
+        /// The source.
+        source_name: String,
+        /// The field.
+        field: &'static str,
+        /// The value as given (JSON).
+        value: String,
+        /// What is wrong and what to do.
+        reason: String,
     },
     /// A severity that is not a known label or score.
     #[error(
@@ -271,6 +319,24 @@ struct RawSource {
     severity: Option<serde_json::Value>,
     publish_date: Option<String>,
     files: Vec<RawFile>,
+    domain: Option<String>,
+    added_date: Option<String>,
+    modified_date: Option<String>,
+    verified: Option<bool>,
+    #[serde(default)]
+    sensitive: bool,
+    #[serde(default)]
+    fabricated: bool,
+    #[serde(default)]
+    retired: bool,
+    #[serde(default)]
+    spam_list: bool,
+    #[serde(default)]
+    malware: bool,
+    #[serde(default)]
+    stealer_log: bool,
+    logo_path: Option<String>,
+    data_classes: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -339,6 +405,12 @@ impl Catalog {
                 return Err(CatalogError::NoFiles { path: path.to_owned(), source_name: source.name });
             }
             let files = source.files.iter().map(|file| ctx.file(base, file)).collect::<Result<Vec<_>, _>>()?;
+            let optional_date = |field, text: &Option<String>| text.as_deref().map(|t| ctx.date(field, t)).transpose();
+            let added_date = optional_date("added_date", &source.added_date)?;
+            let modified_date = optional_date("modified_date", &source.modified_date)?;
+            let domain = source.domain.as_deref().map(|d| ctx.domain(d)).transpose()?;
+            let logo_path = source.logo_path.as_deref().map(|l| ctx.logo_path(l)).transpose()?;
+            let data_classes = source.data_classes.as_deref().map(|c| ctx.data_classes(c)).transpose()?;
             sources.push(SourceSpec {
                 id: source.id,
                 title,
@@ -347,6 +419,18 @@ impl Catalog {
                 severity,
                 publish_date,
                 files,
+                domain,
+                added_date,
+                modified_date,
+                verified: source.verified.unwrap_or(true),
+                sensitive: source.sensitive,
+                fabricated: source.fabricated,
+                retired: source.retired,
+                spam_list: source.spam_list,
+                malware: source.malware,
+                stealer_log: source.stealer_log,
+                logo_path,
+                data_classes,
                 name: source.name,
             });
         }
@@ -389,6 +473,51 @@ impl Ctx<'_> {
             field,
             value: text.to_owned(),
         })
+    }
+
+    fn invalid(&self, field: &'static str, value: impl serde::Serialize, reason: &str) -> CatalogError {
+        CatalogError::InvalidField {
+            path: self.path.to_owned(),
+            source_name: self.source_name.to_owned(),
+            field,
+            value: serde_json::to_string(&value).unwrap_or_default(),
+            reason: reason.to_owned(),
+        }
+    }
+
+    fn domain(&self, text: &str) -> Result<String, CatalogError> {
+        crate::normalize::normalize_domain(text).map_err(|e| {
+            self.invalid("domain", text, &format!("not a domain name (the domain of an e-mail address {e})"))
+        })
+    }
+
+    fn logo_path(&self, text: &str) -> Result<String, CatalogError> {
+        if text.trim().is_empty() || text.chars().any(char::is_control) {
+            return Err(self.invalid(
+                "logo_path",
+                text,
+                "give the URL or path of the logo without control characters, or leave the key out",
+            ));
+        }
+        Ok(text.to_owned())
+    }
+
+    fn data_classes(&self, classes: &[String]) -> Result<Vec<String>, CatalogError> {
+        if classes.is_empty() {
+            return Err(self.invalid(
+                "data_classes",
+                classes,
+                "list at least one class, or leave the key out to derive them from the records",
+            ));
+        }
+        if classes.iter().any(|c| c.trim().is_empty() || c.chars().any(char::is_control)) {
+            return Err(self.invalid(
+                "data_classes",
+                classes,
+                "every class must be a non-blank name without control characters",
+            ));
+        }
+        Ok(classes.iter().map(|c| c.trim().to_owned()).collect())
     }
 
     fn severity(&self, value: &serde_json::Value) -> Result<Severity, CatalogError> {
@@ -573,6 +702,71 @@ mod tests {
         assert_eq!(second.description, "");
         assert_eq!(second.severity, Some(Severity::Critical));
         assert_eq!(second.publish_date, None);
+    }
+
+    #[test]
+    fn have_i_been_pwned_fields_load_with_their_defaults() {
+        let fx = Fixture::new();
+        let files = r#"[{"path": "a.csv"}]"#;
+        let plain = fx.load(&one("", files)).unwrap();
+        let s = &plain.sources[0];
+        assert!(s.verified, "verified by default");
+        assert!(!(s.sensitive || s.fabricated || s.retired || s.spam_list || s.malware || s.stealer_log));
+        assert_eq!(
+            (&s.domain, s.added_date, s.modified_date, &s.logo_path, &s.data_classes),
+            (&None, None, None, &None, &None)
+        );
+        let full = fx
+            .load(&one(
+                r#", "domain": " Bücher.DE. ", "added_date": "2024-04-01", "modified_date": "2024-05-02",
+                   "verified": false, "sensitive": true, "fabricated": true, "retired": true, "spam_list": true,
+                   "malware": true, "stealer_log": true, "logo_path": "https://example.com/logo.png",
+                   "data_classes": [" Email addresses ", "Passwords"]"#,
+                files,
+            ))
+            .unwrap();
+        let s = &full.sources[0];
+        assert_eq!(s.domain.as_deref(), Some("xn--bcher-kva.de"), "normalized like an e-mail domain");
+        assert_eq!(s.added_date.map(|d| d.to_string()).as_deref(), Some("2024-04-01"));
+        assert_eq!(s.modified_date.map(|d| d.to_string()).as_deref(), Some("2024-05-02"));
+        assert!(!s.verified);
+        assert!(s.sensitive && s.fabricated && s.retired && s.spam_list && s.malware && s.stealer_log);
+        assert_eq!(s.logo_path.as_deref(), Some("https://example.com/logo.png"));
+        assert_eq!(s.data_classes.as_deref(), Some(&["Email addresses".to_owned(), "Passwords".to_owned()][..]));
+    }
+
+    #[test]
+    fn have_i_been_pwned_fields_are_validated() {
+        let fx = Fixture::new();
+        let files = r#"[{"path": "a.csv"}]"#;
+        assert_eq!(
+            fx.err(&one(r#", "added_date": "2024-13-01""#, files)),
+            "catalog CAT, source 'corp-2024': \"added_date\" is '2024-13-01', not a date of the form YYYY-MM-DD"
+        );
+        assert!(fx.err(&one(r#", "modified_date": "yesterday""#, files)).contains("\"modified_date\" is 'yesterday'"));
+        assert_eq!(
+            fx.err(&one(r#", "domain": "-bad-.com""#, files)),
+            "catalog CAT, source 'corp-2024': \"domain\" is \"-bad-.com\": not a domain name (the domain of an e-mail address has an invalid domain '-bad-.com')"
+        );
+        for bad in [r#""""#, r#""a b.com""#, r#""x@y.com""#, r#""a..com""#] {
+            let message = fx.err(&one(&format!(r#", "domain": {bad}"#), files));
+            assert!(message.contains("\"domain\" is") && message.contains("not a domain name"), "{bad}: {message}");
+        }
+        assert!(
+            fx.err(&one(r#", "logo_path": "  ""#, files))
+                .contains("\"logo_path\" is \"  \": give the URL or path of the logo")
+        );
+        assert!(fx.err(&one(r#", "logo_path": 7"#, files)).contains("expected a string"));
+        assert!(
+            fx.err(&one(r#", "data_classes": []"#, files))
+                .contains("\"data_classes\" is []: list at least one class, or leave the key out")
+        );
+        assert!(
+            fx.err(&one(r#", "data_classes": ["Passwords", " "]"#, files))
+                .contains("every class must be a non-blank name")
+        );
+        assert!(fx.err(&one(r#", "data_classes": "Passwords""#, files)).contains("expected a sequence"));
+        assert!(fx.err(&one(r#", "verified": "yes""#, files)).contains("expected a boolean"));
     }
 
     #[test]

@@ -63,13 +63,15 @@ mod severity;
 pub mod internals;
 
 // Assets, dates, severity.
-pub use asset::{ASSET_COUNT, Asset, AssetSet, UnknownAssetError};
+pub use asset::{ASSET_COUNT, Asset, AssetSet, UnknownAssetError, data_classes_of};
 pub use date::{Date, DateParseError, UnixTime, now_unix_seconds, rfc3339_utc};
 pub use severity::Severity;
 
 // Keys: normalization and hash modes.
 pub use keymode::{DeriverError, HashMode, Key, KeyDeriver, Salt, SaltError, to_hex};
-pub use normalize::{KeyError, MAX_EMAIL_BYTES, MAX_USERNAME_BYTES, normalize_email, normalize_username};
+pub use normalize::{
+    KeyError, MAX_EMAIL_BYTES, MAX_USERNAME_BYTES, normalize_domain, normalize_email, normalize_username,
+};
 
 // Reading: open, look up, verify.
 pub use format::FormatError;

@@ -141,6 +141,28 @@ pub fn normalize_username(input: &str) -> Result<Cow<'_, str>, KeyError> {
     if input.is_ascii() { normalize_username_ascii(input) } else { normalize_username_unicode(input) }
 }
 
+/// Normalizes a domain name by the e-mail domain rule: the domain of `x@DOMAIN` as
+/// [`normalize_email`] keys it (trimmed, lower-cased, UTS #46 to ASCII, one root dot
+/// dropped, labels checked). `Bücher.DE.` and `xn--bcher-kva.de` give the same text.
+/// A domain containing `@` is [`KeyError::MultipleAt`].
+///
+/// ```
+/// assert_eq!(breachdex::normalize_domain(" Bücher.DE. ").unwrap(), "xn--bcher-kva.de");
+/// assert!(breachdex::normalize_domain("-bad-.com").is_err());
+/// ```
+pub fn normalize_domain(input: &str) -> Result<String, KeyError> {
+    let trimmed = input.trim();
+    if trimmed.is_empty() {
+        return Err(KeyError::EmptyDomain);
+    }
+    let email = format!("x@{trimmed}");
+    let key = normalize_email(&email)?;
+    match key.split_once('@') {
+        Some((_, domain)) => Ok(domain.to_owned()),
+        None => Err(KeyError::MissingAt),
+    }
+}
+
 /// Reference implementation of [`normalize_email`]: every step done the plain way,
 /// with no fast path. Exposed for tests and benchmarks only.
 #[doc(hidden)]

@@ -133,6 +133,14 @@ fn check_fixture(name: &str, mode: HashMode, key_files: [&str; 2]) {
             (4, "oldshop-2012", "2012-11-02", Some(5), "2023-11-14", 10),
         ]
     );
+    // Built before the Have I Been Pwned fields: each source reads with their defaults,
+    // PwnCount falls back to the record count and the data classes are unknown.
+    for s in index.sources() {
+        assert_eq!(s.pwn_count, s.records, "{name} {}", s.name);
+        assert_eq!((s.assets, &s.data_classes, &s.domain, &s.logo_path), (None, &None, &None, &None));
+        assert_eq!((s.added_date, s.modified_date), (s.publish_date, s.publish_date));
+        assert!(s.verified && !(s.sensitive || s.fabricated || s.retired || s.spam_list || s.malware || s.stealer_log));
+    }
     let mut files: Vec<&str> = m.files.iter().map(|f| f.name.as_str()).collect();
     files.sort_unstable();
     let mut want = vec![

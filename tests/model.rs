@@ -758,6 +758,18 @@ fn check_against_model(index: &Index, dir: &Path, mode: HashMode, model: &Model)
         let n = model.records.iter().filter(|r| r.source == si).count() as u64;
         assert_eq!(info.records, n, "[{mode}] records of source {}", s.name);
         assert_eq!(info.name, s.name);
+        // PwnCount (SPEC §12): one per distinct e-mail, plus one per distinct username
+        // among the records without an e-mail.
+        let records: Vec<&ModelRecord> = model.records.iter().filter(|r| r.source == si).collect();
+        let emails: std::collections::BTreeSet<usize> = records.iter().filter_map(|r| r.email).collect();
+        let usernames: std::collections::BTreeSet<usize> =
+            records.iter().filter(|r| r.email.is_none()).filter_map(|r| r.username).collect();
+        assert_eq!(info.pwn_count, (emails.len() + usernames.len()) as u64, "[{mode}] PwnCount of {}", s.name);
+        // Data classes: derived from the assets present in the source's records.
+        let assets: AssetSet = records.iter().flat_map(|r| r.values.keys().copied()).collect();
+        assert_eq!(info.assets, Some(assets), "[{mode}] assets of {}", s.name);
+        let classes: Vec<String> = breachdex::data_classes_of(assets).into_iter().map(String::from).collect();
+        assert_eq!(info.data_classes.as_ref(), Some(&classes), "[{mode}] data classes of {}", s.name);
     }
     let deriver = KeyDeriver::new(mode, mode.is_hashed().then(salt).as_ref()).unwrap();
     for (is_email, pool) in [(true, EMAILS), (false, USERNAMES)] {

@@ -145,6 +145,14 @@ pub fn record_identity(sort_key: &[u8]) -> &[u8] {
     sort_key.get(..sort_key.len().saturating_sub(SEQ_BYTES)).unwrap_or_default()
 }
 
+/// The part of a record sort key naming one identity of one source (group, key and
+/// source id: all but the document id and `seq`). Entries arrive sorted, so the records of
+/// one identity in one source are consecutive and each change of this prefix is one more
+/// identity of that source (its `PwnCount`, SPEC §12).
+pub fn source_identity(sort_key: &[u8]) -> &[u8] {
+    sort_key.get(..sort_key.len().saturating_sub(16 + SEQ_BYTES)).unwrap_or_default()
+}
+
 /// Encodes a username posting sort key into `out` (cleared first).
 pub fn posting_sort_key(out: &mut Vec<u8>, username_key: &[u8], row: u64) {
     out.clear();

@@ -485,6 +485,7 @@ fn write_index(
 
 /// A source as the manifest records it.
 fn source_meta(s: &SourceSpec, build_date: Date, written: &WrittenIndex) -> SourceMeta {
+    let tally = written.source_tallies.get(&s.id).copied().unwrap_or_default();
     SourceMeta {
         id: s.id,
         name: s.name.clone(),
@@ -494,6 +495,20 @@ fn source_meta(s: &SourceSpec, build_date: Date, written: &WrittenIndex) -> Sour
         severity: s.severity.map(Severity::score),
         publish_date: s.publish_date.unwrap_or(build_date).to_string(),
         records: written.per_source.get(&s.id).copied().unwrap_or(0),
+        pwn_count: Some(tally.identities),
+        assets: Some(tally.assets.iter().map(|a| a.name().to_string()).collect()),
+        domain: s.domain.clone(),
+        added_date: s.added_date.map(|d| d.to_string()),
+        modified_date: s.modified_date.map(|d| d.to_string()),
+        verified: s.verified,
+        sensitive: s.sensitive,
+        fabricated: s.fabricated,
+        retired: s.retired,
+        spam_list: s.spam_list,
+        malware: s.malware,
+        stealer_log: s.stealer_log,
+        logo_path: s.logo_path.clone(),
+        data_classes: s.data_classes.clone(),
     }
 }
 

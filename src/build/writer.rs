@@ -103,10 +103,23 @@ pub struct WrittenIndex {
     pub username_postings: u64,
     /// Rows per source id.
     pub per_source: BTreeMap<u32, u64>,
+    /// Distinct identities (`PwnCount`) and the assets present, per source id.
+    pub source_tallies: BTreeMap<u32, SourceTally>,
     /// Records dropped as identical to an earlier one of the same source.
     pub duplicates: BTreeMap<u32, u64>,
     /// Runs the username sort spilled.
     pub spilled_runs: usize,
+}
+
+/// What the writer learns about one source while the records stream by.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SourceTally {
+    /// Rows written.
+    pub rows: u64,
+    /// Distinct identities: e-mail keys, plus username keys of records without an e-mail.
+    pub identities: u64,
+    /// Union of the assets present in its records.
+    pub assets: AssetSet,
 }
 
 /// Streams sorted records into index files.
@@ -124,7 +137,8 @@ pub struct IndexWriter {
     prev_identity: Vec<u8>,
     prev_email_key: Option<Vec<u8>>,
     email_rows: Option<u64>,
-    per_source: BTreeMap<u32, u64>,
+    tallies: BTreeMap<u32, SourceTally>,
+    prev_source_identity: Vec<u8>,
     duplicates: BTreeMap<u32, u64>,
     scratch: Vec<u8>,
     entry_buf: Vec<u8>,
@@ -163,7 +177,8 @@ impl IndexWriter {
             prev_identity: Vec::new(),
             prev_email_key: None,
             email_rows: None,
-            per_source: BTreeMap::new(),
+            tallies: BTreeMap::new(),
+            prev_source_identity: Vec::new(),
             duplicates: BTreeMap::new(),
             scratch: Vec::new(),
             entry_buf: Vec::new(),
@@ -208,7 +223,16 @@ impl IndexWriter {
             sort::encode_entry(&mut self.entry_buf, &self.scratch, &[]);
             self.usernames.push(&self.entry_buf)?;
         }
-        *self.per_source.entry(rec.source_id).or_default() += 1;
+        let tally = self.tallies.entry(rec.source_id).or_default();
+        tally.rows += 1;
+        tally.assets = tally.assets.union(rec.assets);
+        // Records without any identifier are never kept, so every row has a key here.
+        let source_identity = entry::source_identity(sort_key);
+        if source_identity != self.prev_source_identity.as_slice() {
+            tally.identities += 1;
+            self.prev_source_identity.clear();
+            self.prev_source_identity.extend_from_slice(source_identity);
+        }
         Ok(())
     }
 
@@ -262,7 +286,8 @@ impl IndexWriter {
             email_keys,
             username_keys,
             username_postings: postings_total,
-            per_source: self.per_source,
+            per_source: self.tallies.iter().map(|(id, t)| (*id, t.rows)).collect(),
+            source_tallies: self.tallies,
             duplicates: self.duplicates,
             spilled_runs,
         })

@@ -73,6 +73,69 @@ pub struct SourceMeta {
     pub publish_date: String,
     /// Records of this source in the index (after deduplication).
     pub records: u64,
+    /// Distinct identities of this source in the index (SPEC §12 `PwnCount`): one per
+    /// distinct e-mail key, plus one per distinct username key among its records without
+    /// an e-mail. Absent in indexes built before it was counted (readers then use
+    /// `records`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pwn_count: Option<u64>,
+    /// Assets present in this source's records (canonical names, asset order), whether
+    /// or not `--store` kept their columns. Absent in indexes built before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assets: Option<Vec<String>>,
+    /// The breached site's domain (catalog `domain`, normalized).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    /// When the breach was added, `YYYY-MM-DD` (catalog `added_date`; readers default to
+    /// `publish_date`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub added_date: Option<String>,
+    /// When the breach was last modified, `YYYY-MM-DD` (catalog `modified_date`; readers
+    /// default to the added date).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modified_date: Option<String>,
+    /// Whether the breach is verified (default `true`).
+    #[serde(default = "default_true", skip_serializing_if = "is_true")]
+    pub verified: bool,
+    /// Whether the breach is sensitive.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub sensitive: bool,
+    /// Whether the breach is fabricated.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub fabricated: bool,
+    /// Whether the breach is retired.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub retired: bool,
+    /// Whether the source is a spam list.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub spam_list: bool,
+    /// Whether the data came from malware.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub malware: bool,
+    /// Whether the source is a stealer log.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub stealer_log: bool,
+    /// URL or path of the breach's logo.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logo_path: Option<String>,
+    /// Data class names given by the catalog (they replace the derived ones).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_classes: Option<Vec<String>>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+// serde's `skip_serializing_if` passes a reference.
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_true(value: &bool) -> bool {
+    *value
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 /// One file of the index.

@@ -74,6 +74,39 @@ pub struct SourceInfo {
     pub publish_date: Date,
     /// Records in the index.
     pub records: u64,
+    /// Distinct identities of the source (SPEC §12 `PwnCount`): records sharing an
+    /// e-mail count once, records without an e-mail once per distinct username. An index
+    /// built before this was counted reports its record count.
+    pub pwn_count: u64,
+    /// Assets present in the source's records (stored or not); `None` for an index built
+    /// before they were recorded.
+    pub assets: Option<AssetSet>,
+    /// Have I Been Pwned data classes: the catalog's `data_classes` when it gave them,
+    /// else [`crate::data_classes_of`] the assets; `None` when neither is known (an
+    /// index built before assets were recorded).
+    pub data_classes: Option<Vec<String>>,
+    /// The breached site's domain, normalized.
+    pub domain: Option<String>,
+    /// When the breach was added (catalog `added_date`, else the publish date).
+    pub added_date: Date,
+    /// When the breach was last modified (catalog `modified_date`, else the added date).
+    pub modified_date: Date,
+    /// Whether the breach is verified (default `true`).
+    pub verified: bool,
+    /// Whether the breach is sensitive.
+    pub sensitive: bool,
+    /// Whether the breach is fabricated.
+    pub fabricated: bool,
+    /// Whether the breach is retired.
+    pub retired: bool,
+    /// Whether the source is a spam list.
+    pub spam_list: bool,
+    /// Whether the data came from malware.
+    pub malware: bool,
+    /// Whether the source is a stealer log.
+    pub stealer_log: bool,
+    /// URL or path of the breach's logo.
+    pub logo_path: Option<String>,
 }
 
 /// Reads the manifest of the index directory `dir`; a path that is not an index (nothing
@@ -129,6 +162,25 @@ fn parse_manifest_meta(manifest: &Manifest) -> Result<(HashMode, AssetSet, Vec<S
     let mut sources = Vec::with_capacity(manifest.sources.len());
     for s in &manifest.sources {
         let date = |d: &str| d.parse::<Date>().map_err(|e| bad(format!("source {}: {e}", s.name)));
+        let publish_date = date(&s.publish_date)?;
+        let added_date = s.added_date.as_deref().map(date).transpose()?.unwrap_or(publish_date);
+        let modified_date = s.modified_date.as_deref().map(date).transpose()?.unwrap_or(added_date);
+        let assets = match &s.assets {
+            None => None,
+            Some(names) => {
+                let mut set = AssetSet::EMPTY;
+                for name in names {
+                    let asset = Asset::from_name(name)
+                        .ok_or_else(|| bad(format!("source {}: unknown asset '{name}'", s.name)))?;
+                    set.insert(asset);
+                }
+                Some(set)
+            }
+        };
+        let data_classes = s
+            .data_classes
+            .clone()
+            .or_else(|| assets.map(|set| crate::asset::data_classes_of(set).into_iter().map(str::to_owned).collect()));
         sources.push(SourceInfo {
             id: s.id,
             name: s.name.clone(),
@@ -136,8 +188,22 @@ fn parse_manifest_meta(manifest: &Manifest) -> Result<(HashMode, AssetSet, Vec<S
             date: date(&s.date)?,
             description: s.description.clone(),
             severity: s.severity,
-            publish_date: date(&s.publish_date)?,
+            publish_date,
             records: s.records,
+            pwn_count: s.pwn_count.unwrap_or(s.records),
+            assets,
+            data_classes,
+            domain: s.domain.clone(),
+            added_date,
+            modified_date,
+            verified: s.verified,
+            sensitive: s.sensitive,
+            fabricated: s.fabricated,
+            retired: s.retired,
+            spam_list: s.spam_list,
+            malware: s.malware,
+            stealer_log: s.stealer_log,
+            logo_path: s.logo_path.clone(),
         });
     }
     sources.sort_by_key(|s| s.id);

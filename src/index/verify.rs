@@ -4,6 +4,7 @@
 //! every structure.
 
 use super::{IndexFiles, OpenError, parse_manifest_meta, read_manifest};
+use crate::asset::AssetSet;
 use crate::format::{FileView, FormatError, index_files, manifest, optional_index_files};
 use crate::mmap::{Access, Bytes};
 use std::collections::BTreeMap;
@@ -123,7 +124,7 @@ fn verify_structure(files: &IndexFiles) -> Result<(), FormatError> {
         passwords.sha1.verify()?;
         passwords.ntlm.verify()?;
     }
-    let mut per_source: BTreeMap<u32, u64> = BTreeMap::new();
+    let mut per_source: BTreeMap<u32, (u64, AssetSet)> = BTreeMap::new();
     for id in 0..total {
         let row = files.rows.get(id).ok_or_else(|| files.rows.view().damaged("row missing"))?;
         if files.source(row.source_id).is_none() {
@@ -138,13 +139,22 @@ fn verify_structure(files: &IndexFiles) -> Result<(), FormatError> {
                 return Err(files.rows.view().damaged(format!("row {id} holds {asset} but its column is empty")));
             }
         }
-        *per_source.entry(row.source_id).or_default() += 1;
+        let seen = per_source.entry(row.source_id).or_insert((0, AssetSet::EMPTY));
+        seen.0 += 1;
+        seen.1 = seen.1.union(row.assets);
     }
     for s in &files.sources {
-        if per_source.get(&s.id).copied().unwrap_or(0) != s.records {
+        let (records, assets) = per_source.get(&s.id).copied().unwrap_or((0, AssetSet::EMPTY));
+        if records != s.records {
             return Err(FormatError::damaged(
                 manifest::FILE_NAME,
                 format!("source {} should have {} records", s.name, s.records),
+            ));
+        }
+        if s.assets.is_some_and(|listed| listed != assets) {
+            return Err(FormatError::damaged(
+                manifest::FILE_NAME,
+                format!("source {}: the assets listed are not those of its records", s.name),
             ));
         }
     }

@@ -117,17 +117,20 @@ with open(f"{OUT}/catalog.json", "w") as f:
     f.write('''{"sources": [
   {"id": 1, "name": "examplecorp-2024", "title": "ExampleCorp Data Breach 2024",
    "date": "2024-03-15", "description": "Database exposed via misconfigured server",
+   "domain": "examplecorp.example", "added_date": "2024-04-02",
+   "logo_path": "https://examplecorp.example/logo.png",
    "files": [{"path": "examplecorp.csv", "format": "csv"}]},
   {"id": 2, "name": "infostealer-2025", "title": "Infostealer Logs 2025",
    "date": "2025-01-20", "description": "Browser credentials harvested by infostealer malware",
-   "publish_date": "2025-02-01",
+   "publish_date": "2025-02-01", "malware": true, "stealer_log": true,
    "files": [{"path": "stealer-logs.jsonl", "format": "jsonl"}]},
   {"id": 3, "name": "gamerforum-2019", "title": "GamerForum Breach 2019",
    "date": "2019-07-04", "description": "Forum user table with bcrypt hashes leaked after an SQL injection",
+   "domain": "gamerforum.example", "added_date": "2019-08-01", "modified_date": "2019-09-15",
    "files": [{"path": "gamerforum.csv", "format": "csv", "delimiter": ";"}]},
   {"id": 4, "name": "oldshop-2012", "title": "OldShop Breach 2012",
    "date": "2012-11-02", "description": "Old web shop: MD5 hashes and a list of cracked passwords; all passwords were reset in 2013",
-   "severity": "medium",
+   "severity": "medium", "domain": "oldshop.example", "verified": false,
    "files": [{"path": "oldshop-users.jsonl", "format": "jsonl"},
              {"path": "oldshop-cracked.txt"}]}
 ]}
