@@ -50,6 +50,12 @@ pub struct ServeArgs {
     /// Requests to /range per minute per client address under --passwords-require-key.
     #[arg(long, default_value_t = breachdex_server::state::DEFAULT_PASSWORDS_RPM, requires = "passwords_require_key")]
     passwords_rpm: u32,
+    /// Requests per minute one client address may make to the routes that need no key
+    /// (the Have I Been Pwned breach catalog: /api/v3/breaches, breach, latestbreach,
+    /// dataclasses).
+    #[arg(long, default_value_t = breachdex_server::state::DEFAULT_PUBLIC_RPM,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    public_rpm: u32,
 }
 
 /// `breachdex keys` subcommands.
@@ -211,6 +217,7 @@ pub fn cmd_serve(a: ServeArgs) -> Result<ExitCode> {
     config.metrics = a.metrics;
     config.passwords_require_key = a.passwords_require_key;
     config.passwords_rpm = a.passwords_rpm;
+    config.public_rpm = a.public_rpm;
     if let Some(list) = &a.trust_proxy {
         config.trust_proxy = keys::parse_cidrs(list).map_err(|m| anyhow::anyhow!("--trust-proxy: {m}"))?;
     }

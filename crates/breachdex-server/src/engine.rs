@@ -76,6 +76,8 @@ pub struct Engine {
     watcher: Mutex<Option<Watcher>>,
     /// Assets present per source, of the build with this id.
     data_types: Mutex<Option<(String, Arc<DataTypes>)>>,
+    /// The Have I Been Pwned breach objects of the build with this id.
+    hibp: Mutex<Option<(String, Arc<Vec<HibpBreach>>)>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -114,6 +116,49 @@ pub struct CatalogSource {
     pub record_count: u64,
     /// Assets present in its records.
     pub data_types: Vec<&'static str>,
+}
+
+/// One source as a Have I Been Pwned breach object (SPEC §12), with HIBP's field names
+/// and formats: dates `YYYY-MM-DD`, added and modified times `YYYY-MM-DDT00:00:00Z`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct HibpBreach {
+    /// The source's name (slug).
+    pub name: String,
+    /// Title.
+    pub title: String,
+    /// The breached site's domain; empty when the catalog gave none.
+    pub domain: String,
+    /// Breach date.
+    pub breach_date: String,
+    /// When it was added.
+    pub added_date: String,
+    /// When it was last modified.
+    pub modified_date: String,
+    /// Distinct identities of the source.
+    pub pwn_count: u64,
+    /// Description.
+    pub description: String,
+    /// Data classes, sorted.
+    pub data_classes: Vec<String>,
+    /// Verified.
+    pub is_verified: bool,
+    /// Fabricated.
+    pub is_fabricated: bool,
+    /// Sensitive.
+    pub is_sensitive: bool,
+    /// Retired.
+    pub is_retired: bool,
+    /// A spam list.
+    pub is_spam_list: bool,
+    /// From malware.
+    pub is_malware: bool,
+    /// Always `false`: breachdex has no subscription-free tier.
+    pub is_subscription_free: bool,
+    /// A stealer log.
+    pub is_stealer_log: bool,
+    /// URL or path of the logo; empty when the catalog gave none.
+    pub logo_path: String,
 }
 
 /// The filters and paging of a `breach-data` request, validated.
@@ -229,7 +274,7 @@ impl Engine {
             .map_err(|e| EngineOpenError::Open { path: path.to_path_buf(), message: e.to_string() })?;
         let handle = Arc::new(handle);
         let watcher = handle.watch(poll);
-        Ok(Engine { handle, watcher: Mutex::new(Some(watcher)), data_types: Mutex::new(None) })
+        Ok(Engine { handle, watcher: Mutex::new(Some(watcher)), data_types: Mutex::new(None), hibp: Mutex::new(None) })
     }
 
     /// Stops the watcher thread (joins it).
@@ -318,12 +363,83 @@ impl Engine {
             .collect())
     }
 
-    fn data_types(&self, index: &Index) -> Result<Arc<DataTypes>, EngineError> {
+    /// Every source of the current build as a Have I Been Pwned breach object, ascending
+    /// by source id; computed once per build and cached. Data classes come from the index
+    /// (the catalog's, else derived from the assets); an index built before assets were
+    /// recorded gets them from one pass over its rows.
+    pub fn hibp_breaches(&self) -> Result<Arc<Vec<HibpBreach>>, EngineError> {
+        self.hibp_breaches_of(&self.current())
+    }
+
+    fn hibp_breaches_of(&self, index: &Index) -> Result<Arc<Vec<HibpBreach>>, EngineError> {
         let build_id = &index.manifest().build_id;
-        if let Some((id, types)) = &*self.data_types.lock().unwrap_or_else(|e| e.into_inner())
+        if let Some((id, breaches)) = &*self.hibp.lock().unwrap_or_else(|e| e.into_inner())
             && id == build_id
         {
-            return Ok(Arc::clone(types));
+            return Ok(Arc::clone(breaches));
+        }
+        let scanned =
+            if index.sources().iter().any(|s| s.data_classes.is_none()) { Some(self.asset_sets(index)?) } else { None };
+        let iso = |d: Date| format!("{d}T00:00:00Z");
+        let breaches: Vec<HibpBreach> = index
+            .sources()
+            .iter()
+            .map(|s| HibpBreach {
+                name: s.name.clone(),
+                title: s.title.clone(),
+                domain: s.domain.clone().unwrap_or_default(),
+                breach_date: s.date.to_string(),
+                added_date: iso(s.added_date),
+                modified_date: iso(s.modified_date),
+                pwn_count: s.pwn_count,
+                description: s.description.clone(),
+                data_classes: s.data_classes.clone().unwrap_or_else(|| {
+                    let assets = scanned.as_ref().and_then(|m| m.get(&s.id)).copied().unwrap_or_default();
+                    breachdex::data_classes_of(assets).into_iter().map(str::to_owned).collect()
+                }),
+                is_verified: s.verified,
+                is_fabricated: s.fabricated,
+                is_sensitive: s.sensitive,
+                is_retired: s.retired,
+                is_spam_list: s.spam_list,
+                is_malware: s.malware,
+                is_subscription_free: false,
+                is_stealer_log: s.stealer_log,
+                logo_path: s.logo_path.clone().unwrap_or_default(),
+            })
+            .collect();
+        let breaches = Arc::new(breaches);
+        *self.hibp.lock().unwrap_or_else(|e| e.into_inner()) = Some((build_id.clone(), Arc::clone(&breaches)));
+        Ok(breaches)
+    }
+
+    /// The names of the sources in which an e-mail (text with `@`) or a username appears,
+    /// with the breach objects of the same build. An invalid identifier is a
+    /// `validation_error`.
+    pub fn hibp_account(&self, account: &str) -> Result<(Vec<String>, Arc<Vec<HibpBreach>>), EngineError> {
+        let index = self.current();
+        let (query, field) = if account.contains('@') {
+            (Query::Email(account), "email")
+        } else {
+            (Query::Username(account), "username")
+        };
+        let matches = index.lookup(&query).map_err(|e| EngineError::from_query(e.code(), &e, field))?;
+        let mut ids: Vec<u32> = Vec::new();
+        for row_id in matches {
+            let row = index.row(row_id).map_err(|e| EngineError::from_query(e.code(), &e, field))?;
+            ids.push(row.source_id);
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        let names = ids.iter().filter_map(|id| index.source(*id)).map(|s| s.name.clone()).collect();
+        Ok((names, self.hibp_breaches_of(&index)?))
+    }
+
+    /// Assets present per source: from the manifest, or one pass over the rows of an
+    /// index built before the manifest recorded them.
+    fn asset_sets(&self, index: &Index) -> Result<HashMap<u32, breachdex::AssetSet>, EngineError> {
+        if index.sources().iter().all(|s| s.assets.is_some()) {
+            return Ok(index.sources().iter().map(|s| (s.id, s.assets.unwrap_or_default())).collect());
         }
         let mut sets: HashMap<u32, breachdex::AssetSet> = HashMap::new();
         for row_id in 0..index.len() {
@@ -331,6 +447,17 @@ impl Engine {
             let set = sets.entry(row.source_id).or_insert(breachdex::AssetSet::EMPTY);
             *set = set.union(row.assets);
         }
+        Ok(sets)
+    }
+
+    fn data_types(&self, index: &Index) -> Result<Arc<DataTypes>, EngineError> {
+        let build_id = &index.manifest().build_id;
+        if let Some((id, types)) = &*self.data_types.lock().unwrap_or_else(|e| e.into_inner())
+            && id == build_id
+        {
+            return Ok(Arc::clone(types));
+        }
+        let sets = self.asset_sets(index)?;
         let types: DataTypes =
             sets.into_iter().map(|(id, set)| (id, set.iter().map(breachdex::Asset::name).collect())).collect();
         let types = Arc::new(types);

@@ -11,6 +11,7 @@
 //! - [`routes`]: the router, the key check, the request-log layer, the handlers;
 //! - [`passwords`]: `GET /range/{prefix}`, the Pwned Passwords range API (SPEC §12);
 //! - [`client_limit`]: requests per minute per client address;
+//! - [`hibp`]: the Have I Been Pwned v3 routes (SPEC §12) with HIBP's conventions;
 //! - [`error`]: [`ApiError`] and the wrapped extractors;
 //! - [`store`]: the state database behind [`store::StateStore`] (SQLite by default);
 //! - [`keys`]: plans, key generation, `keys create|list|revoke` and `logs`;
@@ -33,6 +34,7 @@
 pub mod client_limit;
 pub mod engine;
 pub mod error;
+pub mod hibp;
 pub mod keys;
 pub mod passwords;
 pub mod routes;

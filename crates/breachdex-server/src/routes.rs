@@ -1,4 +1,4 @@
-//! The router: routes of SPEC §11, the key check (authentication, IP and function
+//! The router: routes of SPEC §11 (and §12's, from [`crate::hibp`]), the key check (authentication, IP and function
 //! allow-lists, rate limits) as a `route_layer` so unknown paths stay 404, the request
 //! log as an outer layer, and JSON answers for unknown routes and wrong methods.
 
@@ -60,7 +60,8 @@ pub fn router(state: AppState) -> Router {
     let mut app = Router::new()
         .route("/healthz", get(healthz))
         .route(crate::passwords::ROUTE, get(crate::passwords::range))
-        .merge(api);
+        .merge(api)
+        .merge(crate::hibp::router(state.clone()));
     if state.config().metrics {
         app = app.route("/metrics", get(metrics));
     }
@@ -195,7 +196,7 @@ pub(crate) fn presented_key(headers: &HeaderMap) -> Option<&str> {
     ["x-api-key", "hibp-api-key"].iter().find_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()).map(str::trim))
 }
 
-fn rate_headers(response: &mut Response, limit: u64, remaining: u64, reset: i64) {
+pub(crate) fn rate_headers(response: &mut Response, limit: u64, remaining: u64, reset: i64) {
     let h = response.headers_mut();
     h.insert(X_RATELIMIT_LIMIT, HeaderValue::from(limit));
     h.insert(X_RATELIMIT_REMAINING, HeaderValue::from(remaining));

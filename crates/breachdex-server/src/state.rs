@@ -67,12 +67,20 @@ pub struct ServerConfig {
     pub passwords_require_key: bool,
     /// Requests to `/range` per minute per client address when a key is required.
     pub passwords_rpm: u32,
+    /// Requests per minute one client address may make to the routes that need no key
+    /// (the Have I Been Pwned catalog routes, SPEC §12); at least 1.
+    pub public_rpm: u32,
 }
+
+/// Default of [`ServerConfig::public_rpm`]: generous for applications listing breaches,
+/// low enough that one address cannot flood the server.
+pub const DEFAULT_PUBLIC_RPM: u32 = 120;
 
 impl ServerConfig {
     /// Defaults for an index and a data directory: no CORS, 30 days of log (pruned
     /// hourly), no trusted proxy, no metrics, refresh and flush every second, a queue of
-    /// 65,536 log rows, `/range` open to all.
+    /// 65,536 log rows, `/range` open to all, [`DEFAULT_PUBLIC_RPM`] keyless requests per
+    /// address and minute on the Have I Been Pwned catalog routes.
     pub fn new(index: impl Into<PathBuf>, data: impl Into<PathBuf>) -> ServerConfig {
         ServerConfig {
             index: index.into(),
@@ -88,6 +96,7 @@ impl ServerConfig {
             log_queue: LOG_CHANNEL_CAPACITY,
             passwords_require_key: false,
             passwords_rpm: DEFAULT_PASSWORDS_RPM,
+            public_rpm: DEFAULT_PUBLIC_RPM,
         }
     }
 }
@@ -224,6 +233,11 @@ impl KeyEntry {
         })
     }
 
+    /// When the key expires (Unix seconds), if it does.
+    pub fn expires_at(&self) -> Option<i64> {
+        self.expires_at
+    }
+
     /// Whether the key is revoked or expired at `now`.
     pub fn is_inactive(&self, now: i64) -> bool {
         self.revoked.load(Ordering::Relaxed) || self.expires_at.is_some_and(|at| at <= now)
@@ -350,6 +364,8 @@ pub(crate) struct Inner {
     pub metrics: Metrics,
     /// `/range` requests per client address (used under `--passwords-require-key`).
     pub range_limiter: ClientLimiter,
+    /// Requests per client address on the Have I Been Pwned routes that need no key.
+    pub public_limiter: ClientLimiter,
 }
 
 impl AppState {
@@ -380,6 +396,7 @@ impl AppState {
         }
         let (log_tx, log_rx) = mpsc::channel(config.log_queue.max(1));
         let range_limiter = ClientLimiter::new(config.passwords_rpm);
+        let public_limiter = ClientLimiter::new(config.public_rpm.max(1));
         Ok(AppState(Arc::new(Inner {
             config,
             engine,
@@ -388,6 +405,7 @@ impl AppState {
             misses: Mutex::new(HashSet::new()),
             log_tx,
             log_rx: Mutex::new(Some(log_rx)),
+            public_limiter,
             metrics: Metrics::default(),
             range_limiter,
         })))
