@@ -53,6 +53,18 @@ fn fixture() -> &'static Fixture {
             build_index(&catalog, &out, &options).unwrap();
             indexes.push(Index::open(&out, &OpenOptions { salt, populate: false }).unwrap());
         }
+        // Plain mode with the key maps' accelerators: the batch path reads them in steps.
+        let out = dir.path().join("index-plain-accelerated");
+        let options = BuildOptions {
+            memory_budget: MIN_MEMORY_BUDGET,
+            threads: Some(1),
+            rejects_path: Some(dir.path().join("rejects-accelerated.jsonl")),
+            source_date_epoch: Some(NOW),
+            accelerator: true,
+            ..BuildOptions::default()
+        };
+        build_index(&catalog, &out, &options).unwrap();
+        indexes.push(Index::open(&out, &OpenOptions::default()).unwrap());
         let n = summary.distinct_identities;
         let mut texts = Vec::new();
         for id in (0..n).step_by((n / 60).max(1) as usize) {
@@ -245,5 +257,33 @@ proptest! {
             return Ok(());
         };
         assert_batch_matches_single(&damaged, &all_queries(f, mode));
+    }
+}
+
+/// The accelerated plain index (the fixture's last) answers every query, one by one
+/// and in batches, exactly as the plain index without accelerator.
+#[test]
+fn the_accelerator_changes_no_answer() {
+    let f = fixture();
+    let plain = &f.indexes[0];
+    let accelerated = f.indexes.last().unwrap();
+    assert_eq!(plain.hash_mode(), HashMode::Plain);
+    assert_eq!(accelerated.hash_mode(), HashMode::Plain);
+    let mut queries = Vec::new();
+    for kind in 0..6u8 {
+        for a in 0..f.texts.len().max(f.keys[0].len()) {
+            for b in 0..3u8 {
+                queries.push(query(f, 0, (kind, a, b)));
+            }
+        }
+    }
+    let now = UnixTime::from_seconds(NOW);
+    for q in &queries {
+        assert_eq!(rows(plain.lookup(q)), rows(accelerated.lookup(q)), "lookup {q:?}");
+    }
+    let a = plain.check_batch(&queries, now);
+    let b = accelerated.check_batch(&queries, now);
+    for ((q, a), b) in queries.iter().zip(&a).zip(&b) {
+        assert!(same_checks(a, b), "check {q:?}: {a:?} vs {b:?}");
     }
 }

@@ -686,12 +686,24 @@ fn severity_label(score: u8) -> &'static str {
 // ---------------------------------------------------------------------------------------
 
 fn build(catalog: &Catalog, out: &Path, mode: HashMode, threads: usize) -> (Index, BuildSummary) {
+    build_with(catalog, out, mode, threads, false)
+}
+
+/// [`build`], with the key map accelerator when `accelerator` (plain mode).
+fn build_with(
+    catalog: &Catalog,
+    out: &Path,
+    mode: HashMode,
+    threads: usize,
+    accelerator: bool,
+) -> (Index, BuildSummary) {
     let options = BuildOptions {
         hash_mode: mode,
         salt: mode.is_hashed().then(salt),
         memory_budget: MIN_MEMORY_BUDGET,
         threads: Some(threads),
         source_date_epoch: Some(BUILD_EPOCH),
+        accelerator,
         ..BuildOptions::default()
     };
     let summary = build_index(catalog, out, &options).unwrap_or_else(|e| panic!("build {mode}: {e}"));
@@ -848,6 +860,14 @@ fn run_case(set: &GenSet) {
         check_summary(&summary, mode, &ordered, &model);
         check_against_model(&index, &out, mode, &model);
     }
+    // Plain mode again with the key maps' accelerators: lookups answer from the
+    // fingerprint tables, and must still match the model exactly.
+    let out = tmp.path().join("index-plain-accelerated");
+    let (index, summary) = build_with(&catalog, &out, HashMode::Plain, set.threads, true);
+    assert!(out.join("email.fpt").is_file() && out.join("username.fpt").is_file());
+    check_summary(&summary, HashMode::Plain, &ordered, &model);
+    check_against_model(&index, &out, HashMode::Plain, &model);
+    assert!(breachdex::verify(&out).unwrap().is_ok(), "an accelerated index verifies");
 }
 
 // ---------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ use super::entry::{self, GROUP_EMAIL};
 use super::sort::{self, ExternalSorter};
 use crate::asset::{Asset, AssetSet};
 use crate::format::column::ColumnWriter;
+use crate::format::fingerprints::{self, FingerprintWriter};
 use crate::format::keymap::{KeyMapRole, KeyMapWriter};
 use crate::format::postings::PostingsWriter;
 use crate::format::ranges::RangesWriter;
@@ -24,14 +25,34 @@ struct KeyMapThread {
     tx: Option<mpsc::SyncSender<Vec<u8>>>,
     batch: Vec<u8>,
     count: u64,
-    handle: Option<std::thread::JoinHandle<io::Result<(FileSummary, u64)>>>,
+    handle: Option<std::thread::JoinHandle<io::Result<KeyMapFiles>>>,
 }
 
 const KEY_BATCH_BYTES: usize = 64 << 10;
 
+/// What a key map thread wrote: the key map, its accelerator if asked for, the key count.
+type KeyMapFiles = (FileSummary, Option<FileSummary>, u64);
+
 impl KeyMapThread {
-    fn spawn(dir: &Path, mode: HashMode, role: KeyMapRole) -> io::Result<KeyMapThread> {
+    /// Starts the thread building the `role` key map in `dir`, and its accelerator
+    /// ([`fingerprints`]) with `accelerator_seed` when given (spilling to `spill_dir`).
+    fn spawn(
+        dir: &Path,
+        spill_dir: &Path,
+        mode: HashMode,
+        role: KeyMapRole,
+        accelerator_seed: Option<u64>,
+    ) -> io::Result<KeyMapThread> {
         let mut writer = KeyMapWriter::create(dir, mode, role)?;
+        let mut table = match accelerator_seed {
+            Some(seed) => Some(FingerprintWriter::create(
+                &dir.join(fingerprints::file_name(role)),
+                fingerprints::kind(role),
+                spill_dir,
+                seed,
+            )?),
+            None => None,
+        };
         let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(16);
         let handle = std::thread::Builder::new().name("breachdex-keys".into()).spawn(move || {
             for batch in rx {
@@ -39,12 +60,17 @@ impl KeyMapThread {
                 while let Some((len, tail)) = rest.split_first_chunk::<2>() {
                     let len = u16::from_le_bytes(*len) as usize;
                     let (key, tail) = tail.split_at_checked(len).ok_or_else(|| io::Error::other("bad key batch"))?;
-                    writer.push(key)?;
+                    let ordinal = writer.push(key)?;
+                    if let Some(table) = &mut table {
+                        table.push(key, ordinal)?;
+                    }
                     rest = tail;
                 }
             }
             let count = writer.count();
-            Ok((writer.finish()?, count))
+            let map = writer.finish()?;
+            let table = table.map(|t| t.finish(count)).transpose()?;
+            Ok((map, table, count))
         })?;
         Ok(KeyMapThread { tx: Some(tx), batch: Vec::with_capacity(KEY_BATCH_BYTES), count: 0, handle: Some(handle) })
     }
@@ -71,7 +97,7 @@ impl KeyMapThread {
         Ok(())
     }
 
-    fn finish_inner(&mut self) -> io::Result<(FileSummary, u64)> {
+    fn finish_inner(&mut self) -> io::Result<KeyMapFiles> {
         self.tx = None;
         match self.handle.take() {
             Some(h) => h.join().map_err(|_| io::Error::other("key map thread panicked"))?,
@@ -79,7 +105,7 @@ impl KeyMapThread {
         }
     }
 
-    fn finish(mut self) -> io::Result<(FileSummary, u64)> {
+    fn finish(mut self) -> io::Result<KeyMapFiles> {
         if !self.batch.is_empty() {
             self.flush()?;
         }
@@ -127,6 +153,7 @@ pub struct IndexWriter {
     dir: PathBuf,
     spill_dir: PathBuf,
     mode: HashMode,
+    accelerator_seed: Option<u64>,
     /// The assets whose values the sort entries carry (the `--store` filter).
     entry_assets: AssetSet,
     rows: RowsWriter,
@@ -148,7 +175,8 @@ impl IndexWriter {
     /// Creates every file of the e-mail side. `entry_assets` are the assets whose
     /// values the sort entries carry; `stored` those that get a column;
     /// `max_column_bytes` bounds each column's data (sizes its offsets); `max_rows`
-    /// bounds the row count.
+    /// bounds the row count; `accelerator_seed`, when given, makes the key maps'
+    /// accelerators with that seed (plain mode).
     #[allow(clippy::too_many_arguments)]
     pub fn create(
         dir: &Path,
@@ -159,6 +187,7 @@ impl IndexWriter {
         max_column_bytes: &[u64; crate::asset::ASSET_COUNT],
         max_rows: u64,
         username_budget: usize,
+        accelerator_seed: Option<u64>,
     ) -> io::Result<IndexWriter> {
         let mut columns = Vec::new();
         for asset in stored.iter() {
@@ -168,10 +197,11 @@ impl IndexWriter {
             dir: dir.to_path_buf(),
             spill_dir: spill_dir.to_path_buf(),
             mode,
+            accelerator_seed,
             entry_assets,
             rows: RowsWriter::create(dir)?,
             columns,
-            email_map: KeyMapThread::spawn(dir, mode, KeyMapRole::Email)?,
+            email_map: KeyMapThread::spawn(dir, spill_dir, mode, KeyMapRole::Email, accelerator_seed)?,
             ranges: RangesWriter::create(dir, uint_width(max_rows))?,
             usernames: ExternalSorter::new(username_budget, spill_dir),
             prev_identity: Vec::new(),
@@ -251,14 +281,16 @@ impl IndexWriter {
             }
             Ok(files)
         })?;
-        let (email_map_file, email_keys) = self.email_map.finish()?;
+        let (email_map_file, email_table, email_keys) = self.email_map.finish()?;
         files.push(email_map_file);
+        files.extend(email_table);
         files.push(self.ranges.finish(email_rows)?);
 
         let postings_total = self.usernames.len();
         let spilled_runs = self.usernames.spilled_runs();
         let mut stream = self.usernames.finish(read_budget)?;
-        let mut map = KeyMapThread::spawn(&self.dir, self.mode, KeyMapRole::Username)?;
+        let mut map =
+            KeyMapThread::spawn(&self.dir, &self.spill_dir, self.mode, KeyMapRole::Username, self.accelerator_seed)?;
         let mut postings = PostingsWriter::create(&self.dir, &self.spill_dir, rows, postings_total)?;
         let mut prev: Option<Vec<u8>> = None;
         let mut username_keys = 0u64;
@@ -277,7 +309,9 @@ impl IndexWriter {
         if prev.is_some() {
             postings.end_key()?;
         }
-        files.push(map.finish()?.0);
+        let (username_map_file, username_table, _) = map.finish()?;
+        files.push(username_map_file);
+        files.extend(username_table);
         files.push(postings.finish()?);
         Ok(WrittenIndex {
             files,

@@ -5,6 +5,7 @@
 //! Body: the `fst` crate's map bytes, as its builder writes them.
 //! Header parameters: `[key_count, 0, 0, 0]`.
 
+use super::fingerprints::{FingerprintReader, FingerprintSpan, Probe};
 use super::fst_safe::FstMeta;
 use super::{FileView, FileWriter, FormatError, Kind};
 use std::io;
@@ -56,16 +57,18 @@ impl FstWriter {
 
 /// Looks plaintext keys up, with the bounds-checked decoder of [`super::fst_safe`]: no
 /// bytes of a damaged or hostile FST make a lookup or `verify` panic, hang or read out
-/// of bounds; they are reported as [`FormatError::Damaged`].
+/// of bounds; they are reported as [`FormatError::Damaged`]. With an accelerator
+/// ([`super::fingerprints`]) attached, lookups ask it first.
 #[derive(Clone)]
 pub struct FstReader {
     view: FileView,
     meta: FstMeta,
+    fingerprints: Option<FingerprintReader>,
 }
 
 impl std::fmt::Debug for FstReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "FstReader({} keys)", self.meta.len())
+        write!(f, "FstReader({} keys, accelerator: {})", self.meta.len(), self.fingerprints.is_some())
     }
 }
 
@@ -78,7 +81,13 @@ impl FstReader {
         if meta.len() != count {
             return Err(view.damaged(format!("FST holds {} keys, header says {count}", meta.len())));
         }
-        Ok(FstReader { view, meta })
+        Ok(FstReader { view, meta, fingerprints: None })
+    }
+
+    /// Attaches the accelerator in `view` (checked against this FST's key count).
+    pub fn with_fingerprints(mut self, view: FileView) -> Result<FstReader, FormatError> {
+        self.fingerprints = Some(FingerprintReader::new(view, self.len())?);
+        Ok(self)
     }
 
     /// Number of keys.
@@ -90,6 +99,57 @@ impl FstReader {
     /// not a key ordinal) are an error.
     #[inline]
     pub fn lookup(&self, key: &[u8]) -> Result<Option<u64>, FormatError> {
+        match &self.fingerprints {
+            Some(table) => self.resolve(table.probe(key)?, key),
+            None => self.walk(key),
+        }
+    }
+
+    /// The ordinal of `key` after the accelerator's answer `probe` for it.
+    #[inline]
+    pub fn resolve(&self, probe: Probe, key: &[u8]) -> Result<Option<u64>, FormatError> {
+        match probe {
+            Probe::Absent => Ok(None),
+            Probe::Found(ordinal) => Ok(Some(ordinal)),
+            Probe::AskFst => self.walk(key),
+        }
+    }
+
+    /// Batch step 1: prefetch the accelerator's directory entry for `key` (nothing
+    /// without an accelerator: an FST walk is not split into steps).
+    #[inline]
+    pub fn prefetch_start(&self, key: &[u8]) {
+        if let Some(table) = &self.fingerprints {
+            table.prefetch_bucket(key);
+        }
+    }
+
+    /// Batch step 2: the accelerator's bucket for `key`, its entries prefetched
+    /// (`None` without an accelerator).
+    #[inline]
+    pub fn locate(&self, key: &[u8]) -> Result<Option<FingerprintSpan>, FormatError> {
+        match &self.fingerprints {
+            Some(table) => {
+                let span = table.span(key)?;
+                table.prefetch_span(span);
+                Ok(Some(span))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Batch step 3: the ordinal of `key` from its bucket (see [`locate`](Self::locate)).
+    #[inline]
+    pub fn finish_span(&self, key: &[u8], span: Option<FingerprintSpan>) -> Result<Option<u64>, FormatError> {
+        match (&self.fingerprints, span) {
+            (Some(table), Some(span)) => self.resolve(table.search(span), key),
+            _ => self.lookup(key),
+        }
+    }
+
+    /// The FST walk.
+    #[inline]
+    fn walk(&self, key: &[u8]) -> Result<Option<u64>, FormatError> {
         let found =
             self.meta.get(self.view.body(), key).map_err(|e| self.view.damaged(format!("the FST is damaged: {e}")))?;
         match found {
@@ -119,6 +179,17 @@ impl FstReader {
         }
         if expected != self.len() {
             return Err(self.view.damaged(format!("{expected} keys streamed, {} expected", self.len())));
+        }
+        if let Some(table) = &self.fingerprints {
+            let real = table.verify_table()?;
+            let mut stream = self.meta.stream(body);
+            let mut found = 0u64;
+            while let Some((key, ordinal)) =
+                stream.next().map_err(|e| self.view.damaged(format!("the FST is damaged: {e}")))?
+            {
+                found += u64::from(table.verify_key(key, ordinal)?);
+            }
+            table.check_found(real, found)?;
         }
         Ok(())
     }

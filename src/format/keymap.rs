@@ -102,6 +102,15 @@ impl KeyMapReader {
         })
     }
 
+    /// Attaches a plain key map's accelerator (`email.fpt` / `username.fpt`); a hashed
+    /// key map has none, so `view` is then an error naming the file.
+    pub fn with_fingerprints(self, view: FileView) -> Result<KeyMapReader, FormatError> {
+        match self {
+            KeyMapReader::Fst(m) => Ok(KeyMapReader::Fst(m.with_fingerprints(view)?)),
+            KeyMapReader::Sorted(_) => Err(view.damaged("an accelerator belongs to a plain index only")),
+        }
+    }
+
     /// The ordinal of `key`, if present.
     pub fn lookup(&self, key: &[u8]) -> Result<Option<u64>, FormatError> {
         match self {

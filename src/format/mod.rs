@@ -14,6 +14,7 @@
 //! All integers are little-endian.
 
 pub mod column;
+pub mod fingerprints;
 pub mod fst_safe;
 pub mod fstmap;
 pub mod keymap;
@@ -75,10 +76,11 @@ pub fn index_files(mode: HashMode, stored: AssetSet) -> Vec<(String, Kind)> {
 }
 
 /// Files an index may hold or not, with their kinds: the password index
-/// (`passwords.sha1` and `passwords.ntlm`, both or neither). An index whose manifest
-/// lists none of them opens without them.
+/// (`passwords.sha1` and `passwords.ntlm`, both or neither) and a plain index's key map
+/// accelerators (`email.fpt`, `username.fpt`). An index whose manifest lists none of
+/// them opens without them.
 pub fn optional_index_files() -> Vec<(String, Kind)> {
-    passwords::files().into_iter().map(|(name, kind)| (name.to_string(), kind)).collect()
+    passwords::files().into_iter().chain(fingerprints::files()).map(|(name, kind)| (name.to_string(), kind)).collect()
 }
 
 /// Why an index file cannot be read.

@@ -62,6 +62,8 @@ fn build(mode: HashMode) -> BuiltIndex {
         threads: Some(1),
         rejects_path: Some(tmp.path().join("rejects.jsonl")),
         source_date_epoch: Some(NOW_SECONDS),
+        // The plain sample carries the key maps' accelerators, so inputs reach them.
+        accelerator: !mode.is_hashed(),
         ..BuildOptions::default()
     };
     build_index(&catalog, &out, &options).expect("build the sample index");

@@ -15,12 +15,14 @@
 //! Results are exactly those of calling [`Index::lookup`] / [`Index::check`] on each
 //! query in turn (same matches, same errors, same order): each step is a piece of the
 //! single-query path, which is built from the same pieces. In `plain` mode the key map
-//! is an FST, whose traversal is not split into steps; only the row runs and rows are
-//! prefetched there.
+//! is an FST, whose traversal is not split into steps: with an accelerator
+//! ([`crate::format::fingerprints`]) its directory entries and buckets are prefetched like a
+//! hashed key column's, without one only the row runs and rows are.
 
 use super::lookup::MatchesInner;
 use super::{IdentifierKind, Index, LookupError, Matches, Query, normalized_email, normalized_username};
 use crate::format::FormatError;
+use crate::format::fingerprints::FingerprintSpan;
 use crate::format::keymap::KeyMapReader;
 use crate::format::keys::BucketSpan;
 use crate::keymode::{Key, MAX_HASHED_KEY_BYTES};
@@ -61,6 +63,8 @@ enum Located {
     Start,
     /// The bucket of a sorted key column (`None`: a key of the wrong width).
     Bucket(Option<BucketSpan>),
+    /// The bucket of a plain key map's accelerator (`None`: no accelerator).
+    Fingerprint(Option<FingerprintSpan>),
     /// Found at this ordinal.
     Found(u64),
 }
@@ -75,8 +79,9 @@ impl KeyMapReader {
     /// Step 1: prefetch the directory entry of `key`.
     #[inline]
     fn prefetch_start(&self, key: &[u8]) {
-        if let KeyMapReader::Sorted(m) = self {
-            m.prefetch_bucket(key);
+        match self {
+            KeyMapReader::Sorted(m) => m.prefetch_bucket(key),
+            KeyMapReader::Fst(m) => m.prefetch_start(key),
         }
     }
 
@@ -91,7 +96,7 @@ impl KeyMapReader {
                 }
                 Ok(Located::Bucket(span))
             }
-            KeyMapReader::Fst(_) => Ok(Located::Start),
+            KeyMapReader::Fst(m) => Ok(Located::Fingerprint(m.locate(key)?)),
         }
     }
 
@@ -102,6 +107,7 @@ impl KeyMapReader {
             (_, Located::Found(ordinal)) => Ok(Some(ordinal)),
             (KeyMapReader::Sorted(m), Located::Bucket(Some(span))) => Ok(m.search_span(key, span)),
             (KeyMapReader::Sorted(_), Located::Bucket(None)) => Ok(None),
+            (KeyMapReader::Fst(m), Located::Fingerprint(span)) => m.finish_span(key, span),
             (map, _) => map.lookup(key),
         }
     }

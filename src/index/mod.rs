@@ -25,6 +25,7 @@ pub use verify::{VerifyReport, verify};
 use crate::asset::{ASSET_COUNT, Asset, AssetSet};
 use crate::date::Date;
 use crate::format::column::{self, ColumnReader};
+use crate::format::fingerprints;
 use crate::format::keymap::{self, KeyMapReader, KeyMapRole};
 use crate::format::manifest::{self, Manifest, ManifestError};
 use crate::format::passwords::{self as password_files, PasswordFileReader, PasswordFiles, Passwords};
@@ -229,9 +230,17 @@ impl IndexFiles {
         let email_map_name = keymap::file_name(mode, KeyMapRole::Email);
         let username_map_name = keymap::file_name(mode, KeyMapRole::Username);
         let rows = RowsReader::new(view(rows::FILE_NAME, rows::KIND)?)?;
-        let email_map = KeyMapReader::new(view(email_map_name, keymap::kind(mode, KeyMapRole::Email))?, mode)?;
+        let mut key_map = |role: KeyMapRole| -> Result<KeyMapReader, OpenError> {
+            let map = KeyMapReader::new(view(keymap::file_name(mode, role), keymap::kind(mode, role))?, mode)?;
+            let accelerator = fingerprints::file_name(role);
+            Ok(match manifest.file(accelerator) {
+                Some(_) => map.with_fingerprints(view(accelerator, fingerprints::kind(role))?)?,
+                None => map,
+            })
+        };
+        let email_map = key_map(KeyMapRole::Email)?;
+        let username_map = key_map(KeyMapRole::Username)?;
         let email_ranges = RangesReader::new(view(ranges::FILE_NAME, ranges::KIND)?)?;
-        let username_map = KeyMapReader::new(view(username_map_name, keymap::kind(mode, KeyMapRole::Username))?, mode)?;
         let username_postings = PostingsReader::new(view(postings::FILE_NAME, postings::KIND)?)?;
         let mut columns: [Option<ColumnReader>; ASSET_COUNT] = Default::default();
         for asset in stored.iter() {

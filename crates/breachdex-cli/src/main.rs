@@ -110,6 +110,10 @@ struct BuildArgs {
     /// number of records holding each; made by default).
     #[arg(long)]
     no_password_index: bool,
+    /// Plain mode: add a fingerprint table beside each key map so that lookups read it
+    /// instead of walking the FST (faster on large indexes; about 13 bytes per key).
+    #[arg(long)]
+    accelerator: bool,
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
@@ -433,6 +437,7 @@ fn cmd_build(args: BuildArgs, json: bool) -> Result<ExitCode> {
         rejects_raw: args.rejects_raw,
         source_date_epoch,
         password_index: !args.no_password_index,
+        accelerator: args.accelerator,
         progress: bar.clone().map(|b| b as Arc<dyn BuildProgress>),
     };
     let summary = build_index(&catalog, &args.out, &options);
