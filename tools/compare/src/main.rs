@@ -7,6 +7,10 @@
 //!
 //! Usage: `compare --records N --out DIR [--modes plain,xxh3-64,...] [--lookups K]
 //!         [--dataset DIR] [--batch-secs S] [--no-cold]`
+//!
+//! Or, on an existing plain index built with `--accelerator` from the generator's data
+//! (seed 42): `compare --accelerated-index DIR --identities N --out DIR [--rounds R]`
+//! measures its checks with and without the accelerator (see [`accelerator_ab`]).
 
 use breachdex::Asset;
 use breachdex::{BuildOptions, build_index};
@@ -41,6 +45,12 @@ struct Args {
     /// Measure breachdex only (no read-back, SQLite, flat file or HashMap): for sizes
     /// where the baselines would not fit the machine or the time.
     breachdex_only: bool,
+    /// An existing plain index with accelerators: measure it against its FST-only twin.
+    accelerated_index: Option<PathBuf>,
+    /// Distinct identities of the accelerated index's dataset.
+    identities: Option<u64>,
+    /// Alternating measurement rounds of the accelerator A/B.
+    rounds: usize,
 }
 
 fn parse_args() -> Args {
@@ -54,6 +64,9 @@ fn parse_args() -> Args {
         cold: true,
         memory: None,
         breachdex_only: false,
+        accelerated_index: None,
+        identities: None,
+        rounds: 3,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -71,10 +84,15 @@ fn parse_args() -> Args {
             "--no-cold" => a.cold = false,
             "--memory" => a.memory = Some(parse_size(&val())),
             "--breachdex-only" => a.breachdex_only = true,
+            "--accelerated-index" => a.accelerated_index = Some(PathBuf::from(val())),
+            "--identities" => a.identities = Some(val().replace('_', "").parse().expect("--identities N")),
+            "--rounds" => a.rounds = val().parse().expect("--rounds R"),
             "-h" | "--help" => {
                 eprintln!(
                     "compare --records N --out DIR [--modes plain,xxh3-64,...] [--lookups K] [--dataset DIR] \
-                     [--batch-secs S] [--no-cold] [--memory SIZE] [--breachdex-only]"
+                     [--batch-secs S] [--no-cold] [--memory SIZE] [--breachdex-only]\n       \
+                     compare --accelerated-index DIR --identities N --out DIR [--lookups K] [--rounds R] \
+                     [--batch-secs S]"
                 );
                 std::process::exit(0);
             }
@@ -489,10 +507,112 @@ fn dataset(args: &Args) -> (PathBuf, u64) {
     (dir, cached.distinct_identities)
 }
 
+/// Reads a file through once in 1 MiB chunks (page cache warm, no big allocation).
+fn warm_pages(path: &Path) {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).expect("open for warming");
+    let mut buf = vec![0u8; 1 << 20];
+    while f.read(&mut buf).expect("read for warming") > 0 {}
+}
+
+/// The accelerator A/B: the plain index at `dir` (built with `--accelerator`) against its
+/// twin without accelerator (hard links to the same files, a manifest that lists no
+/// `.fpt` file, so lookups walk the FST), on the same hit and miss keys, in `rounds`
+/// alternating rounds; medians over the rounds. Both must give the same answers.
+fn accelerator_ab(args: &Args, dir: &Path) {
+    let identities = args.identities.expect("--identities N (the dataset's distinct identities)");
+    let twin = args.out.join("fst-only-twin");
+    let _ = std::fs::remove_dir_all(&twin);
+    std::fs::create_dir_all(&twin).expect("create the twin");
+    for e in std::fs::read_dir(dir).expect("read index").flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name != "manifest.json" && !name.ends_with(".fpt") {
+            std::fs::hard_link(e.path(), twin.join(&name)).expect("hard link");
+        }
+    }
+    let mut manifest = breachdex::read_manifest(dir).expect("manifest");
+    let before = manifest.files.len();
+    manifest.files.retain(|f| !f.name.ends_with(".fpt"));
+    assert!(manifest.files.len() < before, "{} holds no accelerator (build it with --accelerator)", dir.display());
+    std::fs::write(twin.join("manifest.json"), manifest.to_file_text().expect("manifest text")).expect("write");
+
+    let k = args.lookups;
+    let mut hits: Vec<String> =
+        (0..k as u64).map(|i| identity_email(SEED, (i * identities / k as u64) % identities)).collect();
+    let mut misses: Vec<String> = (0..k as u64).map(miss_email).collect();
+    shuffle(&mut hits, 0x9E37_79B9_7F4A_7C15);
+    shuffle(&mut misses, 0xD1B5_4A32_D192_ED03);
+    let mut mixed: Vec<String> = hits.iter().chain(&misses).cloned().collect();
+    shuffle(&mut mixed, 0x2545_F491_4F6C_DD1D);
+
+    for name in ["email.fst", "email.fpt", "email.ranges", "records.rows"] {
+        warm_pages(&dir.join(name));
+    }
+    let systems = [("breachdex plain, accelerator", dir.to_path_buf()), ("breachdex plain, FST walk", twin.clone())];
+    let opened: Vec<Bdx> = systems.iter().map(|(_, d)| Bdx(Index::open(d, &OpenOptions::default()).expect("open"))).collect();
+    let mut runs: Vec<Vec<M>> = vec![Vec::new(); systems.len()];
+    for round in 0..args.rounds {
+        for (i, (name, d)) in systems.iter().enumerate() {
+            let mut m = M { name: name.to_string(), ..M::default() };
+            m.open_ns = Some(median_open(|| Index::open(d, &OpenOptions::default()).expect("open").len()));
+            latency(&opened[i], &hits, &misses, &mut m);
+            m.batch1 = batch(&opened[i], &mixed, 1, args.batch_secs);
+            m.batch2 = batch(&opened[i], &mixed, 2, args.batch_secs);
+            eprintln!(
+                "compare: round {round} {name}: hit {:.0} ns (p99 {:.0}), miss {:.0} ns, batch {:.0}/{:.0} checks/s",
+                m.hit_med, m.hit_p99, m.miss_med, m.batch1, m.batch2
+            );
+            runs[i].push(m);
+        }
+    }
+    let reference = runs[0][0].checksum;
+    for r in runs.iter().flatten() {
+        assert_eq!(r.checksum, reference, "{} disagrees on the hit keys", r.name);
+    }
+    let med = |v: &mut Vec<f64>| {
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    };
+    let mut out = String::new();
+    out.push_str(&format!(
+        "{} ({} records, {} identities), {} hit and {} miss keys, {} alternating rounds, medians over the rounds\n\n",
+        dir.display(),
+        opened[0].0.len(),
+        identities,
+        k,
+        k,
+        args.rounds
+    ));
+    out.push_str("| | open | check hit, median | hit p99 | check miss, median | batch, 1 thread | batch, 2 threads |\n");
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|\n");
+    for (i, (name, _)) in systems.iter().enumerate() {
+        let r = &runs[i];
+        let col = |f: &dyn Fn(&M) -> f64| med(&mut r.iter().map(f).collect());
+        out.push_str(&format!(
+            "| {name} | {} | {} | {} | {} | {} | {} |\n",
+            fmt_ns(col(&|m| m.open_ns.unwrap_or(0.0))),
+            fmt_ns(col(&|m| m.hit_med)),
+            fmt_ns(col(&|m| m.hit_p99)),
+            fmt_ns(col(&|m| m.miss_med)),
+            fmt_rate(col(&|m| m.batch1)),
+            fmt_rate(col(&|m| m.batch2)),
+        ));
+    }
+    let ratio = med(&mut runs[0].iter().map(|m| m.hit_med).collect()) / med(&mut runs[1].iter().map(|m| m.hit_med).collect());
+    out.push_str(&format!("\ncheck hit median, accelerator / FST walk: {ratio:.2}\n"));
+    print!("{out}");
+    drop(opened);
+    let _ = std::fs::remove_dir_all(&twin);
+}
+
 fn main() {
     let args = parse_args();
     let run_started = Instant::now();
     std::fs::create_dir_all(&args.out).expect("create --out");
+    if let Some(dir) = &args.accelerated_index {
+        accelerator_ab(&args, dir);
+        return;
+    }
     let (data_dir, identities) = dataset(&args);
     let input_bytes = dir_bytes(&data_dir);
     let catalog = Catalog::load(&catalog_path(&data_dir)).expect("catalog");
