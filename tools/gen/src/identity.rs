@@ -6,6 +6,7 @@
 //! index `i` (then an optional `+tag`), and every username is letters followed by `i`, so
 //! two identities never share a normalized e-mail or username key.
 
+use crate::realistic::Vocab;
 use crate::rng::{SplitMix64, derive};
 
 const TAG_IDENTITY: u64 = 0x1D;
@@ -257,11 +258,30 @@ pub(crate) fn push_nfd(out: &mut String, s: &str) {
 impl Identity {
     /// Overwrites `self` with identity `index` of `seed`, reusing its buffers.
     pub(crate) fn fill(&mut self, seed: u64, index: u64) {
+        self.fill_with(seed, index, None);
+    }
+
+    /// Overwrites `self` with identity `index` of `seed` in the realistic profile when
+    /// `vocab` is given (long-tail names, company domains, generated streets and cities),
+    /// else in the synthetic one. The uniqueness guarantee holds in both.
+    pub(crate) fn fill_with(&mut self, seed: u64, index: u64, vocab: Option<&Vocab>) {
         use std::fmt::Write;
         let mut rng = SplitMix64::new(derive(seed, TAG_IDENTITY, index));
         self.index = index;
-        let first = rng.pick(FIRST_NAMES);
-        let last = rng.pick(LAST_NAMES);
+        let mut first_buf = String::new();
+        let mut last_buf = String::new();
+        let mut first: &str = rng.pick(FIRST_NAMES);
+        let mut last: &str = rng.pick(LAST_NAMES);
+        if let Some(v) = vocab {
+            if rng.chance(0.3) {
+                v.push_name(&mut first_buf, 0, &mut rng);
+                first = &first_buf;
+            }
+            if rng.chance(0.5) {
+                v.push_name(&mut last_buf, 1, &mut rng);
+                last = &last_buf;
+            }
+        }
 
         self.full_name.clear();
         push_capitalized(&mut self.full_name, first);
@@ -316,6 +336,14 @@ impl Identity {
             let r = rng.unit();
             DOMAINS[((r * r * r) * DOMAINS.len() as f64) as usize % DOMAINS.len()]
         };
+        let mut domain_buf = String::new();
+        let domain: &str = match vocab {
+            Some(v) if !idn => {
+                v.push_domain(&mut domain_buf, &mut rng);
+                &domain_buf
+            }
+            _ => domain,
+        };
         if !idn && rng.chance(0.03) {
             self.email.push('+');
             self.email.push_str(rng.pick(PLUS_TAGS));
@@ -345,14 +373,19 @@ impl Identity {
         self.dob.clear();
         let _ = write!(self.dob, "{}-{:02}-{:02}", 1940 + rng.below(66), 1 + rng.below(12), 1 + rng.below(28));
         self.address.clear();
-        let _ = write!(
-            self.address,
-            "{} {}, {} {:05}",
-            1 + rng.below(250),
-            rng.pick(STREETS),
-            rng.pick(CITIES),
-            rng.below(100_000)
-        );
+        match vocab {
+            Some(v) => v.push_address(&mut self.address, &mut rng),
+            None => {
+                let _ = write!(
+                    self.address,
+                    "{} {}, {} {:05}",
+                    1 + rng.below(250),
+                    rng.pick(STREETS),
+                    rng.pick(CITIES),
+                    rng.below(100_000)
+                );
+            }
+        }
     }
 
     /// The local part of the e-mail (before `@`).

@@ -24,11 +24,13 @@
 
 pub mod gzip;
 mod identity;
+mod realistic;
 pub mod rng;
 
 pub use identity::{Identity, identity, identity_email, identity_username, miss_email, miss_username};
 
 use identity::push_nfd;
+use realistic::Vocab;
 use rng::{SplitMix64, Zipf, derive};
 use std::fmt;
 use std::fs::File;
@@ -82,6 +84,51 @@ impl fmt::Display for Format {
     }
 }
 
+/// How the values of the records are distributed.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Profile {
+    /// The test and benchmark data: every input quirk, but values that no compressor can
+    /// shrink and no two records share (random hex hashes, passwords with a random
+    /// number, a small fixed vocabulary of names and addresses).
+    #[default]
+    Synthetic,
+    /// Values shaped like real dumps, for size and compression measurements: popular
+    /// passwords by a Zipf law, people reusing their own password across sources, unique
+    /// passwords, `sha1`/`ntlm` hashes computed from the password (so they repeat with
+    /// it), salted `sha256` and `bcrypt` (unique), free-mail and long-tail company
+    /// domains, long-tail names, streets and cities, stealer-log URLs of big sites and of
+    /// company login pages. Input quirks and bad lines are as in the synthetic profile.
+    Realistic,
+}
+
+impl Profile {
+    /// The command-line name: `synthetic` or `realistic`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Profile::Synthetic => "synthetic",
+            Profile::Realistic => "realistic",
+        }
+    }
+
+    /// Parses a command-line name, case-insensitively.
+    pub fn parse(name: &str) -> Option<Profile> {
+        [Profile::Synthetic, Profile::Realistic].into_iter().find(|p| p.name().eq_ignore_ascii_case(name.trim()))
+    }
+}
+
+/// The identity `index` of `seed` as `profile` generates it. For
+/// [`Profile::Synthetic`] this is [`identity`]; in the realistic profile the same index
+/// has another e-mail domain, name and address, so benchmarks on realistic data compute
+/// their known hits with this function.
+pub fn identity_in(profile: Profile, seed: u64, index: u64) -> Identity {
+    let mut id = Identity::default();
+    match profile {
+        Profile::Synthetic => id.fill_with(seed, index, None),
+        Profile::Realistic => id.fill_with(seed, index, Some(&Vocab::new())),
+    }
+    id
+}
+
 /// What to generate.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GenConfig {
@@ -110,11 +157,14 @@ pub struct GenConfig {
     pub out_dir: PathBuf,
     /// Worker threads; `0` means the available parallelism. Output does not depend on it.
     pub threads: usize,
+    /// Value distributions (default [`Profile::Synthetic`]).
+    pub profile: Profile,
 }
 
 impl GenConfig {
     /// A config with the defaults: 10 sources, seed 42, 1% bad lines, `records / 2`
-    /// identities, Zipf exponent 1.0, all formats, no gzip, automatic threads.
+    /// identities, Zipf exponent 1.0, all formats, no gzip, automatic threads, the
+    /// synthetic profile.
     pub fn new(records: u64, out_dir: impl Into<PathBuf>) -> GenConfig {
         GenConfig {
             records,
@@ -127,6 +177,7 @@ impl GenConfig {
             gzip: false,
             out_dir: out_dir.into(),
             threads: 0,
+            profile: Profile::Synthetic,
         }
     }
 
@@ -441,6 +492,7 @@ fn header_spelling(alias: &str, rng: &mut SplitMix64) -> String {
 }
 
 fn plan(config: &GenConfig) -> Vec<SourcePlan> {
+    let realistic = config.profile == Profile::Realistic;
     let mut rng = SplitMix64::new(derive(config.seed, TAG_PLAN, 0));
     let n = config.sources as usize;
     // Skewed source sizes: a few big breaches, many small ones.
@@ -501,6 +553,9 @@ fn plan(config: &GenConfig) -> Vec<SourcePlan> {
             Kind::Shop => rng.pick(&[HashType::Ntlm, HashType::Md5]),
             _ => HashType::None,
         };
+        // The realistic profile computes hashes from the password; it has no MD5, so
+        // those sources hash with SHA-1 instead (also fast and unsalted).
+        let hash_type = if realistic && hash_type == HashType::Md5 { HashType::Sha1 } else { hash_type };
         let mut cols: Vec<Col> = match (format, kind) {
             (Format::Combo, _) => vec![],
             (_, Kind::Corp) => {
@@ -759,7 +814,7 @@ struct Fields {
     dob: String,
     address: String,
     ip: String,
-    url: &'static str,
+    url: String,
 }
 
 #[derive(Copy, Clone, PartialEq, Eq)]
@@ -853,7 +908,7 @@ fn field_value(f: &Fields, col: Col) -> Option<&str> {
         Col::Dob => &f.dob,
         Col::Address => &f.address,
         Col::Ip => &f.ip,
-        Col::Url => f.url,
+        Col::Url => &f.url,
     };
     (!v.is_empty()).then_some(v)
 }
@@ -866,6 +921,8 @@ struct FileWriter<'a> {
     total_records: u64,
     coverage: u64,
     identity: Identity,
+    /// The realistic profile's vocabularies; `None` in the synthetic profile.
+    vocab: Option<Vocab>,
     fields: Fields,
     line: Vec<u8>,
     prev: Vec<u8>,
@@ -885,6 +942,7 @@ impl<'a> FileWriter<'a> {
             total_records: config.records,
             coverage: identities.min(config.records),
             identity: Identity::default(),
+            vocab: (config.profile == Profile::Realistic).then(Vocab::new),
             fields: Fields::default(),
             line: Vec::with_capacity(512),
             prev: Vec::with_capacity(512),
@@ -951,7 +1009,7 @@ impl<'a> FileWriter<'a> {
                     Some(i) => i,
                     None => self.zipf.sample(&mut self.rng) - 1,
                 };
-                self.identity.fill(self.seed, who);
+                self.identity.fill_with(self.seed, who, self.vocab.as_ref());
                 self.fill_fields(r - plan.start + 1, coverage.is_some());
                 self.serialize(None);
                 out.write_all(&self.line)?;
@@ -966,8 +1024,10 @@ impl<'a> FileWriter<'a> {
     fn fill_fields(&mut self, row: u64, coverage: bool) {
         use std::fmt::Write as _;
         let plan = self.plan;
+        let seed = self.seed;
         let rng = &mut self.rng;
         let id = &self.identity;
+        let vocab = self.vocab.as_ref();
         let f = &mut self.fields;
         f.id = row;
         f.email.clear();
@@ -981,7 +1041,7 @@ impl<'a> FileWriter<'a> {
         f.address.clear();
         f.ip.clear();
         f.hash_type = "";
-        f.url = "";
+        f.url.clear();
 
         let has_user = id.username.is_some();
         let (want_email, want_user) = match plan.kind {
@@ -1005,24 +1065,50 @@ impl<'a> FileWriter<'a> {
                 f.username.replace_range(0..1, first.encode_utf8(&mut [0; 4]));
             }
         }
-        // Plaintext password: common base, mutation, number (rarely colliding).
-        let base = rng.pick(PASSWORDS);
-        f.password.push_str(base);
-        let _ = write!(f.password, "{}", rng.below(1_000_000));
-        f.password.push_str(rng.pick(PASSWORD_SUFFIXES));
+        match vocab {
+            Some(v) => {
+                // Most people reuse their own password (sometimes with a tweak).
+                let r = rng.unit();
+                if r < 0.7 {
+                    v.push_personal_password(&mut f.password, seed, id.index);
+                    if r >= 0.55 {
+                        f.password.push_str(rng.pick(&["1", "!", "123", "2", "#1"]));
+                    }
+                } else {
+                    v.push_password(&mut f.password, rng);
+                }
+            }
+            None => {
+                // Plaintext password: common base, mutation, number (rarely colliding).
+                let base = rng.pick(PASSWORDS);
+                f.password.push_str(base);
+                let _ = write!(f.password, "{}", rng.below(1_000_000));
+                f.password.push_str(rng.pick(PASSWORD_SUFFIXES));
+            }
+        }
 
         f.hash_type = plan.hash_type.name();
+        let computed = vocab.is_some();
         match plan.hash_type {
             HashType::None => {}
             HashType::Md5 => push_hex(&mut f.hash, rng, 32, false),
+            HashType::Sha1 if computed => realistic::push_sha1(&mut f.hash, &f.password),
             HashType::Sha1 => push_hex(&mut f.hash, rng, 40, false),
             HashType::Sha256 => {
-                push_hex(&mut f.hash, rng, 64, false);
                 push_hex(&mut f.salt, rng, 16, false);
+                if computed {
+                    realistic::push_salted_sha256(&mut f.hash, &f.salt, &f.password);
+                } else {
+                    push_hex(&mut f.hash, rng, 64, false);
+                }
             }
             HashType::Ntlm => {
                 let upper = rng.chance(0.5);
-                push_hex(&mut f.hash, rng, 32, upper)
+                if computed {
+                    realistic::push_ntlm(&mut f.hash, &f.password, upper);
+                } else {
+                    push_hex(&mut f.hash, rng, 32, upper)
+                }
             }
             HashType::Bcrypt => {
                 const B64: &[u8; 64] = b"./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
@@ -1062,7 +1148,10 @@ impl<'a> FileWriter<'a> {
         } else {
             let _ = write!(f.ip, "2001:db8:{:x}::{:x}", rng.below(65536), 1 + rng.below(65535));
         }
-        f.url = rng.pick(URLS);
+        match vocab {
+            Some(v) => v.push_url(&mut f.url, rng),
+            None => f.url.push_str(rng.pick(URLS)),
+        }
     }
 
     /// Writes the current fields into `self.line` in the file's format, applying a
@@ -1213,7 +1302,7 @@ impl<'a> FileWriter<'a> {
         }
         // Start from a plausible record of a random identity.
         let who = self.rng.below(self.coverage.max(1));
-        self.identity.fill(self.seed, who);
+        self.identity.fill_with(self.seed, who, self.vocab.as_ref());
         self.fill_fields(r - self.plan.start + 1, true);
         match kind {
             Bad::InvalidEmail => {

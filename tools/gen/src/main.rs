@@ -1,11 +1,11 @@
 //! `breachdex-gen`: writes a synthetic breach catalog and dumps (see the library docs).
 
-use breachdex_gen::{Format, GenConfig, generate};
+use breachdex_gen::{Format, GenConfig, Profile, generate};
 use std::process::ExitCode;
 use std::time::Instant;
 
 const USAGE: &str = "usage: breachdex-gen --records N --out DIR [--sources S] [--seed X] \
-[--bad-ratio F] [--identities N] [--zipf S] [--formats csv,jsonl,combo] [--gzip] [--threads N]";
+[--bad-ratio F] [--identities N] [--zipf S] [--formats csv,jsonl,combo] [--gzip] [--threads N] [--profile synthetic|realistic]";
 
 fn parse_args() -> Result<GenConfig, String> {
     let mut args = std::env::args().skip(1);
@@ -27,6 +27,11 @@ fn parse_args() -> Result<GenConfig, String> {
             "--zipf" => config.zipf_exponent = num(&flag, args.next())?,
             "--threads" => config.threads = num(&flag, args.next())?,
             "--gzip" => config.gzip = true,
+            "--profile" => {
+                let name = args.next().ok_or("--profile needs a value")?;
+                config.profile =
+                    Profile::parse(&name).ok_or_else(|| format!("unknown profile '{name}' (synthetic, realistic)"))?;
+            }
             "--formats" => {
                 let list = args.next().ok_or("--formats needs a value")?;
                 config.formats = list

@@ -389,3 +389,58 @@ fn generate_cached_reuses_a_complete_dataset_and_redoes_an_incomplete_one() {
     assert_eq!(read_all(&dir), files);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn realistic_profile_is_deterministic_and_its_identities_are_hits() {
+    let a = temp_dir("real-a");
+    let b = temp_dir("real-b");
+    let mut config = GenConfig::new(4_000, &a);
+    config.profile = Profile::Realistic;
+    config.bad_line_ratio = 0.0;
+    config.threads = 1;
+    let s = generate(&config).unwrap();
+    config.out_dir = b.clone();
+    config.threads = 3;
+    generate(&config).unwrap();
+    let files = read_all(&a);
+    assert_eq!(files, read_all(&b));
+    let text: String = files
+        .iter()
+        .filter(|(k, _)| *k != "catalog.json")
+        .map(|(_, v)| String::from_utf8_lossy(v).to_lowercase())
+        .collect();
+    // Known hits: the realistic identity's e-mail domain (company domains included).
+    for i in 0..s.distinct_identities {
+        let email = identity_in(Profile::Realistic, 42, i).email;
+        let at = email.find('@').unwrap();
+        let domain = &email[at..];
+        let local = &email[..at];
+        let tail: String =
+            local.chars().rev().take_while(|c| c.is_ascii()).collect::<Vec<_>>().into_iter().rev().collect();
+        let found = domain.is_ascii() && text.contains(&format!("{tail}{domain}"));
+        assert!(found || !domain.is_ascii(), "identity {i} ({email}) not found");
+    }
+    // Unsalted hashes are computed from the password: a SHA-1 of `123456` appears, and
+    // hashes repeat (which the synthetic profile's random hex never does).
+    assert!(text.contains("7c4a8d09ca3762af61e59520943dc26494f8941b"), "no sha1 of 123456");
+    // Company domains and long-tail login pages are present next to free-mail.
+    assert!(text.contains("@gmail.com"));
+    assert!(text.contains("https://www.") || text.contains("https://login."));
+    // The synthetic profile of the same config differs.
+    let c = temp_dir("real-c");
+    config.out_dir = c.clone();
+    config.profile = Profile::Synthetic;
+    generate(&config).unwrap();
+    assert_ne!(files, read_all(&c));
+    for d in [a, b, c] {
+        std::fs::remove_dir_all(d).unwrap();
+    }
+}
+
+#[test]
+fn profile_names_parse() {
+    assert_eq!(Profile::parse("Realistic"), Some(Profile::Realistic));
+    assert_eq!(Profile::parse("synthetic"), Some(Profile::Synthetic));
+    assert_eq!(Profile::parse("real"), None);
+    assert_eq!(identity_in(Profile::Synthetic, 42, 7), identity(42, 7));
+}
