@@ -29,8 +29,6 @@ pub struct RangeTextSummary {
     pub padding_lines: usize,
 }
 
-/// Bytes of the widest hash (SHA-1).
-const MAX_WIDTH: usize = 20;
 const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
 
 impl Passwords<'_> {
@@ -66,120 +64,180 @@ impl Passwords<'_> {
         out: &mut Vec<u8>,
     ) -> Result<RangeTextSummary, PasswordError> {
         let range = self.range(kind, prefix)?;
-        let real_lines = range.len();
-        let mut padding = Vec::new();
-        if let Some(seed) = padding_seed {
-            let mut rng = SplitMix64(seed);
-            let spread = (PADDED_RANGE_MAX_LINES - PADDED_RANGE_MIN_LINES + 1) as u64;
-            let target = PADDED_RANGE_MIN_LINES + (rng.next() % spread) as usize;
-            padding = padding_hashes(kind, prefix, target.saturating_sub(real_lines), &mut rng);
-        }
-        let line_len = kind.hex_len() - crate::password::PREFIX_HEX_DIGITS + 3 + 4;
-        out.reserve((real_lines + padding.len()) * line_len);
-
-        // Collisions with real hashes are resolved before writing, so the merge below
-        // only interleaves.
-        if !padding.is_empty() {
-            let mut rng = SplitMix64(padding_seed.unwrap_or(0) ^ 0x9E37_79B9_7F4A_7C15);
-            loop {
-                let mut collided = false;
-                let mut pads = padding.iter_mut().peekable();
-                for entry in self.range(kind, prefix)? {
-                    let entry = entry?;
-                    let real = entry.hash().as_bytes();
-                    while pads.next_if(|p| p[..kind.width()] < *real).is_some() {}
-                    if let Some(pad) = pads.next_if(|p| p[..kind.width()] == *real) {
-                        reroll_low_bits(pad, kind, &mut rng);
-                        collided = true;
-                    }
-                }
-                if !collided {
-                    break;
-                }
+        let Some(seed) = padding_seed else {
+            let real_lines = range.len();
+            out.reserve(real_lines * line_capacity(kind));
+            for entry in range {
+                let entry = entry?;
+                push_line(out, kind, HashKey::of(entry.hash().as_bytes()), entry.count());
             }
-        }
+            return Ok(RangeTextSummary { real_lines, padding_lines: 0 });
+        };
 
-        let width = kind.width();
-        let mut pads = padding.iter().peekable();
+        let mut real = Vec::with_capacity(range.len());
         for entry in range {
             let entry = entry?;
-            let real = entry.hash().as_bytes();
-            while let Some(pad) = pads.next_if(|p| p[..width] < *real) {
-                push_line(out, &pad[..width], 0);
+            real.push((HashKey::of(entry.hash().as_bytes()), entry.count()));
+        }
+        let mut rng = SplitMix64(seed);
+        let spread = (PADDED_RANGE_MAX_LINES - PADDED_RANGE_MIN_LINES + 1) as u64;
+        let target = PADDED_RANGE_MIN_LINES + (rng.next() % spread) as usize;
+        let mut padding = padding_keys(kind, prefix, target.saturating_sub(real.len()), &mut rng);
+        // A padding hash equal to a real one gets new low bits; the padding stays
+        // ascending (its order is decided by the bits above them, distinct per hash).
+        loop {
+            let mut collided = false;
+            let mut pads = padding.iter_mut().peekable();
+            for (key, _) in &real {
+                while pads.next_if(|p| **p < *key).is_some() {}
+                if let Some(pad) = pads.next_if(|p| **p == *key) {
+                    pad.reroll_low_bits(kind, &mut rng);
+                    collided = true;
+                }
             }
-            push_line(out, real, entry.count());
+            if !collided {
+                break;
+            }
+        }
+
+        out.reserve((real.len() + padding.len()) * line_capacity(kind));
+        let mut pads = padding.iter().peekable();
+        for (key, count) in &real {
+            while let Some(pad) = pads.next_if(|p| *p < key) {
+                push_line(out, kind, *pad, 0);
+            }
+            push_line(out, kind, *key, *count);
         }
         for pad in pads {
-            push_line(out, &pad[..width], 0);
+            push_line(out, kind, *pad, 0);
         }
-        Ok(RangeTextSummary { real_lines, padding_lines: padding.len() })
+        Ok(RangeTextSummary { real_lines: real.len(), padding_lines: padding.len() })
     }
 }
 
-/// `want` distinct random hashes of `kind` under `prefix`, ascending.
-fn padding_hashes(
-    kind: PasswordHashKind,
-    prefix: PasswordPrefix,
-    want: usize,
-    rng: &mut SplitMix64,
-) -> Vec<[u8; MAX_WIDTH]> {
+/// A hash as two big-endian integers, ordered as its bytes are: the first 16 bytes and,
+/// for SHA-1, the last 4 (0 for NTLM).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct HashKey {
+    high: u128,
+    low: u32,
+}
+
+impl HashKey {
+    /// From a hash's bytes (16 or 20).
+    fn of(hash: &[u8]) -> HashKey {
+        let mut high = [0u8; 16];
+        let mut low = [0u8; 4];
+        for (d, s) in high.iter_mut().chain(low.iter_mut()).zip(hash) {
+            *d = *s;
+        }
+        HashKey { high: u128::from_be_bytes(high), low: u32::from_be_bytes(low) }
+    }
+
+    /// New random bits after the first 84 (the prefix and the slice point).
+    fn reroll_low_bits(&mut self, kind: PasswordHashKind, rng: &mut SplitMix64) {
+        const LOW_44: u128 = (1 << 44) - 1;
+        self.high = (self.high & !LOW_44) | (u128::from(rng.next()) & LOW_44);
+        self.low = if kind == PasswordHashKind::Sha1 { rng.next() as u32 } else { 0 };
+    }
+}
+
+/// `want` distinct random hashes of `kind` under `prefix`, ascending: the 64 bits after
+/// the prefix of the `n`-th lie in the `n`-th of `want` equal slices of that space.
+fn padding_keys(kind: PasswordHashKind, prefix: PasswordPrefix, want: usize, rng: &mut SplitMix64) -> Vec<HashKey> {
     let mut out = Vec::with_capacity(want);
-    let slice = (1u128 << 64) / want.max(1) as u128;
-    for n in 0..want {
-        // The 64 bits after the prefix: a random point of the n-th slice.
-        let middle = (n as u128 * slice + u128::from(rng.next()) % slice.max(1)) as u64;
-        let top = (u128::from(prefix.value()) << 108) | (u128::from(middle) << 44);
-        let mut hash = [0u8; MAX_WIDTH];
-        hash[..16].copy_from_slice(&top.to_be_bytes());
-        reroll_low_bits(&mut hash, kind, rng);
-        out.push(hash);
+    // The slices are `u64::MAX / want` wide (the last few values of the space unused).
+    let slice = u64::MAX / want.max(1) as u64;
+    for n in 0..want as u64 {
+        // A random point of the slice: the high half of rng × slice, no division.
+        let offset = ((u128::from(rng.next()) * u128::from(slice)) >> 64) as u64;
+        let middle = n * slice + offset;
+        let mut key = HashKey { high: (u128::from(prefix.value()) << 108) | (u128::from(middle) << 44), low: 0 };
+        key.reroll_low_bits(kind, rng);
+        out.push(key);
     }
     out
 }
 
-/// New random bits after the first 84 (prefix and slice point) of a padding hash.
-fn reroll_low_bits(hash: &mut [u8; MAX_WIDTH], kind: PasswordHashKind, rng: &mut SplitMix64) {
-    let low = rng.next().to_be_bytes();
-    // Bits 84..128: the low nibble of byte 10 and bytes 11..16.
-    hash[10] = (hash[10] & 0xF0) | (low[0] & 0x0F);
-    hash[11..16].copy_from_slice(&low[1..6]);
-    if kind == PasswordHashKind::Sha1 {
-        hash[16..20].copy_from_slice(&rng.next().to_be_bytes()[..4]);
-    } else {
-        hash[16..20].fill(0);
-    }
+/// Longest line: 35 suffix digits, `:`, 20 count digits, CRLF.
+const LINE_MAX: usize = 64;
+
+/// Bytes reserved per line: the longest suffix, `:`, a count of up to 8 digits, CRLF.
+fn line_capacity(kind: PasswordHashKind) -> usize {
+    kind.hex_len() - crate::password::PREFIX_HEX_DIGITS + 11
 }
 
-/// Appends `SUFFIX:COUNT\r\n`: the hex digits of `hash` after the 5-digit prefix.
+/// The two upper-case hex digits of every byte.
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    let mut pairs = [[0u8; 2]; 256];
+    let mut b = 0;
+    while b < 256 {
+        pairs[b] = [HEX_UPPER[b >> 4], HEX_UPPER[b & 0xF]];
+        b += 1;
+    }
+    pairs
+};
+
+/// Appends `SUFFIX:COUNT\r\n`: the hex digits of the hash after the 5-digit prefix.
+/// The line is written in place in `out`'s spare room (grown by [`LINE_MAX`] zeroes,
+/// then cut to the line), so no call copies it.
 #[inline]
-fn push_line(out: &mut Vec<u8>, hash: &[u8], count: u64) {
+fn push_line(out: &mut Vec<u8>, kind: PasswordHashKind, key: HashKey, count: u64) {
+    let start = out.len();
+    out.resize(start + LINE_MAX, 0);
+    let written = match out.get_mut(start..).and_then(|rest| <&mut [u8; LINE_MAX]>::try_from(rest).ok()) {
+        Some(line) => fill_line(line, kind, key, count),
+        None => 0,
+    };
+    out.truncate(start + written);
+}
+
+/// Writes one line into `line`; returns its length.
+#[inline]
+fn fill_line(line: &mut [u8; LINE_MAX], kind: PasswordHashKind, key: HashKey, count: u64) -> usize {
+    let bytes = key.high.to_be_bytes();
     // Digit 5 is the low nibble of byte 2; whole bytes follow.
-    if let Some((&third, rest)) = hash.get(2..).and_then(<[u8]>::split_first) {
-        out.push(HEX_UPPER[usize::from(third & 0x0F)]);
-        for &b in rest {
-            out.push(HEX_UPPER[usize::from(b >> 4)]);
-            out.push(HEX_UPPER[usize::from(b & 0x0F)]);
+    line[0] = HEX_UPPER[usize::from(bytes[2] & 0xF)];
+    for i in 0..13 {
+        let [hi, lo] = HEX_PAIRS[usize::from(bytes[3 + i])];
+        line[1 + 2 * i] = hi;
+        line[2 + 2 * i] = lo;
+    }
+    let mut at = 27;
+    if kind == PasswordHashKind::Sha1 {
+        for (i, b) in key.low.to_be_bytes().into_iter().enumerate() {
+            let [hi, lo] = HEX_PAIRS[usize::from(b)];
+            line[27 + 2 * i] = hi;
+            line[28 + 2 * i] = lo;
+        }
+        at = 35;
+    }
+    line[at] = b':';
+    at += 1;
+    let digits = decimal_digits(count);
+    if let Some(slots) = line.get_mut(at..at + digits) {
+        let mut n = count;
+        for slot in slots.iter_mut().rev() {
+            *slot = b'0' + (n % 10) as u8;
+            n /= 10;
         }
     }
-    out.push(b':');
-    push_decimal(out, count);
-    out.extend_from_slice(b"\r\n");
+    at += digits;
+    if let Some(end) = line.get_mut(at..at + 2) {
+        end.copy_from_slice(b"\r\n");
+    }
+    at + 2
 }
 
-/// Appends the decimal digits of `n`.
+/// Decimal digits of `n` (1 for 0).
 #[inline]
-fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
+fn decimal_digits(mut n: u64) -> usize {
+    let mut digits = 1;
+    while n >= 10 {
         n /= 10;
-        if n == 0 {
-            break;
-        }
+        digits += 1;
     }
-    out.extend_from_slice(&digits[at..]);
+    digits
 }
 
 /// SplitMix64 (Steele, Lea and Flood): a small, fast generator; the padding needs
@@ -200,34 +258,56 @@ impl SplitMix64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::PasswordHash;
 
     #[test]
     fn decimal_and_hex_lines() {
-        let mut out = Vec::new();
-        push_decimal(&mut out, 0);
-        push_decimal(&mut out, 1_234_567_890);
-        push_decimal(&mut out, u64::MAX);
-        assert_eq!(out, b"0123456789018446744073709551615");
         let mut line = Vec::new();
-        let hash = crate::PasswordHash::sha1_of("password");
-        push_line(&mut line, hash.as_bytes(), 3);
+        let zero = HashKey { high: 0, low: 0 };
+        for (count, text) in [(0, "0"), (9, "9"), (10, "10"), (1_234_567_890, "1234567890")] {
+            push_line(&mut line, PasswordHashKind::Ntlm, zero, count);
+            assert_eq!(line, format!("{}:{text}\r\n", "0".repeat(27)).as_bytes());
+            line.clear();
+        }
+        push_line(&mut line, PasswordHashKind::Sha1, zero, u64::MAX);
+        assert_eq!(line, format!("{}:{}\r\n", "0".repeat(35), u64::MAX).as_bytes());
+        assert!(line.len() <= LINE_MAX);
+        line.clear();
+        let sha1 = PasswordHash::sha1_of("password");
+        push_line(&mut line, PasswordHashKind::Sha1, HashKey::of(sha1.as_bytes()), 3);
         assert_eq!(line, b"1E4C9B93F3F0682250B6CF8331B7EE68FD8:3\r\n");
+        line.clear();
+        let ntlm = PasswordHash::ntlm_of("password");
+        push_line(&mut line, PasswordHashKind::Ntlm, HashKey::of(ntlm.as_bytes()), 0);
+        assert_eq!(line, b"7EAEE8FB117AD06BDD830B7586C:0\r\n");
     }
 
     #[test]
-    fn padding_hashes_are_ascending_distinct_and_under_the_prefix() {
+    fn keys_order_as_bytes_do() {
+        let hashes: Vec<PasswordHash> = (0..200).map(|i| PasswordHash::sha1_of(&i.to_string())).collect();
+        for a in &hashes {
+            for b in &hashes[..20] {
+                assert_eq!(HashKey::of(a.as_bytes()).cmp(&HashKey::of(b.as_bytes())), a.as_bytes().cmp(b.as_bytes()));
+            }
+        }
+    }
+
+    #[test]
+    fn padding_keys_are_ascending_distinct_and_under_the_prefix() {
         for kind in PasswordHashKind::ALL {
             for want in [0usize, 1, 2, 799, 1000] {
                 let prefix = PasswordPrefix::from_hex("ABCDE").unwrap_or_else(|e| panic!("{e}"));
-                let pads = padding_hashes(kind, prefix, want, &mut SplitMix64(want as u64));
+                let pads = padding_keys(kind, prefix, want, &mut SplitMix64(want as u64));
                 assert_eq!(pads.len(), want);
-                for pair in pads.windows(2) {
-                    assert!(pair[0][..kind.width()] < pair[1][..kind.width()], "{kind} ascending and distinct");
-                }
+                assert!(pads.windows(2).all(|pair| pair[0] < pair[1]), "{kind} ascending and distinct");
                 for pad in &pads {
-                    let hash = crate::PasswordHash::from_bytes(kind, &pad[..kind.width()]).unwrap();
+                    let mut bytes = pad.high.to_be_bytes().to_vec();
+                    bytes.extend_from_slice(&pad.low.to_be_bytes()[..kind.width() - 16]);
+                    let hash = PasswordHash::from_bytes(kind, &bytes).unwrap();
                     assert_eq!(hash.prefix(), prefix);
-                    assert!(pad[kind.width()..].iter().all(|b| *b == 0));
+                    if kind == PasswordHashKind::Ntlm {
+                        assert_eq!(pad.low, 0);
+                    }
                 }
             }
         }
