@@ -61,3 +61,91 @@ test('pwnedPasswordRange rejects a malformed prefix with the server reason', asy
   await assert.rejects(hibp.pwnedPasswordRange('5BAA', passwords), /The hash prefix was not in a valid format/);
   await assert.rejects(hibp.pwnedPasswordRange('XYZ12', passwords), /The hash prefix was not in a valid format/);
 });
+
+// Breaches and accounts: the client's base URL for them is the server's /api/v3.
+const api = { baseUrl: `${server}/api/v3`, userAgent };
+const keyed = { ...api, apiKey: process.env.HIBP_KEY };
+const names = (breaches) => breaches.map((b) => b.Name).sort();
+
+test('breachedAccount is truncated to names by default and includes unverified sources', async () => {
+  const found = await hibp.breachedAccount('alice@example.com', keyed);
+  assert.deepEqual(names(found), ['acme-2023', 'forum-2021', 'gadgets-2022']);
+  for (const b of found) assert.deepEqual(Object.keys(b), ['Name']);
+  // A username finds its breaches too.
+  assert.deepEqual(names(await hibp.breachedAccount('dave_d', keyed)), ['forum-2021']);
+});
+
+test('breachedAccount with truncate: false gives full breach objects', async () => {
+  const found = await hibp.breachedAccount('bob@example.com', { ...keyed, truncate: false });
+  assert.equal(found.length, 1);
+  const [acme] = found;
+  assert.equal(acme.Name, 'acme-2023');
+  assert.equal(acme.Title, 'Acme Customer Database 2023');
+  assert.equal(acme.Domain, 'acme.example');
+  assert.equal(acme.BreachDate, '2023-05-10');
+  assert.equal(acme.PwnCount, 3);
+  assert.equal(acme.IsVerified, true);
+  for (const c of ['Email addresses', 'Passwords', 'Names']) assert.ok(acme.DataClasses.includes(c), c);
+});
+
+test('breachedAccount filters by domain and can exclude unverified sources', async () => {
+  const acme = await hibp.breachedAccount('alice@example.com', { ...keyed, domain: 'acme.example' });
+  assert.deepEqual(names(acme), ['acme-2023']);
+  const verified = await hibp.breachedAccount('alice@example.com', { ...keyed, includeUnverified: false });
+  assert.deepEqual(names(verified), ['acme-2023', 'gadgets-2022']);
+  // dave is only in the unverified forum: nothing left, so null.
+  assert.equal(await hibp.breachedAccount('dave@example.org', { ...keyed, includeUnverified: false }), null);
+});
+
+test('breachedAccount of an account in no breach is null', async () => {
+  assert.equal(await hibp.breachedAccount('nobody@nowhere.example', keyed), null);
+});
+
+test('breaches lists every source, and one domain on request', async () => {
+  const all = await hibp.breaches(api);
+  assert.deepEqual(names(all), ['acme-2023', 'forum-2021', 'gadgets-2022']);
+  const forum = all.find((b) => b.Name === 'forum-2021');
+  assert.equal(forum.IsVerified, false);
+  assert.ok(forum.DataClasses.includes('Usernames'));
+  assert.deepEqual(names(await hibp.breaches({ ...api, domain: 'acme.example' })), ['acme-2023']);
+});
+
+test('breach answers one source, null for an unknown name', async () => {
+  const gadgets = await hibp.breach('gadgets-2022', api);
+  assert.equal(gadgets.Title, 'Gadget Store 2022');
+  assert.equal(gadgets.PwnCount, 2);
+  assert.equal(await hibp.breach('no-such-breach', api), null);
+});
+
+test('dataClasses lists the classes of the index', async () => {
+  const classes = await hibp.dataClasses(api);
+  for (const c of ['Email addresses', 'Names', 'Passwords', 'Usernames']) assert.ok(classes.includes(c), c);
+});
+
+test("subscriptionStatus describes the key's plan", async () => {
+  const status = await hibp.subscriptionStatus(keyed);
+  assert.equal(status.SubscriptionName, 'Enterprise');
+  assert.equal(status.Rpm, 300);
+});
+
+test('a bad key is an error naming the key', async () => {
+  await assert.rejects(hibp.breachedAccount('alice@example.com', { ...api, apiKey: 'bdx_not_a_key' }), /key/i);
+  await assert.rejects(hibp.subscriptionStatus({ ...api, apiKey: 'bdx_not_a_key' }), /key/i);
+});
+
+test('a starter key past its 10 requests a minute gets RateLimitError with retryAfterSeconds', async () => {
+  const starter = { ...api, apiKey: process.env.STARTER_KEY };
+  assert.equal((await hibp.subscriptionStatus(starter)).SubscriptionName, 'Starter');
+  // At most 10 a minute: within 22 calls one is refused, whichever minute they start in.
+  let refused = null;
+  for (let i = 0; i < 22 && !refused; i += 1) {
+    try {
+      await hibp.breachedAccount('alice@example.com', starter);
+    } catch (e) {
+      refused = e;
+    }
+  }
+  assert.ok(refused instanceof hibp.RateLimitError, `expected RateLimitError, got ${refused}`);
+  assert.ok(refused.retryAfterSeconds >= 1 && refused.retryAfterSeconds <= 60, `${refused.retryAfterSeconds}`);
+  assert.match(refused.message, /Rate limit is exceeded\. Try again in \d+ seconds\./);
+});
