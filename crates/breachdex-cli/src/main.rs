@@ -811,7 +811,17 @@ fn cmd_info(dir: &Path, json: bool) -> Result<ExitCode> {
     }
     outln!("sources        {}", m.sources.len());
     for s in &m.sources {
-        outln!("  {:>4}  {:30} {}  {:>10} records  {}", s.id, s.name, s.date, s.records, s.title);
+        // Distinct identities (HIBP's PwnCount); "-" for an index built before they were counted.
+        let identities = s.pwn_count.map_or_else(|| "-".to_string(), |n| n.to_string());
+        outln!(
+            "  {:>4}  {:30} {}  {:>10} records  {:>10} identities  {}",
+            s.id,
+            s.name,
+            s.date,
+            s.records,
+            identities,
+            s.title
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

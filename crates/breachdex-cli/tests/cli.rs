@@ -587,6 +587,8 @@ fn info_text_and_json() {
         assert!(text.contains("10 email keys, 7 username keys"), "{text}");
         assert!(text.contains("56 records read, 21 rejected, 0 fields rejected, 3 duplicates"), "{text}");
         assert!(text.contains("sources        4"), "{text}");
+        // oldshop-2012: 10 records of 7 identities (user@example.com and others twice).
+        assert!(text.contains("10 records           7 identities  OldShop Breach 2012"), "{text}");
         for f in files.iter().filter(|f| *f != "manifest.json") {
             assert!(text.contains(f.as_str()), "info does not list {f}: {text}");
         }
