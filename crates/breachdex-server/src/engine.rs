@@ -16,6 +16,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// Initial capacity of a check result's JSON: a hit with three or four breaches fits.
+const CHECK_JSON_CAPACITY: usize = 1024;
+
 /// Most records one page of `breach-data` holds (the library's page size).
 pub const PAGE_SIZE: usize = breachdex::MAX_PAGE;
 
@@ -313,11 +316,14 @@ impl Engine {
         let result = index
             .check(&query, UnixTime::from_seconds(now))
             .map_err(|e| EngineError::from_query(e.code(), &e, field))?;
-        serde_json::to_vec(&result).map_err(|e| EngineError {
+        // Sized for a result with a few breaches, so that serializing rarely grows it.
+        let mut bytes = Vec::with_capacity(CHECK_JSON_CAPACITY);
+        serde_json::to_writer(&mut bytes, &result).map_err(|e| EngineError {
             code: "internal_error",
             message: e.to_string(),
             field: None,
-        })
+        })?;
+        Ok(bytes)
     }
 
     /// The Pwned Passwords range of a 5-hex-digit prefix (any case) in the current

@@ -174,6 +174,58 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
     }
 }
 
+/// A JSON request body, checked and read but not yet parsed, so that the handler can
+/// parse it into borrowed fields (no allocation per string): `Content-Type` must be
+/// `application/json` (or `application/*+json`), the body at most [`crate::BODY_LIMIT`]
+/// bytes. Parse it with [`JsonBody::parse`].
+#[derive(Debug)]
+pub struct JsonBody(pub axum::body::Bytes);
+
+impl JsonBody {
+    /// Parses the body into `T`; errors are the same 400s as [`AppJson`]'s.
+    pub fn parse<'a, T: serde::Deserialize<'a>>(&'a self) -> Result<T, ApiError> {
+        serde_json::from_slice(&self.0).map_err(|e| {
+            if e.is_data() {
+                ApiError::field("body", format!("the JSON body does not fit: {e}"))
+            } else {
+                ApiError::field("body", format!("malformed JSON: {e}"))
+            }
+        })
+    }
+}
+
+fn is_json_content_type(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    // `type/subtype` before any parameters, compared without case.
+    let essence = value.split(';').next().unwrap_or("").trim();
+    let Some((kind, subtype)) = essence.split_once('/') else {
+        return false;
+    };
+    kind.eq_ignore_ascii_case("application")
+        && (subtype.eq_ignore_ascii_case("json")
+            || subtype.len() > 5
+                && subtype.get(subtype.len() - 5..).is_some_and(|suffix| suffix.eq_ignore_ascii_case("+json")))
+}
+
+impl<S: Send + Sync> FromRequest<S> for JsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        if !is_json_content_type(req.headers()) {
+            return Err(ApiError::field("content-type", "the body must be JSON (Content-Type: application/json)"));
+        }
+        match axum::body::Bytes::from_request(req, state).await {
+            Ok(bytes) => Ok(JsonBody(bytes)),
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError::PayloadTooLarge { limit: crate::BODY_LIMIT })
+            }
+            Err(rejection) => Err(ApiError::field("body", rejection.body_text())),
+        }
+    }
+}
+
 /// `Query` whose rejections are [`ApiError`]s.
 #[derive(Debug)]
 pub struct AppQuery<T>(pub T);
