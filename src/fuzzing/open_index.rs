@@ -1,6 +1,7 @@
 //! The `open_index` check (SPEC §9): any bytes in any file of an index give an error at
 //! open, or an index whose lookups, checks and record reads return results or errors,
-//! never a panic, a hang or an out-of-bounds read.
+//! never a panic, a hang or an out-of-bounds read; the same for the password index
+//! (counts, ranges, Pwned Passwords text).
 
 use crate::Asset;
 use crate::build::{BuildOptions, MIN_MEMORY_BUDGET, build_index};
@@ -10,7 +11,7 @@ use crate::format::manifest::{self, Manifest};
 use crate::index::{IdentifierKind, Index, OpenError, OpenOptions, Query, VerifyReport, verify};
 use crate::keymode::{KeyDeriver, to_hex};
 use crate::normalize::{normalize_email, normalize_username};
-use crate::{HashMode, Salt};
+use crate::{HashMode, PasswordHash, PasswordHashKind, PasswordPrefix, Salt};
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
@@ -39,6 +40,11 @@ const EMAILS: &[&str] = &[
 ];
 const USERNAMES: &[&str] =
     &["darkstar99", "alice", "jdoe", "gamer_girl", "retro_gamer", "Retro_Gamer", "nobody-here", "a"];
+/// Passwords whose SHA-1 and NTLM hashes are counted and whose ranges are read (present
+/// in the sample or not: a damaged password file must give errors either way).
+const PASSWORDS: &[&str] = &["password", "123456", "hunter2", "Summer2024!", "qwerty", "letmein", "not-in-the-sample"];
+/// Range text answers built per run at most (each reads one range).
+const RANGE_TEXT_PREFIXES: [u32; 3] = [0, 0x5BAA6, PasswordPrefix::MAX];
 
 struct BuiltIndex {
     salt: Option<Salt>,
@@ -155,6 +161,7 @@ fn exercise(index: &Index, sample: &BuiltIndex, extra_key: &[u8]) {
         }
         let _ = std::hint::black_box(index.check(&Query::Username(u), NOW).map(|r| r.total_breaches));
     }
+    exercise_passwords(index);
     let extra_hex = to_hex(extra_key);
     for hex in sample.key_hex.iter().map(String::as_str).chain([extra_hex.as_str()]) {
         for kind in [None, Some(IdentifierKind::Email), Some(IdentifierKind::Username)] {
@@ -163,6 +170,32 @@ fn exercise(index: &Index, sample: &BuiltIndex, extra_key: &[u8]) {
                 read_rows(index, m);
             }
             let _ = std::hint::black_box(index.check(&query, NOW).map(|r| r.risk_level));
+        }
+    }
+}
+
+/// The password index (SPEC §12): counts, ranges (every entry) and Pwned Passwords text,
+/// padded and not, for hashes in and out of the sample.
+fn exercise_passwords(index: &Index) {
+    let Some(passwords) = index.passwords() else { return };
+    std::hint::black_box((passwords.len(PasswordHashKind::Sha1), passwords.len(PasswordHashKind::Ntlm)));
+    let mut text = Vec::new();
+    for password in PASSWORDS {
+        for hash in [PasswordHash::sha1_of(password), PasswordHash::ntlm_of(password)] {
+            let _ = std::hint::black_box(passwords.count(&hash));
+            if let Ok(range) = passwords.range(hash.kind(), hash.prefix()) {
+                for entry in range {
+                    let _ = std::hint::black_box(entry.map(|e| e.count()));
+                }
+            }
+        }
+    }
+    for kind in [PasswordHashKind::Sha1, PasswordHashKind::Ntlm] {
+        for prefix in RANGE_TEXT_PREFIXES.into_iter().filter_map(PasswordPrefix::from_value) {
+            for seed in [None, Some(7)] {
+                text.clear();
+                let _ = std::hint::black_box(passwords.write_range_text(kind, prefix, seed, &mut text));
+            }
         }
     }
 }
