@@ -9,21 +9,8 @@ use breachdex_server::store::{KeyLimits, SqliteStore, StateStore, StoredKey};
 use common::*;
 use sha2::{Digest, Sha256, Sha512};
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::path::Path;
 use std::time::{Duration, Instant};
-
-/// One index for the whole file (built once), in a directory kept until exit.
-fn index() -> &'static Path {
-    static INDEX: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    let (_, path) = INDEX.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join("index");
-        build(&dir.path().join("work"), &out, false);
-        (dir, out)
-    });
-    path
-}
 
 fn server() -> (tempfile::TempDir, TestServer) {
     let data = tempfile::tempdir().unwrap();

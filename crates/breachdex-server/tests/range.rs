@@ -11,20 +11,6 @@ use breachdex::{Index, OpenOptions, PasswordHash, PasswordHashKind, PasswordPref
 use breachdex_server::keys::NewKey;
 use common::*;
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
-
-/// One index for the whole file (built once), in a directory kept until exit.
-fn index() -> &'static Path {
-    static INDEX: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    let (_, path) = INDEX.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join("index");
-        build(&dir.path().join("work"), &out, false);
-        (dir, out)
-    });
-    path
-}
 
 /// The library's answer: (suffix, count) of every hash of `kind` under `prefix`.
 fn library_range(kind: PasswordHashKind, prefix: &str) -> Vec<(String, u64)> {

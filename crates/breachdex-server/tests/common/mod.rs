@@ -9,6 +9,7 @@ use breachdex_server::{AppState, CancellationToken, ServerConfig};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// The e-mail with 2,500 records in the bulk sources.
@@ -76,6 +77,19 @@ pub fn build(work: &Path, out: &Path, extra: bool) {
         ..Default::default()
     };
     breachdex::build_index(&catalog, out, &options).expect("build");
+}
+
+/// One index of [`build`] for the whole test binary (built once), in a directory kept
+/// until exit.
+pub fn index() -> &'static Path {
+    static INDEX: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    let (_, path) = INDEX.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let out = dir.path().join("index");
+        build(&dir.path().join("work"), &out, false);
+        (dir, out)
+    });
+    path
 }
 
 /// Atomically points `link` at `target`.
