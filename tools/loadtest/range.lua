@@ -3,12 +3,14 @@
 --
 -- Environment:
 --   LOADTEST_RANGE_QUERY  appended to the path, e.g. "?mode=ntlm" (default empty)
+--   LOADTEST_RANGE_PADDING=1  sends "Add-Padding: true" (answers of 800-1,000 lines)
 --   LOADTEST_KEY          when set, sent as hibp-api-key (servers started with
 --                         --passwords-require-key)
 
 local common = dofile(os.getenv("LOADTEST_DIR") .. "/common.lua")
 
 local query = os.getenv("LOADTEST_RANGE_QUERY") or ""
+local padding = os.getenv("LOADTEST_RANGE_PADDING") == "1"
 local key = os.getenv("LOADTEST_KEY")
 local requests = {}
 
@@ -21,6 +23,9 @@ function init(args)
   local headers = { ["User-Agent"] = "breachdex-loadtest" }
   if key and key ~= "" then
     headers["hibp-api-key"] = key
+  end
+  if padding then
+    headers["Add-Padding"] = "true"
   end
   -- All 2^20 prefixes would take too much memory per thread; 65,536 random ones
   -- spread over the whole space are as good for a cache-cold workload.
