@@ -15,35 +15,20 @@ the e-mail rule of §6 except for the UTS #46 domain mapping (so a few IDN spell
 count as different); the e-mail/username flag bit of §9.4 is not modelled (0 or the
 length); no document ids (every asset is stored).
 """
-import struct, sys, os, unicodedata
+import sys, os
+from v1index import body, columns, key_of, offsets, value
 idx, out, target = sys.argv[1], sys.argv[2], int(sys.argv[3])
-ASSETS = ["email","username","password_plaintext","password_hash","password_type","salt","full_name","phone","dob","address","ip_address","target_url"]
-def body(name):
-    b = open(os.path.join(idx, name), "rb").read()
-    body_len, p0, p1, p2, p3 = struct.unpack_from("<QQQQQ", b, 16)
-    return b[64:64+body_len], (p0, p1, p2, p3)
-rows, (n, _, _, _) = body("records.rows")
-cols = {}
-for i, a in enumerate(ASSETS):
-    p = os.path.join(idx, f"asset.{a}.col")
-    if not os.path.exists(p): continue
-    bb, (rc, w, dl, _) = body(f"asset.{a}.col")
-    fmt = "<%d%s" % (rc + 1, "I" if w == 4 else "Q")
-    offs = struct.unpack_from(fmt, bb, dl)
-    cols[i] = (bb, offs)
-rb, (kc, w, email_rows, _) = body("email.ranges")
-starts = struct.unpack_from("<%d%s" % (kc + 1, "I" if w == 4 else "Q"), rb, 0)
-def key_of(v):
-    v = unicodedata.normalize("NFC", v.strip().lower())
-    return v
+rows, (n, _, _, _) = body(idx, "records.rows")
+cols = columns(idx)
+rb, (kc, w, email_rows, _) = body(idx, "email.ranges")
+starts = offsets(rb, kc + 1, w, 0)
 runs = list(zip(starts[:-1], starts[1:])) + [(r, r + 1) for r in range(email_rows, n)]
 def varint(x, o):
     while x >= 0x80:
         o.append((x & 0x7f) | 0x80); x >>= 7
     o.append(x)
 def val(i, r):
-    bb, offs = cols[i]
-    return bb[offs[r]:offs[r+1]]
+    return value(cols, i, r)
 os.makedirs(out, exist_ok=True)
 nblocks = 0; raw_total = 0; email_same = 0; email_rows_n = 0
 def flush(b0, b1):
