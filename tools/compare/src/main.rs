@@ -168,6 +168,19 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
+/// The lookup keys of a run: `k` hits spread over the identity pool, `k` misses, and
+/// both mixed; each list shuffled with its own fixed seed.
+fn lookup_keys(k: usize, identities: u64) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let mut hits: Vec<String> =
+        (0..k as u64).map(|i| identity_email(SEED, (i * identities / k as u64) % identities)).collect();
+    let mut misses: Vec<String> = (0..k as u64).map(miss_email).collect();
+    shuffle(&mut hits, 0x9E37_79B9_7F4A_7C15);
+    shuffle(&mut misses, 0xD1B5_4A32_D192_ED03);
+    let mut mixed: Vec<String> = hits.iter().chain(&misses).cloned().collect();
+    shuffle(&mut mixed, 0x2545_F491_4F6C_DD1D);
+    (hits, misses, mixed)
+}
+
 /// Deterministic shuffle (xorshift Fisher-Yates) so key order is not id order.
 fn shuffle<T>(v: &mut [T], mut s: u64) {
     for i in (1..v.len()).rev() {
@@ -537,13 +550,7 @@ fn accelerator_ab(args: &Args, dir: &Path) {
     std::fs::write(twin.join("manifest.json"), manifest.to_file_text().expect("manifest text")).expect("write");
 
     let k = args.lookups;
-    let mut hits: Vec<String> =
-        (0..k as u64).map(|i| identity_email(SEED, (i * identities / k as u64) % identities)).collect();
-    let mut misses: Vec<String> = (0..k as u64).map(miss_email).collect();
-    shuffle(&mut hits, 0x9E37_79B9_7F4A_7C15);
-    shuffle(&mut misses, 0xD1B5_4A32_D192_ED03);
-    let mut mixed: Vec<String> = hits.iter().chain(&misses).cloned().collect();
-    shuffle(&mut mixed, 0x2545_F491_4F6C_DD1D);
+    let (hits, misses, mixed) = lookup_keys(k, identities);
 
     for name in ["email.fst", "email.fpt", "email.ranges", "records.rows"] {
         warm_pages(&dir.join(name));
@@ -621,13 +628,7 @@ fn main() {
 
     // Keys: K hits spread over the identity pool, K misses; shuffled.
     let k = args.lookups;
-    let mut hits: Vec<String> =
-        (0..k as u64).map(|i| identity_email(SEED, (i * identities / k as u64) % identities)).collect();
-    let mut misses: Vec<String> = (0..k as u64).map(miss_email).collect();
-    shuffle(&mut hits, 0x9E37_79B9_7F4A_7C15);
-    shuffle(&mut misses, 0xD1B5_4A32_D192_ED03);
-    let mut mixed: Vec<String> = hits.iter().chain(&misses).cloned().collect();
-    shuffle(&mut mixed, 0x2545_F491_4F6C_DD1D);
+    let (hits, misses, mixed) = lookup_keys(k, identities);
     let n_cold = k.min(1000);
 
     let cold_state: Result<(), String> = if args.cold { drop_caches() } else { Err("--no-cold".into()) };
