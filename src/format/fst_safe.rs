@@ -386,6 +386,51 @@ impl FstMeta {
         Ok(Some(value))
     }
 
+    /// The reverse lookup of an **ordinal map** (values `0, 1, 2, …` in key order, as
+    /// the index's key maps are): the key whose value is `value`, or `None` when no key
+    /// has it. From the root, it follows the last transition whose output sum stays at or
+    /// below `value` (in an ordinal map, a subtree's smallest value is the output sum on
+    /// the way into it) and stops at the final node whose value is `value`: `key length +
+    /// 1` node reads. Bounded like [`get`](Self::get): transitions lead to lower
+    /// addresses, a key longer than [`MAX_KEY_LEN`] is damage, and every read is
+    /// bounds-checked. On a map whose values are not ordinals the answer is meaningless
+    /// (but still bounded).
+    pub fn key_of(&self, fst: &[u8], value: u64) -> Result<Option<Vec<u8>>> {
+        let nodes = self.nodes(fst)?;
+        let mut node = Node::new(nodes, self.root)?;
+        let mut out = 0u64;
+        let mut key = Vec::new();
+        loop {
+            if node.is_final {
+                let here = out.checked_add(node.final_output()?).ok_or(Damaged("FST output overflows"))?;
+                if here == value {
+                    return Ok(Some(key));
+                }
+                if here > value {
+                    return Ok(None);
+                }
+            }
+            let mut next = None;
+            for i in 0..node.ntrans {
+                let (input, o, addr) = node.transition(i)?;
+                let at = out.checked_add(o).ok_or(Damaged("FST output overflows"))?;
+                if at > value {
+                    break;
+                }
+                next = Some((input, at, addr));
+            }
+            let Some((input, at, addr)) = next else {
+                return Ok(None);
+            };
+            if key.len() >= MAX_KEY_LEN {
+                return Err(Damaged("FST key longer than the limit"));
+            }
+            key.push(input);
+            out = at;
+            node = Node::new(nodes, addr)?;
+        }
+    }
+
     /// Every key with its value, in ascending key order.
     pub fn stream<'a>(&self, fst: &'a [u8]) -> Stream<'a> {
         Stream::new(self, fst)
@@ -595,8 +640,10 @@ mod tests {
             b.insert(k, i as u64).unwrap();
         }
         let bytes = b.into_inner().unwrap();
+        let meta = FstMeta::parse(&bytes).unwrap();
         for (i, k) in keys.iter().enumerate() {
             assert_eq!(get(&bytes, k).unwrap(), Some(i as u64));
+            assert_eq!(meta.key_of(&bytes, i as u64).unwrap().as_ref(), Some(k), "reverse walk of ordinal {i}");
         }
         assert_eq!(get(&bytes, b"x\xff").unwrap(), None);
         assert_eq!(stream_all(&bytes).unwrap().len(), keys.len());
@@ -668,6 +715,9 @@ mod tests {
                 for k in probes {
                     let _ = meta.get(bytes, k);
                 }
+                for v in (0..64).chain([meta.len(), u64::MAX]) {
+                    let _ = meta.key_of(bytes, v);
+                }
                 let mut s = meta.stream(bytes);
                 // Bounded by the declared key count (at most a few thousand here).
                 while let Ok(Some(_)) = s.next() {}
@@ -713,6 +763,20 @@ mod tests {
                 }
                 let theirs: Vec<(Vec<u8>, u64)> = entries.into_iter().collect();
                 prop_assert_eq!(ours, theirs);
+            }
+
+            #[test]
+            fn key_of_inverts_an_ordinal_map(keys in prop::collection::btree_set(key(), 0..200)) {
+                let entries: BTreeMap<Vec<u8>, u64> =
+                    keys.iter().enumerate().map(|(i, k)| (k.clone(), i as u64)).collect();
+                let bytes = build(&entries);
+                let meta = FstMeta::parse(&bytes).unwrap();
+                for (k, v) in &entries {
+                    prop_assert_eq!(meta.key_of(&bytes, *v).unwrap(), Some(k.clone()));
+                }
+                let n = entries.len() as u64;
+                prop_assert_eq!(meta.key_of(&bytes, n).unwrap(), None);
+                prop_assert_eq!(meta.key_of(&bytes, u64::MAX).unwrap(), None);
             }
 
             #[test]
