@@ -22,3 +22,11 @@ pub use crate::mmap::{Access, Bytes};
 
 /// The machine's physical memory, as the build's memory check sees it.
 pub use crate::build::memory::machine_memory;
+
+/// The record store of format version 2 (`records.store`): writer, reader and block
+/// codec, for its benchmark and fuzz target.
+pub use crate::format::store;
+
+/// The framed file reader and a finished file's summary, for the record store's
+/// benchmark and fuzz target.
+pub use crate::format::{FileSummary, FileView};

@@ -24,6 +24,7 @@ pub mod passwords;
 pub mod postings;
 pub mod ranges;
 pub mod rows;
+pub mod store;
 
 use crate::asset::AssetSet;
 use crate::keymode::HashMode;
@@ -231,6 +232,21 @@ impl FileWriter {
         file.seek(SeekFrom::Start(0))?;
         let copied = io::copy(&mut BufReader::with_capacity(1 << 20, file), &mut self.out)?;
         self.body_len += copied;
+        Ok(())
+    }
+
+    /// Overwrites body bytes `[offset, offset + bytes.len())`, already written, with
+    /// `bytes`: for a field at the start of the body that is only known at the end (such
+    /// as a maximum over everything written). The body length does not change.
+    pub fn patch_body(&mut self, offset: u64, bytes: &[u8]) -> io::Result<()> {
+        if offset.checked_add(bytes.len() as u64).is_none_or(|end| end > self.body_len) {
+            return Err(io::Error::other(format!("cannot patch body bytes at {offset}: not written yet")));
+        }
+        self.out.flush()?;
+        let file = self.out.get_mut();
+        file.seek(SeekFrom::Start(HEADER_LEN as u64 + offset))?;
+        file.write_all(bytes)?;
+        file.seek(SeekFrom::End(0))?;
         Ok(())
     }
 
