@@ -14,8 +14,8 @@ pub use crate::format::fst_safe;
 /// Length of the common file header of every index file.
 pub use crate::format::HEADER_LEN;
 
-/// The name of the column file holding an asset.
-pub use crate::format::column::file_name as column_file_name;
+/// The name of the record store file (the stored values of a version 2 index).
+pub use crate::format::store::FILE_NAME as RECORD_STORE_FILE;
 
 /// Memory-mapped files, for the side-by-side comparison tool.
 pub use crate::mmap::{Access, Bytes};

@@ -77,8 +77,8 @@ pub use normalize::{
 pub use format::FormatError;
 pub use format::rows::{Row, RowId};
 pub use index::{
-    IdentifierKind, Index, LookupError, Matches, OpenError, OpenOptions, Query, RecordView, SourceInfo, VerifyReport,
-    read_manifest, verify,
+    IdentifierKind, Index, LookupError, Matches, OpenError, OpenOptions, Query, RecordView, RowMeta, SourceInfo,
+    VerifyReport, read_manifest, verify,
 };
 
 // Passwords: the Pwned Passwords-style index of password hashes.

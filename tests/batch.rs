@@ -241,7 +241,7 @@ proptest! {
             2 => (username_map, 0.8),
             3 => ("email.ranges", 0.0),
             4 => ("username.postings", 0.0),
-            _ => ("records.rows", 0.0),
+            _ => ("records.hot", 0.0),
         };
         let bytes = files.get_mut(name).unwrap_or_else(|| panic!("{name} missing"));
         // Damage the body only: header damage is caught at open.

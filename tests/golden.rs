@@ -1,10 +1,16 @@
-//! The committed format-version-1 indexes in testdata/fixtures (never regenerated) must keep opening, verifying clean and answering exactly as when they were built: a format change that breaks old indexes fails here.
+//! The committed indexes in testdata/fixtures (never regenerated), of format version 1
+//! and of format version 2, must keep opening, verifying clean and answering exactly as
+//! when they were built: a format change that breaks old indexes fails here. The
+//! version 1 and version 2 fixtures were built from the same inputs and must give the
+//! same answers (checks, records and document ids).
 
 use breachdex::Asset;
 use breachdex::RiskLevel;
 use breachdex::UnixTime;
+use breachdex::{AssetPolicy, RecordsRequest};
 use breachdex::{HashMode, Salt, Severity};
 use breachdex::{Index, OpenOptions, Query, verify};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 /// Fixed check time, so risk scores are exact: 2026-01-01T00:00:00Z.
@@ -19,7 +25,7 @@ fn sha256_salt() -> Salt {
 }
 
 fn open(name: &str) -> Index {
-    let options = if name == "v1-sha256" { OpenOptions::with_salt(sha256_salt()) } else { OpenOptions::default() };
+    let options = if name.ends_with("sha256") { OpenOptions::with_salt(sha256_salt()) } else { OpenOptions::default() };
     Index::open(&fixture(name), &options).unwrap_or_else(|e| panic!("{name} no longer opens: {e}"))
 }
 
@@ -163,29 +169,36 @@ fn check_fixture(name: &str, mode: HashMode, key_files: [&str; 2]) {
     want.sort_unstable();
     assert_eq!(files, want);
     assert_eq!(m.files.iter().find(|f| f.name == "records.rows").unwrap().size, 64 + 32 * 32 + 16);
+    check_answers(&index);
+}
 
+/// The answers both fixture versions must give: checks and stored values.
+fn check_answers(index: &Index) {
     // Risk scores computed by hand with the documented formula (src/query/check.rs) at NOW.
-    assert_check(&index, Query::Email("user@example.com"), USER, (RiskLevel::Critical, 83));
-    assert_check(&index, Query::Email(" USER@Example.COM "), USER, (RiskLevel::Critical, 83));
-    assert_check(&index, Query::Email("müller@bücher.de"), MUELLER, (RiskLevel::Critical, 81));
-    assert_check(&index, Query::Email("MU\u{308}LLER@xn--bcher-kva.de"), MUELLER, (RiskLevel::Critical, 81));
-    assert_check(&index, Query::Username("darkstar99"), DARKSTAR, (RiskLevel::High, 68));
-    assert_check(&index, Query::Username("DarkStar99"), DARKSTAR, (RiskLevel::High, 68));
-    assert_check(&index, Query::Email("shopper@gmail.com"), &[], (RiskLevel::None, 0));
+    assert_check(index, Query::Email("user@example.com"), USER, (RiskLevel::Critical, 83));
+    assert_check(index, Query::Email(" USER@Example.COM "), USER, (RiskLevel::Critical, 83));
+    assert_check(index, Query::Email("müller@bücher.de"), MUELLER, (RiskLevel::Critical, 81));
+    assert_check(index, Query::Email("MU\u{308}LLER@xn--bcher-kva.de"), MUELLER, (RiskLevel::Critical, 81));
+    assert_check(index, Query::Username("darkstar99"), DARKSTAR, (RiskLevel::High, 68));
+    assert_check(index, Query::Username("DarkStar99"), DARKSTAR, (RiskLevel::High, 68));
+    assert_check(index, Query::Email("shopper@gmail.com"), &[], (RiskLevel::None, 0));
 
     // Stored values read back from the columns.
     let rows: Vec<u64> = index.lookup(&Query::Username("retro_gamer")).unwrap().collect();
     assert_eq!(rows.len(), 2);
-    let mut seen: Vec<(Option<&str>, Option<&str>, Option<&str>)> = rows
+    let mut seen: Vec<(Option<String>, Option<String>, Option<String>)> = rows
         .iter()
         .map(|&id| {
             let r = index.record(id).unwrap();
             assert_eq!(r.row().source_id, 4);
             assert_eq!(r.row().severity, 5, "catalog override");
-            (r.get(Username).unwrap(), r.get(PasswordPlaintext).unwrap(), r.get(PasswordHash).unwrap())
+            let get = |asset| r.get(asset).unwrap().map(str::to_owned);
+            (get(Username), get(PasswordPlaintext), get(PasswordHash))
         })
         .collect();
     seen.sort();
+    let seen: Vec<(Option<&str>, Option<&str>, Option<&str>)> =
+        seen.iter().map(|(u, p, h)| (u.as_deref(), p.as_deref(), h.as_deref())).collect();
     assert_eq!(
         seen,
         [
@@ -194,7 +207,8 @@ fn check_fixture(name: &str, mode: HashMode, key_files: [&str; 2]) {
         ]
     );
     let rows: Vec<u64> = index.lookup(&Query::Email("müller@bücher.de")).unwrap().collect();
-    let mut emails: Vec<&str> = rows.iter().map(|&id| index.record(id).unwrap().get(Email).unwrap().unwrap()).collect();
+    let mut emails: Vec<String> =
+        rows.iter().map(|&id| index.record(id).unwrap().get(Email).unwrap().unwrap().to_owned()).collect();
     emails.sort_unstable();
     assert_eq!(emails, ["MÜLLER@BÜCHER.DE", "müller@bücher.de", "müller@xn--bcher-kva.de"], "original spellings kept");
 }
@@ -233,6 +247,94 @@ fn v1_sha256_fixture_still_reads() {
     let wrong = Salt::new(b"not-the-fixture-salt-0123456789".to_vec()).unwrap();
     assert!(Index::open(&fixture("v1-sha256"), &OpenOptions::with_salt(wrong)).is_err());
     assert!(Index::open(&fixture("v1-sha256"), &OpenOptions::default()).is_err());
+}
+
+/// A version 2 fixture: the same records and answers as its version 1 twin, in the
+/// version 2 files, with what the builder of version 2 records besides (password index,
+/// HIBP source fields).
+fn check_v2_fixture(name: &str, mode: HashMode, key_files: [&str; 2]) {
+    let dir = fixture(name);
+    let report = verify(&dir).unwrap();
+    assert!(report.is_ok(), "{name}: {:?}", report.problems);
+    let index = open(name);
+    assert_eq!(index.format_version(), 2);
+    assert_eq!(index.hash_mode(), mode);
+    assert_eq!(index.len(), 32);
+    assert!(index.passwords().is_some(), "{name}");
+    let m = index.manifest();
+    assert_eq!((m.format_version, m.created.as_str()), (2, "2023-11-14T22:13:20Z"));
+    let c = &m.counts;
+    assert_eq!((c.records, c.email_rows, c.email_keys, c.username_keys, c.username_postings), (32, 25, 10, 7, 13));
+    let mut files: Vec<&str> = m.files.iter().map(|f| f.name.as_str()).collect();
+    files.sort_unstable();
+    let mut want =
+        vec!["email.ranges", "passwords.ntlm", "passwords.sha1", "records.hot", "records.store", "username.postings"];
+    want.extend(key_files);
+    want.sort_unstable();
+    assert_eq!(files, want);
+    assert_eq!(report.files_checked.len(), want.len());
+    assert_eq!(m.files.iter().find(|f| f.name == "records.hot").unwrap().size, 64 + 4 * 32 + 16, "4-byte hot rows");
+    check_answers(&index);
+}
+
+#[test]
+fn v2_plain_fixture_still_reads() {
+    check_v2_fixture("v2-plain", HashMode::Plain, ["email.fst", "username.fst"]);
+}
+
+#[test]
+fn v2_sha256_fixture_still_reads() {
+    check_v2_fixture("v2-sha256", HashMode::Sha256, ["email.keys", "username.keys"]);
+}
+
+/// Every identifier of an index (as stored, read back from its records) and a few
+/// spellings and misses, as queries.
+fn queries_of(index: &Index) -> Vec<(bool, String)> {
+    let mut queries: BTreeSet<(bool, String)> = BTreeSet::new();
+    for id in 0..index.len() {
+        let r = index.record(id).unwrap();
+        queries.extend(r.get(Email).unwrap().map(|e| (true, e.to_owned())));
+        queries.extend(r.get(Username).unwrap().map(|u| (false, u.to_owned())));
+    }
+    for e in [" USER@Example.COM ", "MU\u{308}LLER@xn--bcher-kva.de", "shopper@gmail.com", "nobody@absent.invalid"] {
+        queries.insert((true, e.to_owned()));
+    }
+    for u in ["DarkStar99", "nobody-here"] {
+        queries.insert((false, u.to_owned()));
+    }
+    queries.into_iter().collect()
+}
+
+#[test]
+fn v1_and_v2_fixtures_give_the_same_answers() {
+    let policy = AssetPolicy::default();
+    for (v1, v2) in [("v1-plain", "v2-plain"), ("v1-sha256", "v2-sha256")] {
+        let (old, new) = (open(v1), open(v2));
+        let queries = queries_of(&old);
+        assert!(queries.len() > 20, "{v1}: {} queries", queries.len());
+        for (is_email, text) in &queries {
+            let query = if *is_email { Query::Email(text) } else { Query::Username(text) };
+            let now = UnixTime::from_seconds(NOW);
+            assert_eq!(new.check(&query, now).unwrap(), old.check(&query, now).unwrap(), "{v2}: check {query:?}");
+            // Page through two records at a time: the same records (document ids
+            // included) in the same order, and a cursor exactly where v1 has one.
+            let (mut old_cursor, mut new_cursor) = (String::new(), String::new());
+            loop {
+                fn request<'r>(query: Query<'r>, policy: &'r AssetPolicy, cursor: &'r str) -> RecordsRequest<'r> {
+                    let cursor = Some(cursor).filter(|c| !c.is_empty());
+                    RecordsRequest { query, policy, cursor, limit: Some(2), output_salt: None }
+                }
+                let a = old.records(&request(query, &policy, &old_cursor)).unwrap();
+                let b = new.records(&request(query, &policy, &new_cursor)).unwrap();
+                assert_eq!((b.hits, &b.results), (a.hits, &a.results), "{v2}: records {query:?}");
+                assert_eq!(b.cursor.is_empty(), a.cursor.is_empty(), "{v2}: records {query:?}");
+                if a.cursor.is_empty() {
+                    break;
+                }
+                (old_cursor, new_cursor) = (a.cursor, b.cursor);
+            }
+        }
+    }
 }
 
 #[test]

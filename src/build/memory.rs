@@ -2,7 +2,9 @@
 //! resident memory of a build stays near the budget the caller asked for.
 //!
 //! ```text
-//! total ─┬─ reserve        batches in flight, worker output, file buffers, stacks
+//! total ─┬─ reserve        batches in flight, worker output, file buffers, stacks,
+//!        │                 and the record store's writer (dictionary samples, blocks
+//!        │                 being compressed)
 //!        ├─ record sort    the external sort of records (arena 7/8, index 1/8)
 //!        │    ├─ merge read      read buffers when spilled runs are merged (1/4)
 //!        │    └─ username sort   what the username sorter may hold while writing
@@ -28,6 +30,10 @@ const FIXED_RESERVE: u64 = 96 << 20;
 const MIN_USERNAME_SORT: usize = 16 << 20;
 /// Size at which a sorter's block of single pushes is closed (smaller for tiny buffers).
 const OPEN_BLOCK_BYTES: usize = 1 << 20;
+/// Memory of the record store's writer (format version 2, `records.store`), held while
+/// the sorted records are written: the raw blocks kept to train its dictionary (the
+/// first 8 MiB of rows), the blocks queued for and being compressed, and its directory.
+const RECORD_STORE_RESERVE: u64 = 16 << 20;
 /// Smallest buffer a sorter works with.
 const MIN_SORTER_BUFFER: usize = 1 << 20;
 /// The password sorter's share of what is sorted in: 1 part in this many. A record
@@ -92,8 +98,9 @@ impl MemoryBudget {
         if let Some(available) = machine.filter(|&m| total > m) {
             return Err(MemoryBudgetError::MoreThanMachine { requested: total, available });
         }
-        let record_sort = usize::try_from(total - FIXED_RESERVE).unwrap_or(usize::MAX);
-        Ok(MemoryBudget { total, reserve: FIXED_RESERVE, record_sort, merge_read: record_sort / 4, password_sort: 0 })
+        let reserve = FIXED_RESERVE + RECORD_STORE_RESERVE;
+        let record_sort = usize::try_from(total - reserve).unwrap_or(usize::MAX);
+        Ok(MemoryBudget { total, reserve, record_sort, merge_read: record_sort / 4, password_sort: 0 })
     }
 
     /// The shares of a build that also makes the password index: the password sorter's

@@ -363,7 +363,8 @@ pub fn build_index(catalog: &Catalog, out_dir: &Path, options: &BuildOptions) ->
             hash_mode: options.hash_mode,
             stored_filter,
             stored_columns,
-            column_bytes: &totals.column_bytes,
+            source_ids: &catalog.sources.iter().map(|s| s.id).collect::<Vec<_>>(),
+            threads: settings.threads,
             memory: &settings.memory,
             accelerator_seed: options
                 .accelerator
@@ -459,7 +460,8 @@ struct WriteInputs<'a> {
     hash_mode: HashMode,
     stored_filter: AssetSet,
     stored_columns: AssetSet,
-    column_bytes: &'a [u64; crate::asset::ASSET_COUNT],
+    source_ids: &'a [u32],
+    threads: usize,
     memory: &'a MemoryBudget,
     accelerator_seed: Option<u64>,
 }
@@ -486,9 +488,10 @@ fn write_index(
         inputs.hash_mode,
         inputs.stored_filter,
         inputs.stored_columns,
-        inputs.column_bytes,
+        inputs.source_ids,
         sorter.len(),
         memory.username_sort(spilled > 0, sorter.buffered_bytes()),
+        inputs.threads,
         inputs.accelerator_seed,
     )
     .map_err(io_err(format!("creating index files in {}", dir.display())))?;

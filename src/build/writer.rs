@@ -1,18 +1,20 @@
-//! Writes the index files from the sorted stream of records: rows, asset columns and
-//! the e-mail key map as records arrive, then the username map and postings from a
-//! second external sort of (username key, row) pairs.
+//! Writes the index files from the sorted stream of records: the record files (hot rows
+//! and the compressed record store) and the e-mail key map as records arrive, then the
+//! username map and postings from a second external sort of (username key, row) pairs.
 
 use super::entry::{self, GROUP_EMAIL};
 use super::sort::{self, ExternalSorter};
-use crate::asset::{Asset, AssetSet};
-use crate::format::column::ColumnWriter;
+use crate::asset::AssetSet;
 use crate::format::fingerprints::{self, FingerprintWriter};
+use crate::format::hot::HotRow;
 use crate::format::keymap::{KeyMapRole, KeyMapWriter};
 use crate::format::postings::PostingsWriter;
 use crate::format::ranges::RangesWriter;
-use crate::format::rows::{Row, RowsWriter};
+use crate::format::recordfiles::{RecordFilesWriter, RecordIn};
+use crate::format::store::StoreOptions;
 use crate::format::{FileSummary, uint_width};
 use crate::keymode::HashMode;
+use crate::severity::Severity;
 use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -156,8 +158,12 @@ pub struct IndexWriter {
     accelerator_seed: Option<u64>,
     /// The assets whose values the sort entries carry (the `--store` filter).
     entry_assets: AssetSet,
-    rows: RowsWriter,
-    columns: Vec<(Asset, ColumnWriter)>,
+    records: RecordFilesWriter,
+    /// Every source id of the index, ascending: a row's source slot is its position.
+    source_ids: Vec<u32>,
+    /// The group and key of the last row written (a new one starts a run).
+    prev_run_group: Option<u8>,
+    prev_run_key: Vec<u8>,
     email_map: KeyMapThread,
     ranges: RangesWriter,
     usernames: ExternalSorter,
@@ -173,10 +179,11 @@ pub struct IndexWriter {
 
 impl IndexWriter {
     /// Creates every file of the e-mail side. `entry_assets` are the assets whose
-    /// values the sort entries carry; `stored` those that get a column;
-    /// `max_column_bytes` bounds each column's data (sizes its offsets); `max_rows`
-    /// bounds the row count; `accelerator_seed`, when given, makes the key maps'
-    /// accelerators with that seed (plain mode).
+    /// values the sort entries carry; `stored` those the record store keeps;
+    /// `source_ids` every source of the index (rows name theirs by position); `max_rows`
+    /// bounds the row count; `threads` compress the record store's blocks;
+    /// `accelerator_seed`, when given, makes the key maps' accelerators with that seed
+    /// (plain mode).
     #[allow(clippy::too_many_arguments)]
     pub fn create(
         dir: &Path,
@@ -184,23 +191,28 @@ impl IndexWriter {
         mode: HashMode,
         entry_assets: AssetSet,
         stored: AssetSet,
-        max_column_bytes: &[u64; crate::asset::ASSET_COUNT],
+        source_ids: &[u32],
         max_rows: u64,
         username_budget: usize,
+        threads: usize,
         accelerator_seed: Option<u64>,
     ) -> io::Result<IndexWriter> {
-        let mut columns = Vec::new();
-        for asset in stored.iter() {
-            columns.push((asset, ColumnWriter::create(dir, spill_dir, asset, max_column_bytes[asset.index()])?));
-        }
+        let mut source_ids = source_ids.to_vec();
+        source_ids.sort_unstable();
+        source_ids.dedup();
+        let options = StoreOptions { threads, ..StoreOptions::default() };
+        let records =
+            RecordFilesWriter::create(dir, spill_dir, source_ids.len() as u64, stored, !mode.is_hashed(), options)?;
         Ok(IndexWriter {
             dir: dir.to_path_buf(),
             spill_dir: spill_dir.to_path_buf(),
             mode,
             accelerator_seed,
             entry_assets,
-            rows: RowsWriter::create(dir)?,
-            columns,
+            records,
+            source_ids,
+            prev_run_group: None,
+            prev_run_key: Vec::new(),
             email_map: KeyMapThread::spawn(dir, spill_dir, mode, KeyMapRole::Email, accelerator_seed)?,
             ranges: RangesWriter::create(dir, uint_width(max_rows))?,
             usernames: ExternalSorter::new(username_budget, spill_dir),
@@ -227,7 +239,13 @@ impl IndexWriter {
         self.prev_identity.clear();
         self.prev_identity.extend_from_slice(identity);
         let rec = entry::decode_record(sort_key, sort::payload(encoded), self.entry_assets)?;
-        let row_id = self.rows.count();
+        let row_id = self.records.rows();
+        if self.prev_run_group != Some(rec.group) || self.prev_run_key.as_slice() != rec.key {
+            self.records.start_run()?;
+            self.prev_run_group = Some(rec.group);
+            self.prev_run_key.clear();
+            self.prev_run_key.extend_from_slice(rec.key);
+        }
         if rec.group == GROUP_EMAIL {
             if self.prev_email_key.as_deref() != Some(rec.key) {
                 self.email_map.push(rec.key)?;
@@ -237,16 +255,17 @@ impl IndexWriter {
         } else if self.email_rows.is_none() {
             self.email_rows = Some(row_id);
         }
-        self.rows.push(&Row {
-            document_id: rec.document_id,
-            source_id: rec.source_id,
-            publish_date: rec.publish_date,
-            assets: rec.assets,
-            severity: rec.severity,
+        let slot = self.source_ids.binary_search(&rec.source_id).map_err(|_| {
+            io::Error::other(format!("a record names source {}, which is not in the catalog", rec.source_id))
         })?;
-        for (asset, column) in &mut self.columns {
-            column.push(rec.values[asset.index()])?;
-        }
+        let severity = Severity::from_score(rec.severity)
+            .ok_or_else(|| io::Error::other(format!("a record has severity score {}", rec.severity)))?;
+        self.records.push(&RecordIn {
+            hot: HotRow { assets: rec.assets, severity, slot: slot as u32 },
+            values: &rec.values,
+            email_key: (rec.group == GROUP_EMAIL).then_some(rec.key),
+            document_id: &rec.document_id,
+        })?;
         if let Some(ukey) = rec.username_key {
             entry::posting_sort_key(&mut self.scratch, ukey, row_id);
             self.entry_buf.clear();
@@ -268,19 +287,9 @@ impl IndexWriter {
 
     /// Finishes the e-mail side, sorts the username postings and writes their files.
     pub fn finish(self, read_budget: usize) -> io::Result<WrittenIndex> {
-        let rows = self.rows.count();
+        let rows = self.records.rows();
         let email_rows = self.email_rows.unwrap_or(rows);
-        // Finishing a file re-reads it for its checksum: do the files side by side.
-        let rows_writer = self.rows;
-        let mut files = std::thread::scope(|scope| -> io::Result<Vec<FileSummary>> {
-            let rows = scope.spawn(move || rows_writer.finish());
-            let columns: Vec<_> = self.columns.into_iter().map(|(_, c)| scope.spawn(move || c.finish())).collect();
-            let mut files = vec![rows.join().map_err(|_| io::Error::other("writer thread panicked"))??];
-            for c in columns {
-                files.push(c.join().map_err(|_| io::Error::other("writer thread panicked"))??);
-            }
-            Ok(files)
-        })?;
+        let mut files = self.records.finish()?.to_vec();
         let (email_map_file, email_table, email_keys) = self.email_map.finish()?;
         files.push(email_map_file);
         files.extend(email_table);

@@ -1,3 +1,6 @@
+//! Format version 1 only (version 2 keeps the values in `records.store`); version 1
+//! indexes are still read in place.
+//!
 //! `asset.<name>.col`: one variable-width string column per stored asset, indexed by
 //! row id. An absent value is an empty slot.
 //!
@@ -5,11 +8,16 @@
 //! value is `data[offsets[r] .. offsets[r + 1]]`, UTF-8.
 //! Header parameters: `[row_count, offset_width, data_len, asset_index]`.
 
-use super::{FileView, FileWriter, FormatError, Kind, read_uint, section_end, uint_width, write_uint};
+use super::{FileView, FormatError, Kind, read_uint, section_end};
+#[cfg(test)]
+use super::{FileWriter, uint_width, write_uint};
 use crate::asset::Asset;
-use std::fs::File;
-use std::io::{self, BufWriter, Write};
-use std::path::Path;
+#[cfg(test)]
+use std::{
+    fs::File,
+    io::{self, BufWriter, Write},
+    path::Path,
+};
 
 /// Kind tag of asset columns.
 pub const KIND: Kind = *b"ACOL";
@@ -20,7 +28,9 @@ pub fn file_name(asset: Asset) -> String {
 }
 
 /// Streams one column: values straight to the file, offsets to a temporary side file
-/// appended at the end, so memory stays constant.
+/// appended at the end, so memory stays constant. Builds write version 2; this writer
+/// makes version 1 files for the reader's tests.
+#[cfg(test)]
 pub struct ColumnWriter {
     out: FileWriter,
     offsets: BufWriter<File>,
@@ -29,6 +39,7 @@ pub struct ColumnWriter {
     rows: u64,
 }
 
+#[cfg(test)]
 impl ColumnWriter {
     /// Creates the column of `asset` in `dir`; `max_data_len` bounds the total value
     /// bytes (to size offsets); `temp_dir` receives the side file.

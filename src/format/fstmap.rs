@@ -105,6 +105,13 @@ impl FstReader {
         }
     }
 
+    /// The key of ordinal `ordinal`: the reverse walk of [`FstMeta::key_of`]. An ordinal
+    /// that is not a key's, or damaged bytes on the way, is an error.
+    pub fn key_of(&self, ordinal: u64) -> Result<Vec<u8>, FormatError> {
+        let found = self.meta.key_of(self.view.body(), ordinal).map_err(|e| self.view.damaged(format!("{e}")))?;
+        found.filter(|_| ordinal < self.len()).ok_or_else(|| self.view.damaged(format!("no key has ordinal {ordinal}")))
+    }
+
     /// The ordinal of `key` after the accelerator's answer `probe` for it.
     #[inline]
     pub fn resolve(&self, probe: Probe, key: &[u8]) -> Result<Option<u64>, FormatError> {
@@ -216,7 +223,10 @@ mod tests {
         let r = FstReader::new(view).unwrap();
         for (i, k) in keys.iter().enumerate() {
             assert_eq!(r.lookup(k.as_bytes()).unwrap(), Some(i as u64));
+            assert_eq!(r.key_of(i as u64).unwrap(), k.as_bytes());
         }
+        let err = r.key_of(keys.len() as u64).unwrap_err().to_string();
+        assert!(err.contains("email.fst: damaged: no key has ordinal 3"), "{err}");
         assert_eq!(r.lookup(b"carol@example.com").unwrap(), None);
         r.verify().unwrap();
     }

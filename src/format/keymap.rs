@@ -119,6 +119,15 @@ impl KeyMapReader {
         }
     }
 
+    /// The identifier of key ordinal `ordinal` of a plain key map (its normalized text,
+    /// by the reverse FST walk); a hashed key map holds no identifiers, so it is an error.
+    pub fn plain_key(&self, ordinal: u64) -> Result<Vec<u8>, FormatError> {
+        match self {
+            KeyMapReader::Fst(m) => m.key_of(ordinal),
+            KeyMapReader::Sorted(m) => Err(m.view().damaged("a hashed key map holds no identifiers")),
+        }
+    }
+
     /// Number of keys.
     pub fn len(&self) -> u64 {
         match self {

@@ -278,8 +278,7 @@ impl SortedKeysReader {
         Ok(())
     }
 
-    #[cfg(test)]
-    /// The file view (for verification).
+    /// The file view.
     pub fn view(&self) -> &FileView {
         &self.view
     }

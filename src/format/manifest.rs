@@ -231,11 +231,11 @@ impl Manifest {
         if manifest.format != FORMAT_NAME {
             return Err(ManifestError::Unsupported(format!("format '{}' is not {FORMAT_NAME}", manifest.format)));
         }
-        if manifest.format_version != super::FORMAT_VERSION as u32 {
+        if !super::is_readable_version(manifest.format_version as u64) {
             return Err(ManifestError::Unsupported(format!(
-                "index format version {} is not supported (this build reads version {})",
+                "index format version {} is not supported (this build reads versions {})",
                 manifest.format_version,
-                super::FORMAT_VERSION
+                super::readable_versions()
             )));
         }
         Ok(manifest)

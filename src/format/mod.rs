@@ -14,15 +14,18 @@
 //! All integers are little-endian.
 
 pub mod column;
+pub mod docid;
 pub mod fingerprints;
 pub mod fst_safe;
 pub mod fstmap;
+pub mod hot;
 pub mod keymap;
 pub mod keys;
 pub mod manifest;
 pub mod passwords;
 pub mod postings;
 pub mod ranges;
+pub mod recordfiles;
 pub mod rows;
 pub mod store;
 
@@ -38,8 +41,22 @@ use xxhash_rust::xxh3::Xxh3;
 pub const FILE_MAGIC: [u8; 8] = *b"BRCHDEX\0";
 /// Magic bytes closing every index file.
 pub const FOOTER_MAGIC: [u8; 8] = *b"BDXFOOT\0";
-/// Version of the file frame and of every file kind; bumped on any layout change.
-pub const FORMAT_VERSION: u16 = 1;
+/// Version of the file frame and of every file kind that builds write; bumped on any
+/// layout change.
+pub const FORMAT_VERSION: u16 = 2;
+/// The oldest format version readers still open (in place: version 1 indexes keep their
+/// `records.rows` and asset columns).
+pub const OLDEST_READABLE_VERSION: u16 = 1;
+
+/// Whether readers open indexes of format `version`.
+pub fn is_readable_version(version: u64) -> bool {
+    (OLDEST_READABLE_VERSION as u64..=FORMAT_VERSION as u64).contains(&version)
+}
+
+/// The readable versions, for messages: `1 to 2`.
+pub fn readable_versions() -> String {
+    format!("{OLDEST_READABLE_VERSION} to {FORMAT_VERSION}")
+}
 /// Header length in bytes.
 pub const HEADER_LEN: usize = 64;
 /// Footer length in bytes.
@@ -57,21 +74,31 @@ const OFF_RESERVED: usize = 56;
 /// The four-byte tag naming a file kind in its header.
 pub type Kind = [u8; 4];
 
-/// Every file of an index directory but `manifest.json`, with its kind, in the order
-/// the reader opens them: rows, the e-mail key map and runs, the username key map and
-/// postings, then one column per stored asset. The file names depend on the hash mode
-/// (the key maps) and on the stored assets (the columns).
-pub fn index_files(mode: HashMode, stored: AssetSet) -> Vec<(String, Kind)> {
+/// Every file of an index directory of format `version` but `manifest.json`, with its
+/// kind, in the order the reader opens them: the record files, the e-mail key map and
+/// runs, the username key map and postings. The record files are `records.hot` and
+/// `records.store` from version 2 on; version 1 has `records.rows` and, after the
+/// postings, one column per stored asset. The file names depend on the hash mode (the
+/// key maps) and on the stored assets (the version 1 columns).
+pub fn index_files(version: u32, mode: HashMode, stored: AssetSet) -> Vec<(String, Kind)> {
     use keymap::KeyMapRole::{Email, Username};
-    let mut files = vec![
-        (rows::FILE_NAME.to_string(), rows::KIND),
+    let mut files = Vec::new();
+    if version == 1 {
+        files.push((rows::FILE_NAME.to_string(), rows::KIND));
+    } else {
+        files.push((hot::FILE_NAME.to_string(), hot::KIND));
+        files.push((store::FILE_NAME.to_string(), store::KIND));
+    }
+    files.extend([
         (keymap::file_name(mode, Email).to_string(), keymap::kind(mode, Email)),
         (ranges::FILE_NAME.to_string(), ranges::KIND),
         (keymap::file_name(mode, Username).to_string(), keymap::kind(mode, Username)),
         (postings::FILE_NAME.to_string(), postings::KIND),
-    ];
-    for asset in stored.iter() {
-        files.push((column::file_name(asset), column::KIND));
+    ]);
+    if version == 1 {
+        for asset in stored.iter() {
+            files.push((column::file_name(asset), column::KIND));
+        }
     }
     files
 }
@@ -115,14 +142,28 @@ pub enum FormatError {
         got: String,
     },
     /// A format version this build cannot read.
-    #[error("{file}: format version {got} is not supported (this build reads version {supported})")]
+    #[error(
+        "{file}: format version {got} is not supported (this build reads versions {OLDEST_READABLE_VERSION} to {supported})"
+    )]
     UnsupportedVersion {
         /// File name.
         file: String,
         /// Version found.
         got: u16,
-        /// Version supported.
+        /// Newest version supported.
         supported: u16,
+    },
+    /// A file of another format version than the index (its manifest).
+    #[error(
+        "{file}: format version {got} in an index of format version {index}: the file does not belong to this index"
+    )]
+    VersionMismatch {
+        /// File name.
+        file: String,
+        /// Version in the file's header.
+        got: u16,
+        /// The index's version (`manifest.format_version`).
+        index: u16,
     },
     /// Sizes in the header disagree with the file.
     #[error("{file}: damaged: {reason}")]
@@ -223,6 +264,7 @@ impl FileWriter {
     }
 
     /// Body bytes written so far.
+    #[cfg(test)]
     pub fn body_len(&self) -> u64 {
         self.body_len
     }
@@ -327,9 +369,17 @@ pub struct FileView {
 }
 
 impl FileView {
-    /// Checks the frame of `file` in constant time: length, magic, kind, version,
-    /// header length, body length against the file length, reserved bytes, footer magic.
+    /// Checks the frame of a file that builds write now ([`FORMAT_VERSION`]); see
+    /// [`FileView::parse_version`].
+    #[cfg(test)]
     pub fn parse(name: &str, file: Bytes, expected: Kind) -> Result<FileView, FormatError> {
+        FileView::parse_version(name, file, expected, FORMAT_VERSION)
+    }
+
+    /// Checks the frame of `file`, a file of an index of format `version`, in constant
+    /// time: length, magic, kind, version (readable, and the index's), header length,
+    /// body length against the file length, reserved bytes, footer magic.
+    pub fn parse_version(name: &str, file: Bytes, expected: Kind, version: u16) -> Result<FileView, FormatError> {
         let bytes: &[u8] = &file;
         let min = (HEADER_LEN + FOOTER_LEN) as u64;
         if (bytes.len() as u64) < min {
@@ -347,13 +397,12 @@ impl FileView {
                 got: kind_str(kind),
             });
         }
-        let version = u16::from_le_bytes(field(OFF_VERSION..OFF_VERSION + 2).try_into().unwrap_or([0; 2]));
-        if version != FORMAT_VERSION {
-            return Err(FormatError::UnsupportedVersion {
-                file: name.to_string(),
-                got: version,
-                supported: FORMAT_VERSION,
-            });
+        let got = u16::from_le_bytes(field(OFF_VERSION..OFF_VERSION + 2).try_into().unwrap_or([0; 2]));
+        if !is_readable_version(got as u64) {
+            return Err(FormatError::UnsupportedVersion { file: name.to_string(), got, supported: FORMAT_VERSION });
+        }
+        if got != version {
+            return Err(FormatError::VersionMismatch { file: name.to_string(), got, index: version });
         }
         let header_len = u16::from_le_bytes(field(OFF_HEADER_LEN..OFF_HEADER_LEN + 2).try_into().unwrap_or([0; 2]));
         if header_len as usize != HEADER_LEN {

@@ -90,6 +90,31 @@ impl RangesReader {
         }
     }
 
+    /// The key ordinal whose run holds `row` (a row below [`email_rows`](Self::email_rows)):
+    /// a binary search of the row starts. Damage (starts out of order, a row outside
+    /// every run) is an error.
+    pub fn ordinal_of_row(&self, row: u64) -> Result<u64, FormatError> {
+        let body = self.view.body();
+        let start = |k: u64| read_uint(body, k, self.width).ok_or_else(|| self.view.damaged("truncated row starts"));
+        if row >= self.email_rows {
+            return Err(self.view.damaged(format!("row {row} is past the {} e-mail rows", self.email_rows)));
+        }
+        // The last k in [0, count) with starts[k] <= row.
+        let (mut lo, mut hi) = (0u64, self.count);
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if start(mid)? <= row {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        match self.rows(lo) {
+            Ok(run) if run.contains(&row) => Ok(lo),
+            _ => Err(self.view.damaged(format!("no key run holds row {row}"))),
+        }
+    }
+
     /// Hints the CPU to fetch the run bounds of key `ordinal` (see [`rows`](Self::rows)).
     #[inline]
     pub fn prefetch(&self, ordinal: u64) {
@@ -148,5 +173,13 @@ mod tests {
         assert!(r.rows(u64::MAX).is_err());
         r.verify(12).unwrap();
         assert!(r.verify(11).is_err());
+        // Every row finds the run that holds it; rows past the runs are errors.
+        let want = [0, 0, 0, 1, 2, 2, 2, 2, 2, 2, 3, 3];
+        for (row, ordinal) in want.iter().enumerate() {
+            assert_eq!(r.ordinal_of_row(row as u64).unwrap(), *ordinal, "row {row}");
+            assert!(r.rows(*ordinal).unwrap().contains(&(row as u64)));
+        }
+        assert!(r.ordinal_of_row(12).is_err());
+        assert!(r.ordinal_of_row(u64::MAX).is_err());
     }
 }

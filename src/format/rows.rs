@@ -1,5 +1,8 @@
 //! `records.rows`: one fixed-width row per record, indexed by row id.
 //!
+//! Format version 1 only (version 2 splits a record into `records.hot` and
+//! `records.store`); version 1 indexes are still read in place.
+//!
 //! Rows are sorted by e-mail key (then source, then document id), so the records of
 //! one e-mail are a contiguous run; records without an e-mail follow, sorted by
 //! username key. A `check` reads only rows: everything it needs (source, presence
@@ -7,10 +10,14 @@
 //!
 //! Header parameters: `[row_count, row_width, 0, 0]`.
 
-use super::{FileView, FileWriter, FormatError, Kind};
+#[cfg(test)]
+use super::FileWriter;
+use super::{FileView, FormatError, Kind};
 use crate::asset::AssetSet;
 use crate::date::Date;
+#[cfg(test)]
 use std::io::{self, Write};
+#[cfg(test)]
 use std::path::Path;
 
 /// Kind tag of `records.rows`.
@@ -78,12 +85,15 @@ impl Row {
     }
 }
 
-/// Streams rows into `records.rows`.
+/// Streams rows into `records.rows` (builds write version 2; this writer makes version 1
+/// files for the reader's tests).
+#[cfg(test)]
 pub struct RowsWriter {
     out: FileWriter,
     count: u64,
 }
 
+#[cfg(test)]
 impl RowsWriter {
     /// Creates the file in `dir`.
     pub fn create(dir: &Path) -> io::Result<RowsWriter> {
@@ -95,11 +105,6 @@ impl RowsWriter {
         self.out.write_all(&row.encode())?;
         self.count += 1;
         Ok(self.count - 1)
-    }
-
-    /// Rows written so far.
-    pub fn count(&self) -> u64 {
-        self.count
     }
 
     /// Finishes the file.

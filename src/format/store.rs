@@ -1,4 +1,4 @@
-//! `records.store` (kind `RST2`, docs/FORMAT.md §9.4): the stored assets of every
+//! `records.store` (kind `RST2`, docs/FORMAT.md §3.10): the stored assets of every
 //! record and, where needed, its document id, in zstd-compressed blocks of whole rows
 //! (about 2 KiB raw each) with a dictionary trained at build time and an O(1) block
 //! directory.
@@ -278,7 +278,7 @@ impl StoreWriter {
         Ok(())
     }
 
-    /// Encodes the rows of the current block (§9.4 "Block contents") and hands the raw
+    /// Encodes the rows of the current block (§3.10 "Block contents") and hands the raw
     /// block on: held for training, or compressed.
     fn close_block(&mut self) -> io::Result<()> {
         let rows = self.pending.get(..self.in_block).unwrap_or_default();
@@ -592,7 +592,7 @@ pub struct StoreReader {
 }
 
 impl StoreReader {
-    /// The constant-time checks of §9.4 "Integrity": `row_count` (from `records.hot`)
+    /// The constant-time checks of §3.10 "Integrity": `row_count` (from `records.hot`)
     /// equal to the header's, `block_count` below 2^32, 0 exactly when there are no
     /// rows and at most one per row, the store header (codec `ZSTD`, `max_raw_len` at
     /// most [`MAX_BLOCK_RAW`], reserved bytes zero), and the sections adding up to the

@@ -1,6 +1,7 @@
 //! The `open_index` check (SPEC §9): any bytes in any file of an index give an error at
-//! open, or an index whose lookups, checks and record reads return results or errors,
-//! never a panic, a hang or an out-of-bounds read; the same for the password index
+//! open, or an index whose lookups, checks, record reads and `records` pages (in a
+//! version 2 index: every block they reach decompressed and parsed) return results or
+//! errors, never a panic, a hang or an out-of-bounds read; the same for the password index
 //! (counts, ranges, Pwned Passwords text).
 
 use crate::Asset;
@@ -11,6 +12,7 @@ use crate::format::manifest::{self, Manifest};
 use crate::index::{IdentifierKind, Index, OpenError, OpenOptions, Query, VerifyReport, verify};
 use crate::keymode::{KeyDeriver, to_hex};
 use crate::normalize::{normalize_email, normalize_username};
+use crate::query::{AssetPolicy, RecordsRequest};
 use crate::{HashMode, PasswordHash, PasswordHashKind, PasswordPrefix, Salt};
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -133,6 +135,18 @@ fn reseal_manifest(text: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The first page of `records` of `query` and the page its cursor points to: in a
+/// version 2 index, every block holding one of the matches is decompressed and parsed.
+fn read_records(index: &Index, query: Query<'_>) {
+    let policy = AssetPolicy::default();
+    let first = RecordsRequest { query, policy: &policy, cursor: None, limit: Some(2), output_salt: None };
+    if let Ok(page) = index.records(&first) {
+        std::hint::black_box(page.results.len());
+        let next = RecordsRequest { cursor: Some(page.cursor.as_str()), ..first };
+        let _ = std::hint::black_box(index.records(&next).map(|p| p.results.len()));
+    }
+}
+
 /// Reads every part of up to [`MAX_ROWS_READ`] matched records.
 fn read_rows(index: &Index, rows: impl Iterator<Item = u64>) {
     for id in rows.take(MAX_ROWS_READ) {
@@ -154,12 +168,14 @@ fn exercise(index: &Index, sample: &BuiltIndex, extra_key: &[u8]) {
         if let Ok(result) = index.check(&Query::Email(e), NOW) {
             std::hint::black_box(result.risk_score);
         }
+        read_records(index, Query::Email(e));
     }
     for u in USERNAMES {
         if let Ok(m) = index.lookup_username(u) {
             read_rows(index, m);
         }
         let _ = std::hint::black_box(index.check(&Query::Username(u), NOW).map(|r| r.total_breaches));
+        read_records(index, Query::Username(u));
     }
     exercise_passwords(index);
     let extra_hex = to_hex(extra_key);

@@ -192,7 +192,7 @@ impl Index {
                 let ordinal = *ordinal;
                 let matches = match kind {
                     IdentifierKind::Email => inner.email_ranges.rows(ordinal).map(|rows| {
-                        inner.rows.prefetch(rows.clone(), ROW_LINES);
+                        inner.records.prefetch(rows.clone(), ROW_LINES);
                         Matches(MatchesInner::Range(rows))
                     }),
                     IdentifierKind::Username => inner.username_postings.rows(ordinal).map(|list| {
@@ -207,7 +207,7 @@ impl Index {
         for slot in slots.iter() {
             if let Slot::Done(Ok(Matches(MatchesInner::Postings(list)))) = slot {
                 for id in list.clone().take(POSTING_ROWS) {
-                    inner.rows.prefetch(id..id.saturating_add(1), 1);
+                    inner.records.prefetch(id..id.saturating_add(1), 1);
                 }
             }
         }

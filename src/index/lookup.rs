@@ -4,7 +4,7 @@
 
 use super::{Index, LookupError};
 use crate::format::postings::PostingList;
-use crate::format::rows::{Row, RowId};
+use crate::format::rows::RowId;
 use crate::keymode;
 use crate::normalize;
 use std::borrow::Cow;
@@ -227,13 +227,6 @@ impl Index {
             Some(ordinal) => Ok(Matches(MatchesInner::Postings(files.username_postings.rows(ordinal)?))),
             None => Ok(Matches::empty()),
         }
-    }
-
-    /// The fixed-width row `id`.
-    #[inline]
-    pub fn row(&self, id: RowId) -> Result<Row, LookupError> {
-        let rows = &self.inner.files.rows;
-        rows.get(id).ok_or_else(|| LookupError::Damaged(rows.view().damaged(format!("row {id} does not exist"))))
     }
 }
 

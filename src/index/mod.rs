@@ -19,19 +19,22 @@ mod verify;
 pub use error::{LookupError, OpenError};
 pub use lookup::{IdentifierKind, Matches, Query};
 pub(crate) use lookup::{normalized_email, normalized_username};
-pub use record::RecordView;
+pub(crate) use record::KnownKeys;
+pub use record::{RecordView, RowMeta};
 pub use verify::{VerifyReport, verify};
 
 use crate::asset::{ASSET_COUNT, Asset, AssetSet};
 use crate::date::Date;
 use crate::format::column::{self, ColumnReader};
 use crate::format::fingerprints;
+use crate::format::hot::{self, HotReader};
 use crate::format::keymap::{self, KeyMapReader, KeyMapRole};
 use crate::format::manifest::{self, Manifest, ManifestError};
 use crate::format::passwords::{self as password_files, PasswordFileReader, PasswordFiles, Passwords};
 use crate::format::postings::{self, PostingsReader};
 use crate::format::ranges::{self, RangesReader};
 use crate::format::rows::{self, RowsReader};
+use crate::format::store::{self, KeyRule, StoreReader};
 use crate::format::{FileView, Kind, index_files, optional_index_files};
 use crate::keymode::{HashMode, KeyDeriver, Salt};
 use crate::mmap::{Access, Bytes};
@@ -126,6 +129,65 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest, OpenError> {
     })
 }
 
+/// The files holding the records themselves, by format version: the rest of an index
+/// (key maps, runs, postings, password files, accelerators) has the same layout in
+/// both.
+enum RecordFiles {
+    /// Version 1: 32-byte rows and one column per stored asset.
+    V1 { rows: RowsReader, columns: Box<[Option<ColumnReader>; ASSET_COUNT]> },
+    /// Version 2: hot rows (`check`) and the compressed record store (`records`).
+    V2 {
+        hot: HotReader,
+        store: Box<StoreReader>,
+        /// Which rows' identifiers may be stored as "equals the key".
+        keys: KeyRule,
+    },
+}
+
+impl std::fmt::Debug for RecordFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RecordFiles::V1 { rows, .. } => write!(f, "RecordFiles::V1({} rows)", rows.len()),
+            RecordFiles::V2 { hot, .. } => write!(f, "RecordFiles::V2({} rows)", hot.len()),
+        }
+    }
+}
+
+impl RecordFiles {
+    /// Number of records.
+    fn len(&self) -> u64 {
+        match self {
+            RecordFiles::V1 { rows, .. } => rows.len(),
+            RecordFiles::V2 { hot, .. } => hot.len(),
+        }
+    }
+
+    /// Hints the CPU to fetch the rows `ids` (at most `max_lines` cache lines).
+    #[inline]
+    fn prefetch(&self, ids: std::ops::Range<u64>, max_lines: usize) {
+        match self {
+            RecordFiles::V1 { rows, .. } => rows.prefetch(ids, max_lines),
+            RecordFiles::V2 { hot, .. } => hot.prefetch(ids, max_lines),
+        }
+    }
+
+    /// Whether there are no records.
+    fn is_empty(&self) -> bool {
+        match self {
+            RecordFiles::V1 { rows, .. } => rows.is_empty(),
+            RecordFiles::V2 { hot, .. } => hot.is_empty(),
+        }
+    }
+
+    /// The file a row-level problem is reported against.
+    fn row_file(&self) -> &'static str {
+        match self {
+            RecordFiles::V1 { .. } => rows::FILE_NAME,
+            RecordFiles::V2 { .. } => hot::FILE_NAME,
+        }
+    }
+}
+
 /// The readers of every file of an index, checked against each other and the manifest,
 /// with no salt: what lookups read and what [`verify`] walks.
 #[derive(Debug)]
@@ -134,21 +196,20 @@ struct IndexFiles {
     manifest: Manifest,
     mode: HashMode,
     stored: AssetSet,
-    rows: RowsReader,
+    records: RecordFiles,
     email_map: KeyMapReader,
     email_ranges: RangesReader,
     username_map: KeyMapReader,
     username_postings: PostingsReader,
-    columns: [Option<ColumnReader>; ASSET_COUNT],
     /// The password index, when the manifest lists it.
     passwords: Option<PasswordFiles>,
     sources: Vec<SourceInfo>,
 }
 
-/// The files to map for `manifest`: every file its hash mode and stored assets imply,
-/// then the optional files it lists.
+/// The files to map for `manifest`: every file its version, hash mode and stored assets
+/// imply, then the optional files it lists.
 fn files_to_open(manifest: &Manifest, mode: HashMode, stored: AssetSet) -> Vec<(String, Kind)> {
-    let mut files = index_files(mode, stored);
+    let mut files = index_files(manifest.format_version, mode, stored);
     files.extend(optional_index_files().into_iter().filter(|(name, _)| manifest.file(name).is_some()));
     files
 }
@@ -218,18 +279,31 @@ impl IndexFiles {
     /// Parses every file's frame and header and checks the counts against the manifest.
     fn new(dir: PathBuf, manifest: Manifest, mut files: BTreeMap<String, Bytes>) -> Result<IndexFiles, OpenError> {
         let (mode, stored, sources) = parse_manifest_meta(&manifest)?;
-        let mut expected = index_files(mode, stored);
+        let version = manifest.format_version;
+        let mut expected = index_files(version, mode, stored);
         expected.extend(optional_index_files());
         if let Some(extra) = manifest.files.iter().find(|f| !expected.iter().any(|(n, _)| *n == f.name)) {
             return Err(OpenError::Inconsistent(format!("manifest lists an unexpected file '{}'", extra.name)));
         }
+        let header_version = u16::try_from(version).unwrap_or(u16::MAX);
         let mut view = |name: &str, kind: Kind| -> Result<FileView, OpenError> {
             let bytes = files.remove(name).ok_or_else(|| OpenError::MissingFile(name.to_string()))?;
-            Ok(FileView::parse(name, bytes, kind)?)
+            Ok(FileView::parse_version(name, bytes, kind, header_version)?)
         };
         let email_map_name = keymap::file_name(mode, KeyMapRole::Email);
         let username_map_name = keymap::file_name(mode, KeyMapRole::Username);
-        let rows = RowsReader::new(view(rows::FILE_NAME, rows::KIND)?)?;
+        let mut records = match version {
+            1 => {
+                RecordFiles::V1 { rows: RowsReader::new(view(rows::FILE_NAME, rows::KIND)?)?, columns: Box::default() }
+            }
+            _ => {
+                let hot = HotReader::new(view(hot::FILE_NAME, hot::KIND)?, sources.len() as u64)?;
+                let store = Box::new(StoreReader::new(view(store::FILE_NAME, store::KIND)?, hot.len())?);
+                let keys = KeyRule { plain: !mode.is_hashed(), email_rows: manifest.counts.email_rows };
+                RecordFiles::V2 { hot, store, keys }
+            }
+        };
+        let record_count = records.len();
         let mut key_map = |role: KeyMapRole| -> Result<KeyMapReader, OpenError> {
             let map = KeyMapReader::new(view(keymap::file_name(mode, role), keymap::kind(mode, role))?, mode)?;
             let accelerator = fingerprints::file_name(role);
@@ -242,15 +316,19 @@ impl IndexFiles {
         let username_map = key_map(KeyMapRole::Username)?;
         let email_ranges = RangesReader::new(view(ranges::FILE_NAME, ranges::KIND)?)?;
         let username_postings = PostingsReader::new(view(postings::FILE_NAME, postings::KIND)?)?;
-        let mut columns: [Option<ColumnReader>; ASSET_COUNT] = Default::default();
-        for asset in stored.iter() {
-            let name = column::file_name(asset);
-            columns[asset.index()] = Some(ColumnReader::new(view(&name, column::KIND)?, asset, rows.len())?);
+        if let RecordFiles::V1 { columns, .. } = &mut records {
+            for asset in stored.iter() {
+                let name = column::file_name(asset);
+                columns[asset.index()] = Some(ColumnReader::new(view(&name, column::KIND)?, asset, record_count)?);
+            }
         }
         let passwords = open_passwords(&manifest, &mut view)?;
         let c = &manifest.counts;
         let checks: [(bool, String); 7] = [
-            (rows.len() == c.records, format!("{}: {} rows, manifest says {}", rows::FILE_NAME, rows.len(), c.records)),
+            (
+                record_count == c.records,
+                format!("{}: {record_count} rows, manifest says {}", records.row_file(), c.records),
+            ),
             (
                 email_map.len() == c.email_keys,
                 format!("{email_map_name}: {} keys, manifest says {}", email_map.len(), c.email_keys),
@@ -300,12 +378,11 @@ impl IndexFiles {
             manifest,
             mode,
             stored,
-            rows,
+            records,
             email_map,
             email_ranges,
             username_map,
             username_postings,
-            columns,
             passwords,
             sources,
         })
@@ -323,6 +400,9 @@ impl IndexFiles {
 struct Inner {
     files: IndexFiles,
     deriver: KeyDeriver,
+    /// The salt of a hashed index: document ids a version 2 index does not store are
+    /// recomputed with it (§6).
+    salt: Option<Salt>,
 }
 
 /// An open index. Cheap to clone; `Send + Sync`.
@@ -399,7 +479,8 @@ impl Index {
         }
         let deriver = KeyDeriver::new(mode, salt).map_err(|e| OpenError::Inconsistent(e.to_string()))?;
         let files = IndexFiles::new(dir, manifest, files)?;
-        Ok(Index { inner: Arc::new(Inner { files, deriver }) })
+        let salt = salt.filter(|_| mode.is_hashed()).cloned();
+        Ok(Index { inner: Arc::new(Inner { files, deriver, salt }) })
     }
 
     /// The index directory.
@@ -417,19 +498,30 @@ impl Index {
         self.inner.files.mode
     }
 
-    /// Assets that have a column (whose values [`RecordView::get`] can return).
+    /// Assets whose values the index stores (whose values [`RecordView::get`] can
+    /// return).
     pub fn stored_assets(&self) -> AssetSet {
         self.inner.files.stored
     }
 
+    /// The index's format version (`manifest.format_version`): 1 or 2.
+    pub fn format_version(&self) -> u32 {
+        self.inner.files.manifest.format_version
+    }
+
     /// Number of records.
     pub fn len(&self) -> u64 {
-        self.inner.files.rows.len()
+        self.inner.files.records.len()
+    }
+
+    /// The file holding the rows (`records.rows` or `records.hot`), for messages.
+    pub(crate) fn row_file(&self) -> &'static str {
+        self.inner.files.records.row_file()
     }
 
     /// Whether the index holds no records.
     pub fn is_empty(&self) -> bool {
-        self.inner.files.rows.is_empty()
+        self.inner.files.records.is_empty()
     }
 
     /// Sources, ascending by id.

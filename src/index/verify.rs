@@ -3,8 +3,10 @@
 //! [`super::Index`]: it reads the files into the same readers lookups use and walks
 //! every structure.
 
-use super::{IndexFiles, OpenError, parse_manifest_meta, read_manifest};
+use super::{IndexFiles, OpenError, RecordFiles, parse_manifest_meta, read_manifest};
 use crate::asset::AssetSet;
+use crate::format::column::ColumnReader;
+use crate::format::rows::RowsReader;
 use crate::format::{FileView, FormatError, index_files, manifest, optional_index_files};
 use crate::mmap::{Access, Bytes};
 use std::collections::BTreeMap;
@@ -54,8 +56,9 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, OpenError> {
             report.problems.push(format!("{name}: not part of this index (not in the manifest)"));
         }
     }
+    let version = manifest.format_version;
     let kinds: BTreeMap<String, _> = match parse_manifest_meta(&manifest) {
-        Ok((mode, stored, _)) => index_files(mode, stored).into_iter().chain(optional_index_files()).collect(),
+        Ok((mode, stored, _)) => index_files(version, mode, stored).into_iter().chain(optional_index_files()).collect(),
         Err(e) => {
             report.problems.push(e.to_string());
             return Ok(report);
@@ -71,7 +74,7 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, OpenError> {
             }
         };
         report.files_checked.push((entry.name.clone(), bytes.len() as u64));
-        if let Err(problem) = check_file(&entry.name, &bytes, entry, kinds.get(&entry.name)) {
+        if let Err(problem) = check_file(&entry.name, &bytes, entry, kinds.get(&entry.name), version) {
             report.problems.push(problem);
             continue;
         }
@@ -98,6 +101,7 @@ fn check_file(
     bytes: &Bytes,
     entry: &manifest::FileEntry,
     kind: Option<&crate::format::Kind>,
+    version: u32,
 ) -> Result<(), String> {
     if bytes.len() as u64 != entry.size {
         return Err(format!("{name}: {} bytes, but the manifest says {}", bytes.len(), entry.size));
@@ -107,42 +111,39 @@ fn check_file(
         return Err(format!("{name}: checksum {sum} differs from the manifest's {}: the file is damaged", entry.xxh3));
     }
     let kind = kind.ok_or_else(|| format!("{name}: listed in the manifest but not a file of this index"))?;
-    let view = FileView::parse(name, bytes.clone(), *kind).map_err(|e| e.to_string())?;
+    let version = u16::try_from(version).unwrap_or(u16::MAX);
+    let view = FileView::parse_version(name, bytes.clone(), *kind, version).map_err(|e| e.to_string())?;
     view.verify_checksum().map_err(|e| e.to_string())
 }
 
 fn verify_structure(files: &IndexFiles) -> Result<(), FormatError> {
-    let total = files.rows.len();
+    let total = files.records.len();
     files.email_map.verify()?;
     files.username_map.verify()?;
     files.email_ranges.verify(total)?;
     files.username_postings.verify(total)?;
-    for col in files.columns.iter().flatten() {
-        col.verify()?;
-    }
     if let Some(passwords) = &files.passwords {
         passwords.sha1.verify()?;
         passwords.ntlm.verify()?;
     }
-    let mut per_source: BTreeMap<u32, (u64, AssetSet)> = BTreeMap::new();
-    for id in 0..total {
-        let row = files.rows.get(id).ok_or_else(|| files.rows.view().damaged("row missing"))?;
-        if files.source(row.source_id).is_none() {
-            return Err(files.rows.view().damaged(format!("row {id} names unknown source {}", row.source_id)));
+    let per_source = match &files.records {
+        RecordFiles::V1 { rows, columns } => verify_v1_rows(files, rows, columns)?,
+        RecordFiles::V2 { hot, store, keys } => {
+            let per_slot = hot.verify()?;
+            let bits_of = |rows: std::ops::Range<u64>| -> Result<Vec<AssetSet>, FormatError> {
+                let mut bits = Vec::new();
+                hot.assets_into(rows.clone(), &mut bits).ok_or_else(|| {
+                    hot.view()
+                        .damaged(format!("rows {}-{} of the record store are past the hot rows", rows.start, rows.end))
+                })?;
+                Ok(bits)
+            };
+            store.verify(&bits_of, files.stored, *keys)?;
+            // Slot i is the i-th source by id (the hot file's source count is the
+            // manifest's, checked at open).
+            files.sources.iter().zip(per_slot).map(|(source, seen)| (source.id, seen)).collect()
         }
-        if crate::severity::Severity::from_score(row.severity).is_none() {
-            return Err(files.rows.view().damaged(format!("row {id} has invalid severity {}", row.severity)));
-        }
-        for asset in row.assets.intersection(files.stored).iter() {
-            let col = files.columns[asset.index()].as_ref();
-            if col.map(|c| c.get(id)).transpose()?.flatten().is_none() {
-                return Err(files.rows.view().damaged(format!("row {id} holds {asset} but its column is empty")));
-            }
-        }
-        let seen = per_source.entry(row.source_id).or_insert((0, AssetSet::EMPTY));
-        seen.0 += 1;
-        seen.1 = seen.1.union(row.assets);
-    }
+    };
     for s in &files.sources {
         let (records, assets) = per_source.get(&s.id).copied().unwrap_or((0, AssetSet::EMPTY));
         if records != s.records {
@@ -159,4 +160,37 @@ fn verify_structure(files: &IndexFiles) -> Result<(), FormatError> {
         }
     }
     Ok(())
+}
+
+/// The version 1 rows and columns: every row names a known source and a valid severity,
+/// and has a value in the column of every stored asset it holds. Returns each source's
+/// row count and assets.
+fn verify_v1_rows(
+    files: &IndexFiles,
+    rows: &RowsReader,
+    columns: &[Option<ColumnReader>; crate::asset::ASSET_COUNT],
+) -> Result<BTreeMap<u32, (u64, AssetSet)>, FormatError> {
+    for col in columns.iter().flatten() {
+        col.verify()?;
+    }
+    let mut per_source: BTreeMap<u32, (u64, AssetSet)> = BTreeMap::new();
+    for id in 0..rows.len() {
+        let row = rows.get(id).ok_or_else(|| rows.view().damaged("row missing"))?;
+        if files.source(row.source_id).is_none() {
+            return Err(rows.view().damaged(format!("row {id} names unknown source {}", row.source_id)));
+        }
+        if crate::severity::Severity::from_score(row.severity).is_none() {
+            return Err(rows.view().damaged(format!("row {id} has invalid severity {}", row.severity)));
+        }
+        for asset in row.assets.intersection(files.stored).iter() {
+            let col = columns[asset.index()].as_ref();
+            if col.map(|c| c.get(id)).transpose()?.flatten().is_none() {
+                return Err(rows.view().damaged(format!("row {id} holds {asset} but its column is empty")));
+            }
+        }
+        let seen = per_source.entry(row.source_id).or_insert((0, AssetSet::EMPTY));
+        seen.0 += 1;
+        seen.1 = seen.1.union(row.assets);
+    }
+    Ok(per_source)
 }

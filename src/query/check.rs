@@ -19,7 +19,6 @@
 
 use crate::asset::AssetSet;
 use crate::date::{Date, UnixTime};
-use crate::format::FormatError;
 use crate::index::{Index, LookupError, Matches, Query};
 use crate::severity::Severity;
 use rayon::prelude::*;
@@ -206,40 +205,31 @@ impl Index {
         let contiguous = matches.is_contiguous();
         let mut breaches: Vec<BreachMatch<'a>> = Vec::new();
         for row_id in matches {
-            let row = self.row(row_id)?;
-            let severity = Severity::from_score(row.severity).ok_or_else(|| {
-                LookupError::Damaged(FormatError::damaged("records.rows", format!("row {row_id} has a bad severity")))
-            })?;
+            let (source, assets, severity) = self.row_source(row_id)?;
             // E-mail runs are sorted by source, so the current match is the last one;
             // username postings are not, so search the (few) matches so far.
             let pos = if contiguous {
-                breaches.last().filter(|b| b.source_id == row.source_id).map(|_| breaches.len() - 1)
+                breaches.last().filter(|b| b.source_id == source.id).map(|_| breaches.len() - 1)
             } else {
-                breaches.iter().position(|b| b.source_id == row.source_id)
+                breaches.iter().position(|b| b.source_id == source.id)
             };
             match pos {
                 Some(i) => {
                     let b = &mut breaches[i];
                     b.records += 1;
-                    b.data_types = b.data_types.union(row.assets);
+                    b.data_types = b.data_types.union(assets);
                     if severity > b.severity {
                         b.severity = severity;
                         b.severity_score = severity.score();
                     }
                 }
                 None => {
-                    let source = self.source(row.source_id).ok_or_else(|| {
-                        LookupError::Damaged(FormatError::damaged(
-                            "records.rows",
-                            format!("row {row_id} names unknown source {}", row.source_id),
-                        ))
-                    })?;
                     breaches.push(BreachMatch {
                         source: &source.name,
                         source_id: source.id,
                         title: &source.title,
                         date: source.date,
-                        data_types: row.assets,
+                        data_types: assets,
                         severity,
                         severity_score: severity.score(),
                         records: 1,

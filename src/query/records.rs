@@ -33,7 +33,7 @@ use crate::asset::{ASSET_COUNT, Asset, AssetSet};
 use crate::date::Date;
 use crate::format::FormatError;
 use crate::format::rows::RowId;
-use crate::index::{IdentifierKind, Index, LookupError, Query};
+use crate::index::{IdentifierKind, Index, KnownKeys, LookupError, Query, RecordView};
 use crate::keymode::to_hex;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use std::borrow::Cow;
@@ -443,17 +443,17 @@ impl AssetPolicy {
 
     /// The output of one asset value under this policy (`None`: the value is not in
     /// the index, so it is masked).
-    fn render<'a>(&self, asset: Asset, value: Option<&'a str>, salt: &str) -> Cow<'a, str> {
+    fn render<'a>(&self, asset: Asset, value: Option<Cow<'a, str>>, salt: &str) -> Cow<'a, str> {
         let Some(value) = value.filter(|_| self.allow.contains(asset)) else {
             return Cow::Borrowed(MASK);
         };
         let Some(algorithm) = self.hash[asset.index()] else {
-            return Cow::Borrowed(value);
+            return value;
         };
         let value: Cow<'_, str> = if asset == Asset::Email && value.chars().any(char::is_uppercase) {
             value.to_lowercase().into()
         } else {
-            value.into()
+            value
         };
         let digest = match self.position {
             SaltPosition::Right => algorithm.hex_digest(&[value.as_bytes(), salt.as_bytes()]),
@@ -556,8 +556,8 @@ impl Binding {
     }
 }
 
-fn damaged(row_id: RowId, what: &str) -> RecordsError {
-    RecordsError::Lookup(LookupError::Damaged(FormatError::damaged("records.rows", format!("row {row_id} {what}"))))
+fn damaged(file: &str, row_id: RowId, what: &str) -> RecordsError {
+    RecordsError::Lookup(LookupError::Damaged(FormatError::damaged(file, format!("row {row_id} {what}"))))
 }
 
 impl Index {
@@ -605,43 +605,51 @@ impl Index {
         if offset > 0 && offset >= hits {
             return Err(RecordsError::InvalidCursor(format!("the cursor points past the last of {hits} records")));
         }
-        let page_rows: Vec<(RowId, crate::format::rows::Row)> = if matches.is_contiguous() {
+        let known = match kind {
+            Some(IdentifierKind::Email) => KnownKeys { email: Some(&key), username: None },
+            Some(IdentifierKind::Username) => KnownKeys { email: None, username: Some(&key) },
+            None => KnownKeys::default(),
+        };
+        let page_rows: Vec<RecordView<'a>> = if matches.is_contiguous() {
             // An e-mail run is already sorted by source, then document id.
             let mut rows = Vec::with_capacity(limit.min(hits as usize));
             for row_id in matches.skip(offset as usize).take(limit) {
-                rows.push((row_id, self.row(row_id)?));
+                rows.push(self.record_with(row_id, known)?);
             }
             rows
         } else {
             let mut rows = Vec::with_capacity(hits as usize);
             for row_id in matches {
-                rows.push((row_id, self.row(row_id)?));
+                rows.push(self.record_with(row_id, known)?);
             }
             rows.sort_unstable_by(|a, b| {
-                (a.1.source_id, a.1.document_id, a.0).cmp(&(b.1.source_id, b.1.document_id, b.0))
+                let order = |r: &RecordView<'_>| (r.row().source_id, r.row().document_id, r.row_id());
+                order(a).cmp(&order(b))
             });
             rows.into_iter().skip(offset as usize).take(limit).collect()
         };
 
         let salt = salt.unwrap_or("");
         let mut results = Vec::with_capacity(page_rows.len());
-        for (row_id, row) in &page_rows {
+        let page_len = page_rows.len() as u64;
+        for view in page_rows {
+            let row = *view.row();
             if self.source(row.source_id).is_none() {
-                return Err(damaged(*row_id, &format!("names unknown source {}", row.source_id)));
+                return Err(damaged(
+                    self.row_file(),
+                    view.row_id(),
+                    &format!("names unknown source {}", row.source_id),
+                ));
             }
-            let view = self.record(*row_id)?;
+            let document_id = view.document_id();
+            let mut stored = view.into_values();
             let mut values: [Option<Cow<'a, str>>; ASSET_COUNT] = Default::default();
             for asset in row.assets.iter() {
-                values[asset.index()] = Some(policy.render(asset, view.get(asset)?, salt));
+                values[asset.index()] = Some(policy.render(asset, stored[asset.index()].take(), salt));
             }
-            results.push(RecordOut {
-                document_id: view.document_id(),
-                source_id: row.source_id,
-                publish_date: row.publish_date,
-                values,
-            });
+            results.push(RecordOut { document_id, source_id: row.source_id, publish_date: row.publish_date, values });
         }
-        let next = offset + page_rows.len() as u64;
+        let next = offset + page_len;
         let cursor = if next < hits { binding.encode(next) } else { String::new() };
         Ok(RecordsPage { hits, cursor, results })
     }
@@ -669,10 +677,10 @@ mod tests {
         let policy =
             AssetPolicy::parse(Some("email,username"), Some("email=sha256"), Some("0123456789"), SaltPosition::Right)
                 .unwrap();
-        assert_eq!(policy.render(Asset::PasswordPlaintext, Some("hunter2"), "0123456789"), MASK);
-        assert_eq!(policy.render(Asset::Username, Some("Bob"), "0123456789"), "Bob");
+        assert_eq!(policy.render(Asset::PasswordPlaintext, Some("hunter2".into()), "0123456789"), MASK);
+        assert_eq!(policy.render(Asset::Username, Some("Bob".into()), "0123456789"), "Bob");
         assert_eq!(policy.render(Asset::Username, None, "0123456789"), MASK, "not stored: masked");
-        let upper = policy.render(Asset::Email, Some("A@B.C"), "0123456789");
+        let upper = policy.render(Asset::Email, Some("A@B.C".into()), "0123456789");
         assert_eq!(upper, HashAlgorithm::Sha256.hex_digest(&[b"a@b.c", b"0123456789"]));
     }
 

@@ -582,7 +582,7 @@ fn info_text_and_json() {
             std::fs::read_dir(&idx).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         let text = ok(&run(&["info", p(&idx)]));
         assert!(text.contains(&format!("hash mode      {mode}")), "{text}");
-        assert!(text.contains("version 1"), "{text}");
+        assert!(text.contains("version 2"), "{text}");
         assert!(text.contains("records        32 "), "{text}");
         assert!(text.contains("10 email keys, 7 username keys"), "{text}");
         assert!(text.contains("56 records read, 21 rejected, 0 fields rejected, 3 duplicates"), "{text}");
@@ -603,7 +603,7 @@ fn info_text_and_json() {
 
         let j: Value = serde_json::from_str(&ok(&run(&["info", "--json", p(&idx)]))).unwrap();
         assert_eq!(j["format"], "breachdex-index");
-        assert_eq!(j["format_version"], 1);
+        assert_eq!(j["format_version"], 2);
         assert_eq!(j["hash_mode"], mode);
         assert_eq!(j["counts"]["records"], 32);
         assert_eq!(j["counts"]["email_rows"], 25);
@@ -641,14 +641,14 @@ fn verify_ok_then_every_flipped_file_is_named() {
     let tmp = tempfile::tempdir().unwrap();
     let (idx, _) = build_sample(tmp.path(), "idx", &[]);
     let o = run(&["verify", p(&idx)]);
-    assert!(ok(&o).contains(": ok (18 files"), "{}", stdout(&o));
+    assert!(ok(&o).contains(": ok (8 files"), "{}", stdout(&o));
     let j: Value = serde_json::from_str(&ok(&run(&["--json", "verify", p(&idx)]))).unwrap();
     assert_eq!(j["ok"], true);
     assert_eq!(j["problems"], serde_json::json!([]));
 
     let names: Vec<String> =
         std::fs::read_dir(&idx).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
-    assert_eq!(names.len(), 19);
+    assert_eq!(names.len(), 9, "8 index files and the manifest: {names:?}");
     for name in &names {
         let path = idx.join(name);
         let good = std::fs::read(&path).unwrap();

@@ -432,7 +432,7 @@ impl Engine {
         let matches = index.lookup(&query).map_err(|e| EngineError::from_query(e.code(), &e, field))?;
         let mut ids: Vec<u32> = Vec::new();
         for row_id in matches {
-            let row = index.row(row_id).map_err(|e| EngineError::from_query(e.code(), &e, field))?;
+            let row = index.row_meta(row_id).map_err(|e| EngineError::from_query(e.code(), &e, field))?;
             ids.push(row.source_id);
         }
         ids.sort_unstable();
@@ -449,7 +449,7 @@ impl Engine {
         }
         let mut sets: HashMap<u32, breachdex::AssetSet> = HashMap::new();
         for row_id in 0..index.len() {
-            let row = index.row(row_id).map_err(|e| EngineError::from_query(e.code(), &e, "index"))?;
+            let row = index.row_meta(row_id).map_err(|e| EngineError::from_query(e.code(), &e, "index"))?;
             let set = sets.entry(row.source_id).or_insert(breachdex::AssetSet::EMPTY);
             *set = set.union(row.assets);
         }

@@ -1,4 +1,4 @@
-//! The block codec of `records.store` (docs/FORMAT.md §9.4 "Block" and "Block
+//! The block codec of `records.store` (docs/FORMAT.md §3.10 "Block" and "Block
 //! contents"): encoding the rows of one block into raw bytes, parsing raw bytes back
 //! against the rows' asset bits, and the bounded zstd decoder. Pure functions of their
 //! inputs (the fuzz target `store_block` calls them directly).
@@ -16,7 +16,7 @@ const MAX_WINDOW_LOG: u32 = 21;
 /// Bytes of a stored document id.
 pub(crate) const DOC_ID_LEN: usize = 16;
 
-/// Which identifier a row's key is, for the `v = 0` rule (§9.4): plain mode only;
+/// Which identifier a row's key is, for the `v = 0` rule (§3.10): plain mode only;
 /// [`Asset::Email`] for rows with an e-mail key (row `< email_rows`), [`Asset::Username`]
 /// for username-only rows; always `None` in hashed modes.
 pub type KeyAsset = Option<Asset>;
@@ -191,7 +191,7 @@ pub(crate) fn span(rows: &Range<u64>) -> String {
     format!("{}-{}", rows.start, rows.end.saturating_sub(1))
 }
 
-/// Parses decompressed block bytes (§9.4 "Block contents") against the rows' asset
+/// Parses decompressed block bytes (§3.10 "Block contents") against the rows' asset
 /// bits. The bytes must be consumed exactly: a length past the end, trailing bytes, a
 /// value that is not UTF-8, a non-minimal or longer than 5-byte varint, a `0` where
 /// [`KeyRule`] gives no key for that asset, or a zero length for a non-identifier asset
@@ -275,7 +275,7 @@ pub(crate) fn parse(raw: Vec<u8>, rows: &BlockRows<'_>) -> Result<Block, String>
     Ok(Block { raw, first_row: rows.first_row, rows: row_cells, cells })
 }
 
-/// The meaning of a row's `v` for `asset` (§9.4): the cell kind and the stored length.
+/// The meaning of a row's `v` for `asset` (§3.10): the cell kind and the stored length.
 fn interpret(asset: Asset, v: u32, key: KeyAsset) -> Result<(CellKind, u32), String> {
     if !asset.is_identifier() {
         return if v == 0 { Err(format!("zero length for {asset}")) } else { Ok((CellKind::Value, v)) };
