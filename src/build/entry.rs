@@ -51,10 +51,9 @@ pub struct DecodedRecord<'a> {
     pub values: [Option<&'a [u8]>; ASSET_COUNT],
 }
 
-/// Encodes a record's sort key into `out` (cleared first).
-#[allow(clippy::too_many_arguments)]
+/// Appends a record's sort key to `out` (written in place into a sort block by the
+/// reading phase).
 pub fn record_sort_key(out: &mut Vec<u8>, group: u8, key: &[u8], source_id: u32, document_id: &[u8; 16], seq: u64) {
-    out.clear();
     out.push(group);
     out.extend_from_slice(key);
     out.push(0);
@@ -63,7 +62,7 @@ pub fn record_sort_key(out: &mut Vec<u8>, group: u8, key: &[u8], source_id: u32,
     out.extend_from_slice(&seq.to_be_bytes());
 }
 
-/// Encodes a record's payload into `out` (cleared first).
+/// Appends a record's payload to `out`.
 pub fn record_payload(
     out: &mut Vec<u8>,
     publish_date: Date,
@@ -73,7 +72,6 @@ pub fn record_payload(
     stored: AssetSet,
     values: &[Option<&str>; ASSET_COUNT],
 ) {
-    out.clear();
     out.extend_from_slice(&publish_date.days().to_le_bytes());
     out.extend_from_slice(&assets.bits().to_le_bytes());
     out.push(severity);

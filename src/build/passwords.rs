@@ -30,12 +30,19 @@ fn kind_tag(kind: PasswordHashKind) -> u8 {
     }
 }
 
-fn push_entry(block: &mut SortBlock, key: &mut Vec<u8>, hash: &PasswordHash, document_id: &[u8; 16]) {
-    key.clear();
-    key.push(kind_tag(hash.kind()));
-    key.extend_from_slice(hash.as_bytes());
-    key.extend_from_slice(document_id);
-    block.push(key, &[]);
+/// Bytes of the longest password sort entry (a SHA-1 one): the entry's two length
+/// fields, kind, hash and document id.
+pub(super) const ENTRY_BYTES: usize = 2 + 1 + 20 + DOCUMENT_ID_BYTES + 4;
+
+fn push_entry(block: &mut SortBlock, hash: &PasswordHash, document_id: &[u8; 16]) {
+    block.push_with(
+        |key| {
+            key.push(kind_tag(hash.kind()));
+            key.extend_from_slice(hash.as_bytes());
+            key.extend_from_slice(document_id);
+        },
+        |_| {},
+    );
 }
 
 /// Adds the password hashes of one kept record to `block`: both hashes of its
@@ -44,21 +51,16 @@ fn push_entry(block: &mut SortBlock, key: &mut Vec<u8>, hash: &PasswordHash, doc
 /// not a hash the index can answer for). `values` are the record's values before the
 /// `--store` filter. The record's own duplicates (a plaintext whose SHA-1 is also its
 /// typed hash) collapse when counted.
-pub(super) fn collect(
-    block: &mut SortBlock,
-    key: &mut Vec<u8>,
-    values: &[Option<&str>; ASSET_COUNT],
-    document_id: &[u8; 16],
-) {
+pub(super) fn collect(block: &mut SortBlock, values: &[Option<&str>; ASSET_COUNT], document_id: &[u8; 16]) {
     if let Some(password) = values[Asset::PasswordPlaintext.index()] {
-        push_entry(block, key, &PasswordHash::sha1_of(password), document_id);
-        push_entry(block, key, &PasswordHash::ntlm_of(password), document_id);
+        push_entry(block, &PasswordHash::sha1_of(password), document_id);
+        push_entry(block, &PasswordHash::ntlm_of(password), document_id);
     }
     let typed = values[Asset::PasswordType.index()].and_then(PasswordHashKind::from_password_type);
     if let (Some(kind), Some(hex)) = (typed, values[Asset::PasswordHash.index()])
         && let Ok(hash) = PasswordHash::from_hex(kind, hex.trim())
     {
-        push_entry(block, key, &hash, document_id);
+        push_entry(block, &hash, document_id);
     }
 }
 
@@ -173,9 +175,8 @@ mod tests {
 
     #[test]
     fn plaintext_gives_both_kinds_and_typed_hashes_their_own() {
-        let mut key = Vec::new();
         let mut block = SortBlock::default();
-        collect(&mut block, &mut key, &values(Some("password"), None, None), &[7; 16]);
+        collect(&mut block, &values(Some("password"), None, None), &[7; 16]);
         let got = keys(&block);
         assert_eq!(got.len(), 2);
         assert_eq!(decode(&got[0]).unwrap(), (PasswordHashKind::Sha1, PasswordHash::sha1_of("password").as_bytes()));
@@ -183,7 +184,7 @@ mod tests {
 
         let ntlm = "8846F7EAEE8FB117AD06BDD830B7586C";
         let mut block = SortBlock::default();
-        collect(&mut block, &mut key, &values(None, Some(ntlm), Some("NTLM")), &[7; 16]);
+        collect(&mut block, &values(None, Some(ntlm), Some("NTLM")), &[7; 16]);
         assert_eq!(
             decode(&keys(&block)[0]).unwrap(),
             (PasswordHashKind::Ntlm, PasswordHash::ntlm_of("password").as_bytes())
@@ -197,7 +198,7 @@ mod tests {
             values(None, Some("$2b$10$abc"), Some("ntlm")),
         ] {
             let mut block = SortBlock::default();
-            collect(&mut block, &mut key, &v, &[7; 16]);
+            collect(&mut block, &v, &[7; 16]);
             assert!(keys(&block).is_empty(), "{v:?}");
         }
     }
@@ -206,7 +207,6 @@ mod tests {
     fn counts_records_once_per_hash() {
         let dir = tempfile::tempdir().unwrap();
         let mut sorter = ExternalSorter::new(1 << 20, dir.path());
-        let mut key = Vec::new();
         let sha1_hex = PasswordHash::sha1_of("a").to_hex();
         let sha1_hex: &'static str = Box::leak(sha1_hex.into_boxed_str());
         let records: [(_, [u8; 16]); 4] = [
@@ -219,7 +219,7 @@ mod tests {
         ];
         let mut block = SortBlock::default();
         for (v, id) in &records {
-            collect(&mut block, &mut key, v, id);
+            collect(&mut block, v, id);
         }
         sorter.push_block(block).unwrap();
         let written =

@@ -24,6 +24,10 @@ const BATCH_BYTES: usize = 2 << 20;
 const BATCHES_IN_FLIGHT: usize = 2;
 /// Records per parallel work item.
 const CHUNK_RECORDS: usize = 256;
+/// Bytes of a record's sort entry besides its values and keys, rounded up (length
+/// fields, group, terminator, source id, document id, sequence, date, assets,
+/// severity).
+const ENTRY_FIXED_BYTES: usize = 64;
 /// Distinct unknown JSON Lines keys reported per file (a hostile file could hold millions).
 const MAX_UNKNOWN_KEYS: usize = 32;
 /// Characters of an unknown JSON Lines key kept for the report.
@@ -139,12 +143,21 @@ fn note_unknown_key(keys: &mut Vec<String>, key: &str) {
 }
 
 fn process_chunk(file: &FileContext<'_>, rec: &RecordContext<'_>, data: &[u8], frames: &[Frame]) -> ChunkOutput {
-    // Entries are about as long as the input they come from: size the block once.
+    // Size the blocks once: growing them copies what they hold. An entry holds its
+    // record's values, the key again and about 50 bytes of fixed fields; a record gives
+    // at most three password entries, usually two.
     let input_bytes: usize = frames.iter().map(|f| f.end.saturating_sub(f.start)).sum();
-    let mut out =
-        ChunkOutput { entries: sort::SortBlock::with_capacity(input_bytes + input_bytes / 2), ..Default::default() };
-    let (mut sort_key, mut payload, mut scratch) = (Vec::new(), Vec::new(), Vec::new());
-    let mut password_key = Vec::new();
+    let records = frames.len();
+    let mut out = ChunkOutput {
+        entries: sort::SortBlock::with_capacity_for(2 * input_bytes + ENTRY_FIXED_BYTES * records, records),
+        passwords: if rec.passwords {
+            sort::SortBlock::with_capacity_for(2 * passwords::ENTRY_BYTES * records, 2 * records)
+        } else {
+            sort::SortBlock::default()
+        },
+        ..Default::default()
+    };
+    let mut scratch = Vec::new();
     for frame in frames {
         out.counts.records_read += 1;
         let bytes = data.get(frame.start..frame.end).unwrap_or_default();
@@ -215,42 +228,28 @@ fn process_chunk(file: &FileContext<'_>, rec: &RecordContext<'_>, data: &[u8], f
         let document_id = entry::document_id(&mut scratch, rec.salt, file.source.id, &values, email_key, username_key);
         let seq = (file.file_index << 40) | (frame.line & ((1 << 40) - 1));
         let ukey = username_key.map(|u| rec.deriver.derive(u.as_bytes()));
-        match email_key {
-            Some(e) => {
-                let ekey = rec.deriver.derive(e.as_bytes());
-                entry::record_sort_key(
-                    &mut sort_key,
-                    entry::GROUP_EMAIL,
-                    ekey.as_bytes(),
-                    file.source.id,
-                    &document_id,
-                    seq,
-                );
-            }
-            None => {
-                let Some(u) = ukey.as_ref() else { continue };
-                entry::record_sort_key(
-                    &mut sort_key,
-                    entry::GROUP_USERNAME,
-                    u.as_bytes(),
-                    file.source.id,
-                    &document_id,
-                    seq,
-                );
-            }
-        }
-        entry::record_payload(
-            &mut payload,
-            file.publish_date,
-            assets,
-            severity,
-            ukey.as_ref().map(|k| k.as_bytes()),
-            rec.stored_filter,
-            &values,
+        let (group, key) = match (email_key, ukey.as_ref()) {
+            (Some(e), _) => (entry::GROUP_EMAIL, rec.deriver.derive(e.as_bytes())),
+            (None, Some(u)) => (entry::GROUP_USERNAME, u.clone()),
+            (None, None) => continue,
+        };
+        // Sort key and payload are encoded straight into the block.
+        out.entries.push_with(
+            |sort_key| entry::record_sort_key(sort_key, group, key.as_bytes(), file.source.id, &document_id, seq),
+            |payload| {
+                entry::record_payload(
+                    payload,
+                    file.publish_date,
+                    assets,
+                    severity,
+                    ukey.as_ref().map(|k| k.as_bytes()),
+                    rec.stored_filter,
+                    &values,
+                )
+            },
         );
-        out.entries.push(&sort_key, &payload);
         if rec.passwords {
-            passwords::collect(&mut out.passwords, &mut password_key, &values, &document_id);
+            passwords::collect(&mut out.passwords, &values, &document_id);
         }
         for asset in assets.intersection(rec.stored_filter).iter() {
             out.counts.column_bytes[asset.index()] += values[asset.index()].map_or(0, |v| v.len() as u64);

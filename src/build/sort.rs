@@ -71,15 +71,43 @@ pub struct SortBlock {
 impl SortBlock {
     /// An empty block with room for `bytes` bytes of entries.
     pub fn with_capacity(bytes: usize) -> SortBlock {
-        SortBlock { data: Vec::with_capacity(bytes), index: Vec::new() }
+        SortBlock::with_capacity_for(bytes, 0)
+    }
+
+    /// An empty block with room for `bytes` bytes of entries and the index of `entries`
+    /// entries, so that filling it up to that size never reallocates.
+    pub fn with_capacity_for(bytes: usize, entries: usize) -> SortBlock {
+        SortBlock { data: Vec::with_capacity(bytes), index: Vec::with_capacity(entries) }
     }
 
     /// Appends an entry (see [`encode_entry`]).
     pub fn push(&mut self, sort_key: &[u8], payload: &[u8]) {
+        self.push_with(|out| out.extend_from_slice(sort_key), |out| out.extend_from_slice(payload));
+    }
+
+    /// Appends an entry whose sort key and payload are written in place: `sort_key`
+    /// and then `payload` append their bytes to the block's buffer, and the length
+    /// fields of [`encode_entry`] are filled in afterwards. The result is the same as
+    /// [`SortBlock::push`] of the same bytes, without building them elsewhere first.
+    pub fn push_with(&mut self, sort_key: impl FnOnce(&mut Vec<u8>), payload: impl FnOnce(&mut Vec<u8>)) {
         let offset = self.data.len();
-        encode_entry(&mut self.data, sort_key, payload);
+        self.data.extend_from_slice(&[0; 2]);
+        sort_key(&mut self.data);
+        let key_end = self.data.len();
+        let key_len = key_end - offset - 2;
+        self.data.extend_from_slice(&[0; 4]);
+        payload(&mut self.data);
+        let payload_len = self.data.len() - key_end - 4;
+        // The same truncating casts as `encode_entry` (keys are far below 64 KiB).
+        if let Some(field) = self.data.get_mut(offset..offset + 2) {
+            field.copy_from_slice(&(key_len as u16).to_le_bytes());
+        }
+        if let Some(field) = self.data.get_mut(key_end..key_end + 4) {
+            field.copy_from_slice(&(payload_len as u32).to_le_bytes());
+        }
+        let key_prefix = prefix(self.data.get(offset + 2..key_end).unwrap_or_default());
         match u32::try_from(offset) {
-            Ok(offset) => self.index.push((prefix(sort_key), offset)),
+            Ok(offset) => self.index.push((key_prefix, offset)),
             // Blocks are small (one worker chunk); a block past 4 GiB keeps its bytes
             // and is split entry by entry when pushed (see `push_block`).
             Err(_) => self.index.clear(),
@@ -503,6 +531,7 @@ impl SortedStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn entry(key: &[u8], payload: &[u8]) -> Vec<u8> {
         let mut e = Vec::new();
@@ -580,6 +609,27 @@ mod tests {
             let mut got_sorted = got;
             got_sorted.sort();
             assert_eq!(got_sorted, model);
+        }
+    }
+
+    proptest! {
+        /// An entry written in place encodes exactly as [`encode_entry`] of its parts,
+        /// and the block's index holds each key's prefix and the entry's offset.
+        #[test]
+        fn push_with_encodes_as_encode_entry(
+            parts in prop::collection::vec((prop::collection::vec(any::<u8>(), 0..40), prop::collection::vec(any::<u8>(), 0..70)), 0..20)
+        ) {
+            let mut block = SortBlock::with_capacity_for(8, 1);
+            let (mut model, mut model_index) = (Vec::new(), Vec::new());
+            for (key, payload) in &parts {
+                block.push_with(|out| out.extend_from_slice(key), |out| out.extend_from_slice(payload));
+                model_index.push((prefix(key), model.len() as u32));
+                encode_entry(&mut model, key, payload);
+            }
+            prop_assert_eq!(&block.data, &model);
+            prop_assert_eq!(&block.index, &model_index);
+            let keys: Vec<_> = entries(&block.data).map(sort_key).collect();
+            prop_assert_eq!(keys, parts.iter().map(|p| &p.0[..]).collect::<Vec<_>>());
         }
     }
 
