@@ -288,13 +288,43 @@ fn split_at_sign(s: &str, at: Option<usize>, many: bool) -> Result<(&str, &str),
     Ok((local, domain))
 }
 
-/// Whether an ASCII domain, once lower-cased, is its own UTS #46 ToASCII form: only
-/// letters, digits, hyphens and dots, and no label that UTS #46 would decode as
-/// Punycode.
+/// Steps 6 and 8 in one pass for an ASCII domain that, once lower-cased, is its own
+/// UTS #46 ToASCII form (only letters, digits, hyphens and dots, and no label that
+/// UTS #46 would decode as Punycode): `Some` with what [`check_labels`] gives for it.
+/// `None` when the domain is not of that kind and needs UTS #46 processing.
 #[inline]
-fn is_plain_ldh_domain(domain: &[u8]) -> bool {
-    domain.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-        && !domain.split(|&b| b == b'.').any(|label| label.len() >= 4 && label[..4].eq_ignore_ascii_case(b"xn--"))
+fn plain_ldh_domain(domain: &str) -> Option<Result<&str, KeyError>> {
+    let bytes = domain.as_bytes();
+    // Step 8 drops one root dot before checking labels; the UTS #46 test looks at
+    // every label, and the empty one after a root dot cannot be Punycode.
+    let kept = bytes.strip_suffix(b".").unwrap_or(bytes);
+    let mut bad_label = false;
+    let mut check = |label: &[u8]| -> bool {
+        if label.len() >= 4 && label.get(..4).is_some_and(|p| p.eq_ignore_ascii_case(b"xn--")) {
+            return false;
+        }
+        bad_label |= label.is_empty() || label.first() == Some(&b'-') || label.last() == Some(&b'-');
+        true
+    };
+    let mut start = 0;
+    for (i, &b) in kept.iter().enumerate() {
+        if b == b'.' {
+            if !check(kept.get(start..i).unwrap_or_default()) {
+                return None;
+            }
+            start = i + 1;
+        } else if !(b.is_ascii_alphanumeric() || b == b'-') {
+            return None;
+        }
+    }
+    if !check(kept.get(start..).unwrap_or_default()) {
+        return None;
+    }
+    Some(match domain.get(..kept.len()) {
+        Some("") => Err(KeyError::EmptyDomain),
+        Some(kept) if !bad_label => Ok(kept),
+        _ => Err(KeyError::InvalidDomain(domain.to_owned())),
+    })
 }
 
 /// Steps 6 and 8: UTS #46 ToASCII of a folded domain, then the label rules; `given` is
@@ -327,10 +357,10 @@ fn check_labels<'a>(ascii: &'a str, given: &str) -> Result<&'a str, KeyError> {
 fn normalize_email_ascii(input: &str) -> Result<Cow<'_, str>, KeyError> {
     let trimmed = trim_ascii_ws(input);
     let (local, domain, upper) = check_email_shape_ascii(trimmed)?;
-    if is_plain_ldh_domain(domain.as_bytes()) {
+    if let Some(kept) = plain_ldh_domain(domain) {
         // ASCII lower-casing keeps the length, and such a domain is its own ToASCII; the
         // key is the trimmed input less any root dot.
-        let kept = check_labels(domain, domain)?;
+        let kept = kept?;
         let key = trimmed.get(..local.len() + 1 + kept.len()).unwrap_or(trimmed);
         check_len(key.len(), MAX_EMAIL_BYTES)?;
         return Ok(if upper { Cow::Owned(key.to_ascii_lowercase()) } else { Cow::Borrowed(key) });
