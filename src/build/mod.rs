@@ -475,7 +475,8 @@ fn write_index(
     phases: &mut PhaseClock,
 ) -> Result<(WrittenIndex, usize), BuildError> {
     let dir = inputs.dir;
-    let write_err = || io_err(format!("writing index files in {}", dir.display()));
+    // Called only on an error: formatting the context costs more than pushing a record.
+    let write_err = |e| io_err(format!("writing index files in {}", dir.display()))(e);
     // The sorter spills its last buffer too once it has spilled anything.
     let spilled = match sorter.spilled_runs() {
         0 => 0,
@@ -497,11 +498,11 @@ fn write_index(
     .map_err(io_err(format!("creating index files in {}", dir.display())))?;
     let mut stream = pool.install(|| sorter.finish(memory.merge_read)).map_err(io_err("merging sorted runs"))?;
     while let Some(e) = stream.next().map_err(io_err("merging sorted runs"))? {
-        writer.push(e).map_err(write_err())?;
+        writer.push(e).map_err(write_err)?;
     }
     drop(stream);
     phases.start("usernames");
-    let written = pool.install(|| writer.finish(memory.merge_read)).map_err(write_err())?;
+    let written = pool.install(|| writer.finish(memory.merge_read)).map_err(write_err)?;
     Ok((written, spilled))
 }
 

@@ -287,7 +287,7 @@ impl RejectsSink<'_> {
             }
         };
         for r in list {
-            writer.write(r).map_err(io_err(format!("writing {}", self.path.display())))?;
+            writer.write(r).map_err(|e| io_err(format!("writing {}", self.path.display()))(e))?;
         }
         Ok(())
     }
