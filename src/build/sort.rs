@@ -273,7 +273,9 @@ impl ExternalSorter {
     /// bytes touched), then each run of equal prefixes by full key. A tie then costs
     /// one look at each entry of its run instead of two cache misses per comparison.
     fn sort_buffer(&mut self) {
-        self.index.par_sort_unstable_by_key(|slot| slot.0);
+        // One 128-bit comparison per pair instead of two 64-bit ones with a branch
+        // between them: the same order.
+        self.index.par_sort_unstable_by_key(|&((hi, lo), _)| (u128::from(hi) << 64) | u128::from(lo));
         let arena = self.arena.as_ref().map(Arena::as_slice).unwrap_or_default();
         // Pieces of at least 64 Ki slots, cut at prefix boundaries, fixed in parallel.
         let mut pieces = Vec::new();
