@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Writes seed corpora for the dump-parser, normalize and build_and_query targets into
+# Writes seed corpora for the dump-parser, normalize, build_and_query and store_block targets into
 # fuzz/corpus/<target>/ (not committed: the fuzzer grows them). Run from anywhere.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -30,4 +30,8 @@ done
 
 mkdir -p corpus/build_and_query
 for i in 1 2 3 4 5 6 7 8; do head -c $((64 * i)) /dev/urandom > "corpus/build_and_query/random-$i"; done
+# store_block: sample blocks written by the record store writer, in every input mode.
+BREACHDEX_SEED_DIR="$(pwd)/corpus/store_block" cargo test --quiet --manifest-path ../Cargo.toml \
+  --test fuzz_regressions -- --ignored --exact write_store_block_seeds
+
 echo "seeds written under $(pwd)/corpus"

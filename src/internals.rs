@@ -27,6 +27,6 @@ pub use crate::build::memory::machine_memory;
 /// codec, for its benchmark and fuzz target.
 pub use crate::format::store;
 
-/// The framed file reader and a finished file's summary, for the record store's
-/// benchmark and fuzz target.
-pub use crate::format::{FileSummary, FileView};
+/// The framed file reader, the format version builds write and a finished file's
+/// summary, for the record store's benchmark and fuzz target.
+pub use crate::format::{FORMAT_VERSION, FileSummary, FileView};

@@ -4,7 +4,10 @@
 //! kept as decoded JSON cases (`*.json`; see `fuzz/README.md`).
 
 use breachdex::DumpFormat;
-use breachdex::internals::fuzzing::{BuildCase, check_build_and_query, check_dump_all, check_normalize};
+use breachdex::internals::fuzzing::{
+    BuildCase, check_build_and_query, check_dump_all, check_normalize, check_store_block, fixed_dictionary,
+    store_block_seeds,
+};
 use std::path::{Path, PathBuf};
 
 fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
@@ -102,5 +105,41 @@ fn open_index() {
     for (path, data) in inputs("open_index") {
         eprintln!("replaying {}", path.display());
         breachdex::internals::fuzzing::check_open_index(&data, true);
+    }
+}
+
+/// `store_block`: the seeds (sample blocks written by the store writer, in every mode)
+/// must parse; every single-byte change and every truncation of them must give a block
+/// or an error; then every kept input.
+#[test]
+fn store_block() {
+    assert!(!fixed_dictionary().is_empty(), "the trainer made no dictionary from the sample blocks");
+    for (name, seed) in store_block_seeds() {
+        assert!(check_store_block(&seed), "seed {name} does not parse");
+        for i in 0..seed.len() {
+            for flip in [0x01u8, 0x80] {
+                let mut bad = seed.clone();
+                bad[i] ^= flip;
+                check_store_block(&bad);
+            }
+        }
+        for len in 0..seed.len() {
+            check_store_block(&seed[..len]);
+        }
+    }
+    for (path, data) in inputs("store_block") {
+        eprintln!("replaying {}", path.display());
+        check_store_block(&data);
+    }
+}
+
+/// Writes the `store_block` seeds into `$BREACHDEX_SEED_DIR` (run by `fuzz/seeds.sh`).
+#[test]
+#[ignore = "writes the store_block seed corpus; fuzz/seeds.sh runs it"]
+fn write_store_block_seeds() {
+    let dir = PathBuf::from(std::env::var_os("BREACHDEX_SEED_DIR").expect("set BREACHDEX_SEED_DIR"));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, seed) in store_block_seeds() {
+        std::fs::write(dir.join(name), seed).unwrap();
     }
 }

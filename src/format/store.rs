@@ -18,14 +18,14 @@
 //! decompresses blocks with a bounded decoder (output exactly `raw_len`, window at most
 //! 2 MiB) and parses them ([`parse_block`]); the last block read is cached per thread.
 
-mod block;
+pub(crate) mod block;
 
 pub use block::{Block, BlockRows, IdentValue, KeyAsset, KeyRule, parse_block};
 
 use super::{FileSummary, FileView, FileWriter, FormatError, Kind, read_u64, section_end};
 use crate::asset::{ASSET_COUNT, Asset, AssetSet};
 use crate::normalize::{normalize_email, normalize_username};
-use block::{DOC_ID_LEN, put_varint, span, varint_len};
+use block::{DOC_ID_LEN, compress_block, new_compressor, put_varint, span, varint_len};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -409,23 +409,6 @@ fn train_dictionary(blocks: &[Vec<u8>]) -> Vec<u8> {
     zstd::dict::from_samples(blocks, DICT_TARGET_LEN).unwrap_or_default()
 }
 
-/// Compresses one raw block into its stored form, `raw_len u32 LE ‖ zstd frame`.
-fn compress_block(compressor: &mut zstd::bulk::Compressor<'static>, raw: &[u8]) -> io::Result<Vec<u8>> {
-    let frame = compressor.compress(raw)?;
-    let mut block = Vec::with_capacity(4 + frame.len());
-    block.extend_from_slice(&(raw.len() as u32).to_le_bytes());
-    block.extend_from_slice(&frame);
-    Ok(block)
-}
-
-fn new_compressor(level: i32, dict: &[u8]) -> io::Result<zstd::bulk::Compressor<'static>> {
-    use zstd::zstd_safe::CParameter;
-    let mut c = zstd::bulk::Compressor::with_dictionary(level, dict)?;
-    c.set_parameter(CParameter::ContentSizeFlag(true))?;
-    c.set_parameter(CParameter::ChecksumFlag(false))?;
-    Ok(c)
-}
-
 type Job = (u64, Vec<u8>);
 type Done = (u64, io::Result<Vec<u8>>);
 
@@ -692,6 +675,13 @@ impl StoreReader {
             (Some(start), Some(end)) if start < end && end <= self.rows => Ok(start..end),
             (start, end) => Err(self.view.damaged(format!("block {b} has rows {start:?}..{end:?}: not a valid range"))),
         }
+    }
+
+    /// The stored bytes of block `b` (`raw_len ‖ zstd frame`), if the directory is sane.
+    pub(crate) fn stored_block(&self, b: u64) -> Option<&[u8]> {
+        let (start, end) = (self.block_offset(b)?, self.block_offset(b.checked_add(1)?)?);
+        let data = self.view.body().get(self.data.clone())?;
+        data.get(usize::try_from(start).ok()?..usize::try_from(end).ok()?)
     }
 
     fn block_error(&self, b: u64, rows: &Range<u64>, reason: impl std::fmt::Display) -> FormatError {

@@ -6,7 +6,11 @@
 #![doc(hidden)]
 
 mod open_index;
+mod store_block;
 pub use open_index::check_open_index;
+pub use store_block::{
+    StoreBlockMode, check_store_block, encode_store_block_input, fixed_dictionary, store_block_seeds,
+};
 
 use crate::asset::Asset;
 use crate::build::{BuildOptions, MIN_MEMORY_BUDGET, build_index};

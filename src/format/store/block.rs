@@ -184,6 +184,11 @@ impl Block {
     pub fn raw_len(&self) -> usize {
         self.raw.len()
     }
+
+    /// The decompressed block bytes.
+    pub fn raw_bytes(&self) -> &[u8] {
+        &self.raw
+    }
 }
 
 /// `first-last` of a non-empty row range (inclusive, as error messages print it).
@@ -224,24 +229,28 @@ pub(crate) fn parse(raw: Vec<u8>, rows: &BlockRows<'_>) -> Result<Block, String>
     }
     let mut cells = vec![Cell::default(); cells_total];
     let mut pos = 0usize;
-    for asset in rows.stored.iter() {
+    // Cells of the current asset, in row order: (row index, cell index).
+    let mut section: Vec<(usize, usize)> = Vec::with_capacity(row_cells.len());
+    let present = row_cells.iter().fold(AssetSet::EMPTY, |all, r| all.union(r.held));
+    for asset in present.iter() {
         let below = (1u16 << asset.index()) - 1;
-        let holders = || {
-            row_cells
-                .iter()
-                .enumerate()
-                .filter(move |(_, r)| r.held.contains(asset))
-                .map(move |(i, r)| (i, r.cell_start as usize + (r.held.bits() & below).count_ones() as usize))
-        };
-        for (i, c) in holders() {
+        section.clear();
+        for (i, r) in row_cells.iter().enumerate() {
+            if !r.held.contains(asset) {
+                continue;
+            }
+            let c = r.cell_start as usize + (r.held.bits() & below).count_ones() as usize;
             let row = rows.first_row.saturating_add(i as u64);
             let at = pos;
             let v = read_varint(&raw, &mut pos).map_err(|e| format!("row {row}, {asset} length at byte {at}: {e}"))?;
             let (kind, len) = interpret(asset, v, rows.keys.key_asset(row)).map_err(|e| format!("row {row}: {e}"))?;
-            let cell = cells.get_mut(c).ok_or("cell index out of range")?;
-            *cell = Cell { start: 0, len, kind };
+            *cells.get_mut(c).ok_or("cell index out of range")? = Cell { start: pos as u32, len, kind };
+            section.push((i, c));
         }
-        for (i, c) in holders() {
+        // The values of the asset lie back to back: check their bounds, then their UTF-8
+        // in one pass over the section and a char boundary at each value's start.
+        let values_start = pos;
+        for &(i, c) in &section {
             let cell = cells.get_mut(c).ok_or("cell index out of range")?;
             let end = pos.checked_add(cell.len as usize).filter(|e| *e <= raw.len()).ok_or_else(|| {
                 let row = rows.first_row.saturating_add(i as u64);
@@ -251,12 +260,16 @@ pub(crate) fn parse(raw: Vec<u8>, rows: &BlockRows<'_>) -> Result<Block, String>
                     raw.len()
                 )
             })?;
-            if std::str::from_utf8(raw.get(pos..end).unwrap_or_default()).is_err() {
-                let row = rows.first_row.saturating_add(i as u64);
-                return Err(format!("row {row}: {asset} value at byte {pos} is not UTF-8"));
-            }
             cell.start = pos as u32;
             pos = end;
+        }
+        let text = std::str::from_utf8(raw.get(values_start..pos).unwrap_or_default());
+        for &(i, c) in &section {
+            let start = cells.get(c).map_or(0, |cell| cell.start as usize);
+            if !text.is_ok_and(|t| t.is_char_boundary(start - values_start)) {
+                let row = rows.first_row.saturating_add(i as u64);
+                return Err(format!("row {row}: {asset} value at byte {start} is not UTF-8"));
+            }
         }
     }
     for (i, (bits, r)) in rows.bits.iter().zip(row_cells.iter_mut()).enumerate() {
@@ -379,6 +392,23 @@ pub(crate) fn frame_header(frame: &[u8]) -> Result<FrameHeader, String> {
         window_size = content_size.unwrap_or(0);
     }
     Ok(FrameHeader { content_size, window_size, checksum: fhd & 0x04 != 0 })
+}
+
+/// Compresses one raw block into its stored form, `raw_len u32 LE ‖ zstd frame`.
+pub(crate) fn compress_block(compressor: &mut zstd::bulk::Compressor<'static>, raw: &[u8]) -> std::io::Result<Vec<u8>> {
+    let frame = compressor.compress(raw)?;
+    let mut block = Vec::with_capacity(4 + frame.len());
+    block.extend_from_slice(&(raw.len() as u32).to_le_bytes());
+    block.extend_from_slice(&frame);
+    Ok(block)
+}
+
+pub(crate) fn new_compressor(level: i32, dict: &[u8]) -> std::io::Result<zstd::bulk::Compressor<'static>> {
+    use zstd::zstd_safe::CParameter;
+    let mut c = zstd::bulk::Compressor::with_dictionary(level, dict)?;
+    c.set_parameter(CParameter::ContentSizeFlag(true))?;
+    c.set_parameter(CParameter::ChecksumFlag(false))?;
+    Ok(c)
 }
 
 thread_local! {
