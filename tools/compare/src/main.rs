@@ -8,19 +8,22 @@
 //! Usage: `compare --records N --out DIR [--modes plain,xxh3-64,...] [--lookups K]
 //!         [--dataset DIR] [--batch-secs S] [--no-cold]`
 //!
-//! Or, on an existing plain index built with `--accelerator` from the generator's data
-//! (seed 42): `compare --accelerated-index DIR --identities N --out DIR [--rounds R]`
-//! measures its checks with and without the accelerator (see [`accelerator_ab`]).
+//! Or, on existing plain indexes of the generator's data (seed 42):
+//! `compare --indexes DIR[,DIR...] --identities N --out DIR [--twins] [--rounds R]`
+//! measures them side by side, `check` and `records` (see [`indexes_ab`]);
+//! `--accelerated-index DIR` is `--indexes DIR --twins` (with and without the
+//! accelerator).
 
 use breachdex::Asset;
-use breachdex::{BuildOptions, build_index};
 use breachdex::Catalog;
 use breachdex::Date;
+use breachdex::Severity;
+use breachdex::risk_score;
+use breachdex::{AssetPolicy, RecordsRequest};
+use breachdex::{BuildOptions, build_index};
+use breachdex::{HashMode, Salt};
 use breachdex::{Index, OpenOptions, Query};
 use breachdex::{normalize_email, normalize_username};
-use breachdex::risk_score;
-use breachdex::Severity;
-use breachdex::{HashMode, Salt};
 use breachdex_gen::bench::{NOW, SALT, SEED};
 use breachdex_gen::{GenConfig, catalog_path, generate_cached, identity_email, miss_email};
 use rusqlite::{Connection, OpenFlags, params};
@@ -45,11 +48,13 @@ struct Args {
     /// Measure breachdex only (no read-back, SQLite, flat file or HashMap): for sizes
     /// where the baselines would not fit the machine or the time.
     breachdex_only: bool,
-    /// An existing plain index with accelerators: measure it against its FST-only twin.
-    accelerated_index: Option<PathBuf>,
-    /// Distinct identities of the accelerated index's dataset.
+    /// Existing plain indexes of one dataset, measured side by side.
+    indexes: Vec<PathBuf>,
+    /// Also measure each of `indexes` that holds accelerators as its FST-walk twin.
+    twins: bool,
+    /// Distinct identities of the indexes' dataset.
     identities: Option<u64>,
-    /// Alternating measurement rounds of the accelerator A/B.
+    /// Alternating measurement rounds of `--indexes`.
     rounds: usize,
 }
 
@@ -64,7 +69,8 @@ fn parse_args() -> Args {
         cold: true,
         memory: None,
         breachdex_only: false,
-        accelerated_index: None,
+        indexes: Vec::new(),
+        twins: false,
         identities: None,
         rounds: 3,
     };
@@ -84,15 +90,21 @@ fn parse_args() -> Args {
             "--no-cold" => a.cold = false,
             "--memory" => a.memory = Some(parse_size(&val())),
             "--breachdex-only" => a.breachdex_only = true,
-            "--accelerated-index" => a.accelerated_index = Some(PathBuf::from(val())),
+            "--accelerated-index" => {
+                a.indexes = vec![PathBuf::from(val())];
+                a.twins = true;
+            }
+            "--indexes" => a.indexes = val().split(',').map(PathBuf::from).collect(),
+            "--twins" => a.twins = true,
             "--identities" => a.identities = Some(val().replace('_', "").parse().expect("--identities N")),
             "--rounds" => a.rounds = val().parse().expect("--rounds R"),
             "-h" | "--help" => {
                 eprintln!(
                     "compare --records N --out DIR [--modes plain,xxh3-64,...] [--lookups K] [--dataset DIR] \
                      [--batch-secs S] [--no-cold] [--memory SIZE] [--breachdex-only]\n       \
-                     compare --accelerated-index DIR --identities N --out DIR [--lookups K] [--rounds R] \
-                     [--batch-secs S]"
+                     compare --indexes DIR[,DIR...] --identities N --out DIR [--twins] [--lookups K] \
+                     [--rounds R] [--batch-secs S]\n       \
+                     compare --accelerated-index DIR ... (= --indexes DIR --twins)"
                 );
                 std::process::exit(0);
             }
@@ -252,7 +264,11 @@ impl System for Bdx {
     fn batch_checker(&self) -> BatchChecker<'_> {
         Box::new(move |keys| {
             let queries: Vec<Query<'_>> = keys.iter().map(|k| Query::Email(k)).collect();
-            self.0.check_batch(&queries, breachdex::UnixTime::from_seconds(NOW)).into_iter().map(|r| r.expect("check").risk_score as u64).sum()
+            self.0
+                .check_batch(&queries, breachdex::UnixTime::from_seconds(NOW))
+                .into_iter()
+                .map(|r| r.expect("check").risk_score as u64)
+                .sum()
         })
     }
 }
@@ -528,36 +544,98 @@ fn warm_pages(path: &Path) {
     while f.read(&mut buf).expect("read for warming") > 0 {}
 }
 
-/// The accelerator A/B: the plain index at `dir` (built with `--accelerator`) against its
-/// twin without accelerator (hard links to the same files, a manifest that lists no
-/// `.fpt` file, so lookups walk the FST), on the same hit and miss keys, in `rounds`
-/// alternating rounds; medians over the rounds. Both must give the same answers.
-fn accelerator_ab(args: &Args, dir: &Path) {
-    let identities = args.identities.expect("--identities N (the dataset's distinct identities)");
-    let twin = args.out.join("fst-only-twin");
-    let _ = std::fs::remove_dir_all(&twin);
-    std::fs::create_dir_all(&twin).expect("create the twin");
-    for e in std::fs::read_dir(dir).expect("read index").flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if name != "manifest.json" && !name.ends_with(".fpt") {
-            std::fs::hard_link(e.path(), twin.join(&name)).expect("hard link");
+/// `records` of every hit key (first page, every asset allowed, nothing hashed), timed
+/// one by one after a warm-up pass over the same keys: (sorted latencies, sorted latencies of the identities with at most 10
+/// records, records returned, a checksum of every document id and value returned).
+fn records_latency(index: &Index, hits: &[String]) -> (Vec<u64>, Vec<u64>, u64, u64) {
+    use std::hash::{Hash, Hasher};
+    let policy = AssetPolicy::default();
+    let (mut all, mut small, mut returned) = (Vec::with_capacity(hits.len()), Vec::new(), 0u64);
+    let mut sum = std::collections::hash_map::DefaultHasher::new();
+    for k in hits {
+        // Warm-up pass, as for the checks: the timed pass reads mapped pages already faulted in.
+        black_box(index.records(&RecordsRequest::new(Query::Email(k), &policy)).expect("records").hits);
+    }
+    for k in hits {
+        let request = RecordsRequest::new(Query::Email(k), &policy);
+        let s = Instant::now();
+        let page = black_box(index.records(black_box(&request)).expect("records"));
+        let t = s.elapsed().as_nanos() as u64;
+        all.push(t);
+        if page.hits <= 10 {
+            small.push(t);
+        }
+        returned += page.results.len() as u64;
+        for r in &page.results {
+            r.document_id.hash(&mut sum);
+            r.values.hash(&mut sum);
         }
     }
-    let mut manifest = breachdex::read_manifest(dir).expect("manifest");
-    let before = manifest.files.len();
-    manifest.files.retain(|f| !f.name.ends_with(".fpt"));
-    assert!(manifest.files.len() < before, "{} holds no accelerator (build it with --accelerator)", dir.display());
-    std::fs::write(twin.join("manifest.json"), manifest.to_file_text().expect("manifest text")).expect("write");
+    all.sort_unstable();
+    small.sort_unstable();
+    (all, small, returned, sum.finish())
+}
+
+/// Existing plain indexes of the generator's data (seed 42, `--identities` distinct
+/// identities), e.g. the same dumps in two format versions, measured side by side on the
+/// same hit and miss keys in `--rounds` alternating rounds (medians over the rounds):
+/// open, `check` hit and miss, batch checks, and `records` of the hit keys. With
+/// `--twins`, an index holding accelerators (`.fpt`) is also measured as its twin
+/// without them (hard links to the same files, a manifest that lists no `.fpt` file, so
+/// lookups walk the FST). Every index must give the same `check` answers and the same
+/// records (document ids and values), or the run aborts.
+fn indexes_ab(args: &Args) {
+    let identities = args.identities.expect("--identities N (the dataset's distinct identities)");
+    let mut systems: Vec<(String, PathBuf)> = Vec::new();
+    let mut twins = Vec::new();
+    for (i, dir) in args.indexes.iter().enumerate() {
+        let manifest = breachdex::read_manifest(dir).expect("manifest");
+        let accelerated = manifest.files.iter().any(|f| f.name.ends_with(".fpt"));
+        let label = format!(
+            "{} (v{}{})",
+            dir.display(),
+            manifest.format_version,
+            if accelerated { ", accelerator" } else { "" }
+        );
+        systems.push((label, dir.clone()));
+        if !(args.twins && accelerated) {
+            continue;
+        }
+        let twin = args.out.join(format!("fst-only-twin-{i}"));
+        let _ = std::fs::remove_dir_all(&twin);
+        std::fs::create_dir_all(&twin).expect("create the twin");
+        for e in std::fs::read_dir(dir).expect("read index").flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name != "manifest.json" && !name.ends_with(".fpt") {
+                std::fs::hard_link(e.path(), twin.join(&name)).expect("hard link");
+            }
+        }
+        let mut manifest = manifest;
+        manifest.files.retain(|f| !f.name.ends_with(".fpt"));
+        std::fs::write(twin.join("manifest.json"), manifest.to_file_text().expect("manifest text")).expect("write");
+        systems.push((format!("{} (v{}, FST walk)", dir.display(), manifest.format_version), twin.clone()));
+        twins.push(twin);
+    }
 
     let k = args.lookups;
     let (hits, misses, mixed) = lookup_keys(k, identities);
-
-    for name in ["email.fst", "email.fpt", "email.ranges", "records.hot"] {
-        warm_pages(&dir.join(name));
+    for (_, dir) in &systems {
+        for e in std::fs::read_dir(dir).expect("read index").flatten() {
+            warm_pages(&e.path());
+        }
     }
-    let systems = [("breachdex plain, accelerator", dir.to_path_buf()), ("breachdex plain, FST walk", twin.clone())];
-    let opened: Vec<Bdx> = systems.iter().map(|(_, d)| Bdx(Index::open(d, &OpenOptions::default()).expect("open"))).collect();
-    let mut runs: Vec<Vec<M>> = vec![Vec::new(); systems.len()];
+    let opened: Vec<Bdx> =
+        systems.iter().map(|(_, d)| Bdx(Index::open(d, &OpenOptions::default()).expect("open"))).collect();
+    #[derive(Default, Clone)]
+    struct R {
+        med: f64,
+        p99: f64,
+        small_med: f64,
+        small_n: usize,
+        returned: u64,
+        checksum: u64,
+    }
+    let mut runs: Vec<Vec<(M, R)>> = vec![Vec::new(); systems.len()];
     for round in 0..args.rounds {
         for (i, (name, d)) in systems.iter().enumerate() {
             let mut m = M { name: name.to_string(), ..M::default() };
@@ -565,16 +643,25 @@ fn accelerator_ab(args: &Args, dir: &Path) {
             latency(&opened[i], &hits, &misses, &mut m);
             m.batch1 = batch(&opened[i], &mixed, 1, args.batch_secs);
             m.batch2 = batch(&opened[i], &mixed, 2, args.batch_secs);
+            let (all, small, returned, checksum) = records_latency(&opened[i].0, &hits);
+            let r = R {
+                med: percentile(&all, 0.5) as f64,
+                p99: percentile(&all, 0.99) as f64,
+                small_med: percentile(&small, 0.5) as f64,
+                small_n: small.len(),
+                returned,
+                checksum,
+            };
             eprintln!(
-                "compare: round {round} {name}: hit {:.0} ns (p99 {:.0}), miss {:.0} ns, batch {:.0}/{:.0} checks/s",
-                m.hit_med, m.hit_p99, m.miss_med, m.batch1, m.batch2
+                "compare: round {round} {name}: hit {:.0} ns (p99 {:.0}), miss {:.0} ns, batch {:.0}/{:.0} checks/s, records {:.0} ns (p99 {:.0})",
+                m.hit_med, m.hit_p99, m.miss_med, m.batch1, m.batch2, r.med, r.p99
             );
-            runs[i].push(m);
+            runs[i].push((m, r));
         }
     }
-    let reference = runs[0][0].checksum;
-    for r in runs.iter().flatten() {
-        assert_eq!(r.checksum, reference, "{} disagrees on the hit keys", r.name);
+    let reference = (runs[0][0].0.checksum, runs[0][0].1.checksum, runs[0][0].1.returned);
+    for (m, r) in runs.iter().flatten() {
+        assert_eq!((m.checksum, r.checksum, r.returned), reference, "{} disagrees on the hit keys", m.name);
     }
     let med = |v: &mut Vec<f64>| {
         v.sort_by(|a, b| a.total_cmp(b));
@@ -582,42 +669,47 @@ fn accelerator_ab(args: &Args, dir: &Path) {
     };
     let mut out = String::new();
     out.push_str(&format!(
-        "{} ({} records, {} identities), {} hit and {} miss keys, {} alternating rounds, medians over the rounds\n\n",
-        dir.display(),
+        "{} records, {} identities, {} hit and {} miss keys ({} records returned for the hits, {} of the hit identities hold at most 10), {} alternating rounds, medians over the rounds\n\n",
         opened[0].0.len(),
         identities,
         k,
         k,
+        runs[0][0].1.returned,
+        runs[0][0].1.small_n,
         args.rounds
     ));
-    out.push_str("| | open | check hit, median | hit p99 | check miss, median | batch, 1 thread | batch, 2 threads |\n");
-    out.push_str("|---|---:|---:|---:|---:|---:|---:|\n");
+    out.push_str("| index | open | check hit, median | hit p99 | check miss, median | batch, 1 thread | batch, 2 threads | records, median | records p99 | records (≤ 10 records), median |\n");
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (i, (name, _)) in systems.iter().enumerate() {
         let r = &runs[i];
-        let col = |f: &dyn Fn(&M) -> f64| med(&mut r.iter().map(f).collect());
+        let col = |f: &dyn Fn(&(M, R)) -> f64| med(&mut r.iter().map(f).collect());
         out.push_str(&format!(
-            "| {name} | {} | {} | {} | {} | {} | {} |\n",
-            fmt_ns(col(&|m| m.open_ns.unwrap_or(0.0))),
-            fmt_ns(col(&|m| m.hit_med)),
-            fmt_ns(col(&|m| m.hit_p99)),
-            fmt_ns(col(&|m| m.miss_med)),
-            fmt_rate(col(&|m| m.batch1)),
-            fmt_rate(col(&|m| m.batch2)),
+            "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            fmt_ns(col(&|x| x.0.open_ns.unwrap_or(0.0))),
+            fmt_ns(col(&|x| x.0.hit_med)),
+            fmt_ns(col(&|x| x.0.hit_p99)),
+            fmt_ns(col(&|x| x.0.miss_med)),
+            fmt_rate(col(&|x| x.0.batch1)),
+            fmt_rate(col(&|x| x.0.batch2)),
+            fmt_ns(col(&|x| x.1.med)),
+            fmt_ns(col(&|x| x.1.p99)),
+            fmt_ns(col(&|x| x.1.small_med)),
         ));
     }
-    let ratio = med(&mut runs[0].iter().map(|m| m.hit_med).collect()) / med(&mut runs[1].iter().map(|m| m.hit_med).collect());
-    out.push_str(&format!("\ncheck hit median, accelerator / FST walk: {ratio:.2}\n"));
     print!("{out}");
+    std::fs::write(args.out.join("indexes-ab.md"), &out).expect("write the table");
     drop(opened);
-    let _ = std::fs::remove_dir_all(&twin);
+    for twin in twins {
+        let _ = std::fs::remove_dir_all(&twin);
+    }
 }
 
 fn main() {
     let args = parse_args();
     let run_started = Instant::now();
     std::fs::create_dir_all(&args.out).expect("create --out");
-    if let Some(dir) = &args.accelerated_index {
-        accelerator_ab(&args, dir);
+    if !args.indexes.is_empty() {
+        indexes_ab(&args);
         return;
     }
     let (data_dir, identities) = dataset(&args);
@@ -1037,7 +1129,7 @@ fn table(
     for (label, f, lower, fmt) in &rows {
         let best = rs[..nb]
             .iter()
-            .filter_map(|m| f(m))
+            .filter_map(f)
             .fold(None, |acc: Option<f64>, v| Some(acc.map_or(v, |a| if *lower { a.min(v) } else { a.max(v) })));
         out += &format!("| {label} |");
         for m in rs {
