@@ -58,6 +58,7 @@ mod normalize;
 mod password;
 mod query;
 mod severity;
+mod upgrade;
 
 #[doc(hidden)]
 pub mod internals;
@@ -105,6 +106,9 @@ pub use catalog::{Catalog, CatalogError, SourceSpec};
 pub use ingest::{Compression, DumpFile, DumpFormat, IngestError, MAX_RECORD_BYTES, MAX_REJECT_RAW_BYTES};
 
 pub use format::manifest::{Manifest, ManifestError};
+
+// Upgrading an index of an older format version.
+pub use upgrade::{UpgradeError, UpgradeOptions, UpgradeReport, upgrade_index};
 
 /// The manifest of an index (`manifest.json`, written last): format version, build
 /// options, counts, every file with its size and checksum, and the sources. Read it with

@@ -305,35 +305,75 @@ fn queries_of(index: &Index) -> Vec<(bool, String)> {
     queries.into_iter().collect()
 }
 
+/// `new` answers every query of `old` exactly as `old` does: checks, and records
+/// (document ids included) paged two at a time, with a cursor exactly where `old` has one.
+fn assert_same_answers(old: &Index, new: &Index, label: &str) {
+    let policy = AssetPolicy::default();
+    let queries = queries_of(old);
+    assert!(queries.len() > 20, "{label}: {} queries", queries.len());
+    for (is_email, text) in &queries {
+        let query = if *is_email { Query::Email(text) } else { Query::Username(text) };
+        let now = UnixTime::from_seconds(NOW);
+        assert_eq!(new.check(&query, now).unwrap(), old.check(&query, now).unwrap(), "{label}: check {query:?}");
+        let (mut old_cursor, mut new_cursor) = (String::new(), String::new());
+        loop {
+            fn request<'r>(query: Query<'r>, policy: &'r AssetPolicy, cursor: &'r str) -> RecordsRequest<'r> {
+                let cursor = Some(cursor).filter(|c| !c.is_empty());
+                RecordsRequest { query, policy, cursor, limit: Some(2), output_salt: None }
+            }
+            let a = old.records(&request(query, &policy, &old_cursor)).unwrap();
+            let b = new.records(&request(query, &policy, &new_cursor)).unwrap();
+            assert_eq!((b.hits, &b.results), (a.hits, &a.results), "{label}: records {query:?}");
+            assert_eq!(b.cursor.is_empty(), a.cursor.is_empty(), "{label}: records {query:?}");
+            if a.cursor.is_empty() {
+                break;
+            }
+            (old_cursor, new_cursor) = (a.cursor, b.cursor);
+        }
+    }
+}
+
 #[test]
 fn v1_and_v2_fixtures_give_the_same_answers() {
-    let policy = AssetPolicy::default();
     for (v1, v2) in [("v1-plain", "v2-plain"), ("v1-sha256", "v2-sha256")] {
-        let (old, new) = (open(v1), open(v2));
-        let queries = queries_of(&old);
-        assert!(queries.len() > 20, "{v1}: {} queries", queries.len());
-        for (is_email, text) in &queries {
-            let query = if *is_email { Query::Email(text) } else { Query::Username(text) };
-            let now = UnixTime::from_seconds(NOW);
-            assert_eq!(new.check(&query, now).unwrap(), old.check(&query, now).unwrap(), "{v2}: check {query:?}");
-            // Page through two records at a time: the same records (document ids
-            // included) in the same order, and a cursor exactly where v1 has one.
-            let (mut old_cursor, mut new_cursor) = (String::new(), String::new());
-            loop {
-                fn request<'r>(query: Query<'r>, policy: &'r AssetPolicy, cursor: &'r str) -> RecordsRequest<'r> {
-                    let cursor = Some(cursor).filter(|c| !c.is_empty());
-                    RecordsRequest { query, policy, cursor, limit: Some(2), output_salt: None }
-                }
-                let a = old.records(&request(query, &policy, &old_cursor)).unwrap();
-                let b = new.records(&request(query, &policy, &new_cursor)).unwrap();
-                assert_eq!((b.hits, &b.results), (a.hits, &a.results), "{v2}: records {query:?}");
-                assert_eq!(b.cursor.is_empty(), a.cursor.is_empty(), "{v2}: records {query:?}");
-                if a.cursor.is_empty() {
-                    break;
-                }
-                (old_cursor, new_cursor) = (a.cursor, b.cursor);
-            }
+        assert_same_answers(&open(v1), &open(v2), v2);
+    }
+}
+
+/// `upgrade` turns each version 1 fixture into a version 2 index that verifies clean,
+/// answers exactly as the fixture does, and whose record files are byte for byte those
+/// of the version 2 fixture built from the same inputs (same rows, same store blocks).
+#[test]
+fn upgraded_v1_fixtures_match_the_v2_fixtures() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (v1, v2) in [("v1-plain", "v2-plain"), ("v1-sha256", "v2-sha256")] {
+        let out = tmp.path().join(v1);
+        let salt = v1.ends_with("sha256").then(sha256_salt);
+        let options = breachdex::UpgradeOptions { salt: salt.clone(), threads: Some(1), ..Default::default() };
+        let report = breachdex::upgrade_index(&fixture(v1), &out, &options).unwrap();
+        assert_eq!((report.rows, report.checked_ids), (32, 32), "{v1}: every record holds stored assets only");
+        assert!(report.bytes_after < report.bytes_before, "{v1}: {report:?}");
+        let verified = verify(&out).unwrap();
+        assert!(verified.is_ok(), "{v1}: {:?}", verified.problems);
+        let options = salt.map(OpenOptions::with_salt).unwrap_or_default();
+        let upgraded = Index::open(&out, &options).unwrap();
+        let old = open(v1);
+        assert_eq!(upgraded.format_version(), 2);
+        let (m, old_m) = (upgraded.manifest(), old.manifest());
+        assert_eq!((&m.counts, &m.build_stats, &m.sources), (&old_m.counts, &old_m.build_stats, &old_m.sources));
+        assert_eq!(
+            (&m.hash_mode, &m.salt_fingerprint, &m.created),
+            (&old_m.hash_mode, &old_m.salt_fingerprint, &old_m.created)
+        );
+        assert_same_answers(&old, &upgraded, &format!("upgraded {v1}"));
+        // The v2 fixture also has a password index, which a v1 index cannot give: every
+        // file the upgrade writes is byte for byte the fixture's.
+        for file in &m.files {
+            let got = std::fs::read(out.join(&file.name)).unwrap();
+            let want = std::fs::read(fixture(v2).join(&file.name)).unwrap();
+            assert!(got == want, "{v1}: {} differs from {v2}'s", file.name);
         }
+        assert_eq!(m.files.len() + 2, open(v2).manifest().files.len(), "{v1}: all but the password files");
     }
 }
 

@@ -310,7 +310,7 @@ impl BuildSettings {
 pub fn build_index(catalog: &Catalog, out_dir: &Path, options: &BuildOptions) -> Result<BuildSummary, BuildError> {
     let started = Instant::now();
     let settings = BuildSettings::check(options)?;
-    let plan = OutputPlan::check(catalog, out_dir, options.rejects_path.as_deref(), options.force)?;
+    let (plan, rejects_path) = OutputPlan::check(catalog, out_dir, options.rejects_path.as_deref(), options.force)?;
     let staging = Staging::create(&plan)?;
     let pool = WorkerPool::new(settings.threads)
         .map_err(|e| BuildError::InvalidOption(format!("cannot start {} threads: {e}", settings.threads)))?;
@@ -335,7 +335,7 @@ pub fn build_index(catalog: &Catalog, out_dir: &Path, options: &BuildOptions) ->
             stored_filter,
             build_date,
             keep_raw: settings.keep_raw,
-            rejects_path: &plan.rejects_path,
+            rejects_path: &rejects_path,
             sort_buffer: settings.memory.record_sort,
             password_sort_buffer: options.password_index.then_some(settings.memory.password_sort),
             spill_dir: staging.spill_dir(),
@@ -536,7 +536,7 @@ fn source_meta(s: &SourceSpec, build_date: Date, written: &WrittenIndex) -> Sour
 }
 
 /// Writes `manifest.json` into `dir` and syncs it; returns its size in bytes.
-fn write_manifest(manifest: &Manifest, dir: &Path) -> Result<u64, BuildError> {
+pub(crate) fn write_manifest(manifest: &Manifest, dir: &Path) -> Result<u64, BuildError> {
     let text = manifest
         .to_file_text()
         .map_err(|e| BuildError::Io { context: "serializing the manifest".into(), source: std::io::Error::other(e) })?;

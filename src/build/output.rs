@@ -51,7 +51,9 @@ pub enum UnsafeOutput {
         entry: String,
     },
     /// The output is, or holds, the catalog or one of its dump files.
-    #[error("{path} holds the build's input {input}; choose an output folder that holds no catalog or dump file")]
+    #[error(
+        "{path} holds the build's input {input}; choose an output folder that holds no catalog, dump file or index being upgraded"
+    )]
     HoldsInput {
         /// The output (or rejects file).
         path: PathBuf,
@@ -69,27 +71,39 @@ pub enum UnsafeOutput {
     },
 }
 
-/// The checked output of a build.
+/// The checked output folder of a build or an upgrade.
 #[derive(Debug)]
-pub(super) struct OutputPlan {
+pub(crate) struct OutputPlan {
     /// Where the index goes.
     pub out_dir: PathBuf,
     /// Its parent folder (`.` for a bare name).
     pub parent: PathBuf,
     /// Its file name.
     pub name: String,
-    /// Where the rejects go.
-    pub rejects_path: PathBuf,
 }
 
 impl OutputPlan {
-    /// Checks `out_dir` and the rejects path against the rules of this module.
+    /// Checks `out_dir` and the rejects path of a build from `catalog` against the rules
+    /// of this module; returns the plan and the rejects path.
     pub fn check(
         catalog: &Catalog,
         out_dir: &Path,
         rejects_path: Option<&Path>,
         replace: bool,
-    ) -> Result<OutputPlan, BuildError> {
+    ) -> Result<(OutputPlan, PathBuf), BuildError> {
+        let inputs = input_files(catalog);
+        let plan = OutputPlan::check_index_dir(out_dir, &inputs, replace)?;
+        let rejects_path =
+            rejects_path.map_or_else(|| plan.parent.join(format!("{}.rejects.jsonl", plan.name)), Path::to_path_buf);
+        check_rejects_path(&rejects_path, &inputs)?;
+        Ok((plan, rejects_path))
+    }
+
+    /// Checks `out_dir`, the folder an index is to be written to, against the rules of
+    /// this module: its parent exists, and anything already there is replaced only when
+    /// `replace` is asked for and it is an index (or an empty folder) holding none of
+    /// `inputs` (canonical paths the writing reads).
+    pub fn check_index_dir(out_dir: &Path, inputs: &[PathBuf], replace: bool) -> Result<OutputPlan, BuildError> {
         let name = out_dir
             .file_name()
             .ok_or_else(|| BuildError::InvalidOption(format!("{} is not a usable folder name", out_dir.display())))?
@@ -109,17 +123,14 @@ impl OutputPlan {
                 parent.display()
             )));
         }
-        let inputs = input_files(catalog);
         if std::fs::symlink_metadata(out_dir).is_ok() {
             if !replace {
                 return Err(UnsafeOutput::Exists(out_dir.to_path_buf()).into());
             }
-            refuse_if_holds_input(out_dir, &inputs)?;
+            refuse_if_holds_input(out_dir, inputs)?;
             check_replaceable_index(out_dir)?;
         }
-        let rejects_path = rejects_path.map_or_else(|| parent.join(format!("{name}.rejects.jsonl")), Path::to_path_buf);
-        check_rejects_path(&rejects_path, &inputs)?;
-        Ok(OutputPlan { out_dir: out_dir.to_path_buf(), parent, name, rejects_path })
+        Ok(OutputPlan { out_dir: out_dir.to_path_buf(), parent, name })
     }
 }
 
@@ -202,7 +213,7 @@ fn is_rejects_file(path: &Path) -> bool {
 
 /// The staging folder and spill folder of a build, beside the output. Dropping it
 /// removes both; [`Staging::publish`] renames the staged index into place instead.
-pub(super) struct Staging {
+pub(crate) struct Staging {
     index: StagedDir,
     spill: tempfile::TempDir,
 }
@@ -303,6 +314,6 @@ fn unused_name(dir: &Path, base: &str) -> PathBuf {
 }
 
 /// Flushes a folder's entries to disk.
-pub(super) fn sync_dir(dir: &Path) -> std::io::Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }

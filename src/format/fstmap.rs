@@ -112,6 +112,16 @@ impl FstReader {
         found.filter(|_| ordinal < self.len()).ok_or_else(|| self.view.damaged(format!("no key has ordinal {ordinal}")))
     }
 
+    /// Every key with its ordinal, in key order (a bounded walk, [`super::fst_safe::Stream`]).
+    pub fn stream(&self) -> super::fst_safe::Stream<'_> {
+        self.meta.stream(self.view.body())
+    }
+
+    /// A damaged-file error for this FST.
+    pub fn damaged(&self, reason: impl Into<String>) -> FormatError {
+        self.view.damaged(reason)
+    }
+
     /// The ordinal of `key` after the accelerator's answer `probe` for it.
     #[inline]
     pub fn resolve(&self, probe: Probe, key: &[u8]) -> Result<Option<u64>, FormatError> {

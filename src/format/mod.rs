@@ -344,6 +344,16 @@ impl Write for FileWriter {
     }
 }
 
+/// Copies the framed file in `view`, a file of an older format version whose frame was
+/// checked, to `path` as a file of kind `kind` and of [`FORMAT_VERSION`]: the same body
+/// and header parameters, the new version in the header and a new footer checksum. For
+/// the files whose layout did not change between versions.
+pub fn rewrite_version(view: &FileView, kind: Kind, path: &Path) -> io::Result<FileSummary> {
+    let mut writer = FileWriter::create(path, kind)?;
+    writer.write_all(view.body())?;
+    writer.finish(view.params())
+}
+
 fn encode_header(kind: Kind, body_len: u64, params: [u64; 4]) -> [u8; HEADER_LEN] {
     let mut h = [0u8; HEADER_LEN];
     h[OFF_MAGIC..OFF_MAGIC + 8].copy_from_slice(&FILE_MAGIC);
@@ -525,6 +535,27 @@ mod tests {
         let view = parse(bad).unwrap();
         let err = view.verify_checksum().unwrap_err();
         assert!(err.to_string().contains("sample.bin: checksum mismatch"), "{err}");
+    }
+
+    #[test]
+    fn rewrite_version_keeps_body_and_params() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, _) = write_sample(dir.path(), b"payload");
+        let mut old = std::fs::read(&path).unwrap();
+        old[OFF_VERSION..OFF_VERSION + 2].copy_from_slice(&1u16.to_le_bytes());
+        let split = old.len() - FOOTER_LEN;
+        let sum = xxhash_rust::xxh3::xxh3_64(&old[..split]);
+        old[split..split + 8].copy_from_slice(&sum.to_le_bytes());
+        let view = FileView::parse_version("sample.bin", Bytes::from_vec(old), *b"TEST", 1).unwrap();
+        let new_path = dir.path().join("new.bin");
+        let summary = rewrite_version(&view, *b"TEST", &new_path).unwrap();
+        let new = std::fs::read(&new_path).unwrap();
+        assert_eq!(summary.size, new.len() as u64);
+        assert_eq!(summary.xxh3, xxhash_rust::xxh3::xxh3_64(&new));
+        let view = FileView::parse("new.bin", Bytes::from_vec(new), *b"TEST").unwrap();
+        view.verify_checksum().unwrap();
+        assert_eq!(&**view.body(), b"payload");
+        assert_eq!(view.params(), [1, 2, 3, 4]);
     }
 
     #[test]

@@ -129,6 +129,25 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest, OpenError> {
     })
 }
 
+/// The parts of an open version 1 index that a conversion to the current format reads
+/// (every file is already checked against the manifest, in constant time).
+pub(crate) struct V1Parts<'a> {
+    /// `records.rows`.
+    pub rows: &'a RowsReader,
+    /// The asset columns, by [`Asset::index`] (`None`: not stored).
+    pub columns: &'a [Option<ColumnReader>; ASSET_COUNT],
+    /// The e-mail key map.
+    pub email_map: &'a KeyMapReader,
+    /// `email.ranges`.
+    pub email_ranges: &'a RangesReader,
+    /// `username.postings`.
+    pub username_postings: &'a PostingsReader,
+    /// The sources, ascending by id (a row's v2 source slot is its source's position).
+    pub sources: &'a [SourceInfo],
+    /// The salt the index was opened with (hashed modes).
+    pub salt: Option<&'a Salt>,
+}
+
 /// The files holding the records themselves, by format version: the rest of an index
 /// (key maps, runs, postings, password files, accelerators) has the same layout in
 /// both.
@@ -481,6 +500,23 @@ impl Index {
         let files = IndexFiles::new(dir, manifest, files)?;
         let salt = salt.filter(|_| mode.is_hashed()).cloned();
         Ok(Index { inner: Arc::new(Inner { files, deriver, salt }) })
+    }
+
+    /// The version 1 files, for a conversion; `None` for an index of another version.
+    pub(crate) fn v1_parts(&self) -> Option<V1Parts<'_>> {
+        let files = &self.inner.files;
+        match &files.records {
+            RecordFiles::V1 { rows, columns } => Some(V1Parts {
+                rows,
+                columns,
+                email_map: &files.email_map,
+                email_ranges: &files.email_ranges,
+                username_postings: &files.username_postings,
+                sources: &files.sources,
+                salt: self.inner.salt.as_ref(),
+            }),
+            RecordFiles::V2 { .. } => None,
+        }
     }
 
     /// The index directory.
