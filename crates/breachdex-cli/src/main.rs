@@ -64,6 +64,9 @@ enum Command {
         /// The index directory.
         dir: PathBuf,
     },
+    /// Convert an index of format version 1 into a new index of the current format,
+    /// without the dumps (OLD is only read; NEW appears when complete).
+    Upgrade(UpgradeArgs),
     /// Serve the breach API over HTTP (keys, plans, rate limits, request log).
     Serve(server::ServeArgs),
     /// Create, list and revoke API keys of the server.
@@ -114,6 +117,27 @@ struct BuildArgs {
     /// instead of walking the FST (faster on large indexes; about 13 bytes per key).
     #[arg(long)]
     accelerator: bool,
+    /// No progress bar.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct UpgradeArgs {
+    /// The index of format version 1 to convert.
+    old: PathBuf,
+    /// The index directory to create.
+    new: PathBuf,
+    /// File holding the salt of a hashed index (required for one: the document ids are
+    /// checked with it).
+    #[arg(long)]
+    salt_file: Option<PathBuf>,
+    /// Compression threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Replace NEW if it is an existing breachdex index (anything else is refused).
+    #[arg(long)]
+    force: bool,
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
@@ -365,6 +389,9 @@ fn error_code(err: &anyhow::Error) -> &'static str {
         if cause.is::<breachdex::CatalogError>() {
             return "catalog_error";
         }
+        if cause.is::<breachdex::UpgradeError>() {
+            return "upgrade_error";
+        }
         if cause.is::<breachdex::BuildError>() {
             return "build_error";
         }
@@ -383,6 +410,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Password(args) => cmd_password(args),
         Command::Info { dir } => cmd_info(&dir, cli.json),
         Command::Verify { dir } => cmd_verify(&dir, cli.json),
+        Command::Upgrade(args) => cmd_upgrade(args, cli.json),
         Command::Serve(args) => server::cmd_serve(args),
         Command::Keys(command) => server::cmd_keys(command),
         Command::Logs(args) => server::cmd_logs(args),
@@ -449,6 +477,58 @@ fn cmd_build(args: BuildArgs, json: bool) -> Result<ExitCode> {
         outln!("{}", serde_json::to_string_pretty(&summary_json(&summary))?);
     } else {
         print_summary(&summary)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_upgrade(args: UpgradeArgs, json: bool) -> Result<ExitCode> {
+    let bar = (!args.quiet && std::io::stderr().is_terminal()).then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {msg:10} [{bar:40}] {pos}/{len} rows {per_sec} eta {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        Arc::new(Bar(bar))
+    });
+    let options = breachdex::UpgradeOptions {
+        salt: read_salt(args.salt_file.as_deref())?,
+        threads: args.threads,
+        force: args.force,
+        progress: bar.clone().map(|b| b as Arc<dyn BuildProgress>),
+    };
+    let report = breachdex::upgrade_index(&args.old, &args.new, &options);
+    if let Some(bar) = &bar {
+        bar.0.finish_and_clear();
+    }
+    let report = report.map_err(|e| match e {
+        breachdex::UpgradeError::Output(e) => with_flag_hint(e),
+        e => e.into(),
+    })?;
+    if json {
+        let obj = serde_json::json!({
+            "index": report.out_dir, "from": args.old, "rows": report.rows, "checked_ids": report.checked_ids,
+            "bytes_before": report.bytes_before, "bytes_after": report.bytes_after,
+            "seconds": report.elapsed.as_secs_f64(), "records_per_second": report.records_per_second()});
+        outln!("{}", serde_json::to_string_pretty(&obj)?);
+    } else {
+        outln!(
+            "upgraded {} to {} in {:.2} s ({:.0} records/s)",
+            args.old.display(),
+            report.out_dir.display(),
+            report.elapsed.as_secs_f64(),
+            report.records_per_second()
+        );
+        outln!("  records        {} ({} document ids checked)", report.rows, report.checked_ids);
+        outln!(
+            "  size           {} -> {} ({} -> {} bytes)",
+            human_bytes(report.bytes_before),
+            human_bytes(report.bytes_after),
+            report.bytes_before,
+            report.bytes_after
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1105,3 +1105,116 @@ fn open_errors_name_the_index_path_once() {
     let o = run(&["verify", p(&out)]);
     assert_eq!(code(&o), 3, "a damaged manifest is damage: {}", stderr(&o));
 }
+
+fn fixture(name: &str) -> PathBuf {
+    repo().join("testdata/fixtures").join(name)
+}
+
+/// Copies the committed fixture `name` into `dir` (the fixtures are never modified).
+fn copy_fixture(name: &str, dir: &Path) -> PathBuf {
+    let to = dir.join(name);
+    std::fs::create_dir(&to).unwrap();
+    for entry in std::fs::read_dir(fixture(name)).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+    to
+}
+
+/// Every file of an index folder with its bytes.
+fn folder_bytes(dir: &Path) -> Vec<(std::ffi::OsString, Vec<u8>)> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .map(|e| (e.file_name(), std::fs::read(e.path()).unwrap()))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn upgrade_converts_a_v1_index_and_replaces_only_an_index_with_force() {
+    let tmp = tempfile::tempdir().unwrap();
+    let old = copy_fixture("v1-plain", tmp.path());
+    let before = folder_bytes(&old);
+    let new = tmp.path().join("new");
+    let report: Value =
+        serde_json::from_str(&ok(&run(&["--json", "upgrade", p(&old), p(&new), "-q"]))).expect("one JSON object");
+    assert_eq!((report["rows"].as_u64(), report["checked_ids"].as_u64()), (Some(32), Some(32)));
+    assert!(report["bytes_after"].as_u64() < report["bytes_before"].as_u64(), "{report}");
+    ok(&run(&["verify", p(&new)]));
+    let info: Value = serde_json::from_str(&ok(&run(&["info", "--json", p(&new)]))).unwrap();
+    assert_eq!(info["format_version"], 2, "{info}");
+    let old_check = check_json(&["--index", p(&old), "--email", "user@example.com"]);
+    let new_check = check_json(&["--index", p(&new), "--email", "user@example.com"]);
+    assert_eq!(new_check, old_check);
+    assert_eq!(folder_bytes(&old), before, "the old index is only read");
+
+    // An existing index is replaced only with --force.
+    let o = run(&["upgrade", p(&old), p(&new), "-q"]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("already exists") && stderr(&o).contains("--force"), "{}", stderr(&o));
+    let text = ok(&run(&["upgrade", p(&old), p(&new), "-q", "--force"]));
+    assert!(text.contains("upgraded") && text.contains("32"), "{text}");
+    ok(&run(&["verify", p(&new)]));
+
+    // Anything that is not an index is never replaced, nor the old index itself.
+    let user = tmp.path().join("documents");
+    std::fs::create_dir(&user).unwrap();
+    std::fs::write(user.join("letter.txt"), b"dear").unwrap();
+    let file = tmp.path().join("file.txt");
+    std::fs::write(&file, b"mine").unwrap();
+    for (out, expected) in [
+        (&user, "not a breachdex index"),
+        (&file, "is a regular file, not a breachdex index"),
+        (&old, "holds the build's input"),
+    ] {
+        let o = run(&["--json", "upgrade", p(&old), p(out), "-q", "--force"]);
+        assert_eq!(code(&o), 1, "{}", stderr(&o));
+        let err: Value = serde_json::from_str(stderr(&o).trim()).unwrap();
+        assert!(err["error"].as_str().unwrap().contains(expected), "{err}");
+    }
+    assert_eq!(std::fs::read(user.join("letter.txt")).unwrap(), b"dear");
+    assert_eq!(std::fs::read(&file).unwrap(), b"mine");
+    assert_eq!(folder_bytes(&old), before);
+}
+
+#[test]
+fn upgrade_refuses_a_v2_index_and_a_hashed_index_without_its_salt() {
+    let tmp = tempfile::tempdir().unwrap();
+    let new = tmp.path().join("new");
+    let o = run(&["upgrade", p(&fixture("v2-plain")), p(&new), "-q"]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("already a format version 2 index"), "{}", stderr(&o));
+    assert!(!new.exists());
+
+    let o = run(&["--json", "upgrade", p(&fixture("v1-sha256")), p(&new), "-q"]);
+    assert_eq!(code(&o), 1);
+    let err: Value = serde_json::from_str(stderr(&o).trim()).unwrap();
+    let message = err["error"].as_str().unwrap();
+    assert!(message.contains("salt") && message.contains("--salt-file"), "{message}");
+    assert!(!new.exists());
+    let salt = fixture("v1-sha256.salt");
+    ok(&run(&["upgrade", p(&fixture("v1-sha256")), p(&new), "-q", "--salt-file", p(&salt)]));
+    ok(&run(&["verify", p(&new)]));
+}
+
+#[test]
+fn upgrade_of_a_damaged_v1_index_names_the_row() {
+    let tmp = tempfile::tempdir().unwrap();
+    let old = copy_fixture("v1-plain", tmp.path());
+    // Row 7's document id: rows are 32 bytes after the 64-byte header, the id first.
+    let rows = old.join("records.rows");
+    let mut bytes = std::fs::read(&rows).unwrap();
+    bytes[64 + 32 * 7 + 3] ^= 0x10;
+    std::fs::write(&rows, &bytes).unwrap();
+    let new = tmp.path().join("new");
+    let o = run(&["upgrade", p(&old), p(&new), "-q"]);
+    assert_eq!(code(&o), 1);
+    let err = stderr(&o);
+    assert!(err.contains("records.rows") && err.contains("row 7: its document id"), "{err}");
+    assert!(err.contains("verify"), "{err}");
+    assert!(!new.exists(), "nothing at the output");
+    let leftovers: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(leftovers.len(), 1, "no staging folder left behind: {leftovers:?}");
+}
