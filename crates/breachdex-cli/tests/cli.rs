@@ -1218,3 +1218,35 @@ fn upgrade_of_a_damaged_v1_index_names_the_row() {
     let leftovers: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(leftovers.len(), 1, "no staging folder left behind: {leftovers:?}");
 }
+
+/// An upgrade killed at any moment leaves the old index as it was and, at the output,
+/// either nothing or (when the kill came after the rename into place) a complete index
+/// that verifies: never a partial one. The kill lands at increasing delays, so some land mid-way.
+#[test]
+fn a_killed_upgrade_leaves_old_intact_and_no_partial_index() {
+    let tmp = tempfile::tempdir().unwrap();
+    let old = copy_fixture("v1-plain", tmp.path());
+    let before = folder_bytes(&old);
+    let (mut killed, mut finished) = (0, 0);
+    for step in 0..24u64 {
+        let delay_ms = step * 8;
+        let new = tmp.path().join(format!("new-{delay_ms}"));
+        let mut child = bin().args(["upgrade", p(&old), p(&new), "-q"]).spawn().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let status = child.wait().unwrap();
+        if status.success() {
+            finished += 1;
+        } else {
+            killed += 1;
+        }
+        // A kill after the rename (while the report is printed) leaves the new index,
+        // complete; any earlier kill leaves nothing.
+        if status.success() || std::fs::symlink_metadata(&new).is_ok() {
+            ok(&run(&["verify", p(&new)]));
+        }
+        assert_eq!(folder_bytes(&old), before, "the old index is only read");
+    }
+    eprintln!("{killed} upgrades killed, {finished} finished before the kill");
+    assert_eq!(killed + finished, 24);
+}
