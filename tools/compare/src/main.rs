@@ -56,6 +56,8 @@ struct Args {
     identities: Option<u64>,
     /// Alternating measurement rounds of `--indexes`.
     rounds: usize,
+    /// `--indexes` without the `records` measurement (checks only).
+    records_off: bool,
 }
 
 fn parse_args() -> Args {
@@ -73,6 +75,7 @@ fn parse_args() -> Args {
         twins: false,
         identities: None,
         rounds: 3,
+        records_off: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -96,14 +99,15 @@ fn parse_args() -> Args {
             }
             "--indexes" => a.indexes = val().split(',').map(PathBuf::from).collect(),
             "--twins" => a.twins = true,
+            "--no-records" => a.records_off = true,
             "--identities" => a.identities = Some(val().replace('_', "").parse().expect("--identities N")),
             "--rounds" => a.rounds = val().parse().expect("--rounds R"),
             "-h" | "--help" => {
                 eprintln!(
                     "compare --records N --out DIR [--modes plain,xxh3-64,...] [--lookups K] [--dataset DIR] \
                      [--batch-secs S] [--no-cold] [--memory SIZE] [--breachdex-only]\n       \
-                     compare --indexes DIR[,DIR...] --identities N --out DIR [--twins] [--lookups K] \
-                     [--rounds R] [--batch-secs S]\n       \
+                     compare --indexes DIR[,DIR...] --identities N --out DIR [--twins] [--no-records] \
+                     [--lookups K] [--rounds R] [--batch-secs S]\n       \
                      compare --accelerated-index DIR ... (= --indexes DIR --twins)"
                 );
                 std::process::exit(0);
@@ -544,13 +548,23 @@ fn warm_pages(path: &Path) {
     while f.read(&mut buf).expect("read for warming") > 0 {}
 }
 
+/// Sorted `records` latencies of one run: every hit key, the identities with at most 10
+/// records, and the identities whose first page is full (1,000 records).
+#[derive(Default)]
+struct RecordsTimes {
+    all: Vec<u64>,
+    small: Vec<u64>,
+    full_pages: Vec<u64>,
+}
+
 /// `records` of every hit key (first page, every asset allowed, nothing hashed), timed
-/// one by one after a warm-up pass over the same keys: (sorted latencies, sorted latencies of the identities with at most 10
-/// records, records returned, a checksum of every document id and value returned).
-fn records_latency(index: &Index, hits: &[String]) -> (Vec<u64>, Vec<u64>, u64, u64) {
+/// one by one after a warm-up pass over the same keys: the latencies, the records
+/// returned and a checksum of every document id and value returned.
+fn records_latency(index: &Index, hits: &[String]) -> (RecordsTimes, u64, u64) {
     use std::hash::{Hash, Hasher};
     let policy = AssetPolicy::default();
-    let (mut all, mut small, mut returned) = (Vec::with_capacity(hits.len()), Vec::new(), 0u64);
+    let mut times = RecordsTimes { all: Vec::with_capacity(hits.len()), ..RecordsTimes::default() };
+    let mut returned = 0u64;
     let mut sum = std::collections::hash_map::DefaultHasher::new();
     for k in hits {
         // Warm-up pass, as for the checks: the timed pass reads mapped pages already faulted in.
@@ -561,9 +575,12 @@ fn records_latency(index: &Index, hits: &[String]) -> (Vec<u64>, Vec<u64>, u64, 
         let s = Instant::now();
         let page = black_box(index.records(black_box(&request)).expect("records"));
         let t = s.elapsed().as_nanos() as u64;
-        all.push(t);
+        times.all.push(t);
         if page.hits <= 10 {
-            small.push(t);
+            times.small.push(t);
+        }
+        if page.results.len() == breachdex::MAX_PAGE {
+            times.full_pages.push(t);
         }
         returned += page.results.len() as u64;
         for r in &page.results {
@@ -571,9 +588,10 @@ fn records_latency(index: &Index, hits: &[String]) -> (Vec<u64>, Vec<u64>, u64, 
             r.values.hash(&mut sum);
         }
     }
-    all.sort_unstable();
-    small.sort_unstable();
-    (all, small, returned, sum.finish())
+    for t in [&mut times.all, &mut times.small, &mut times.full_pages] {
+        t.sort_unstable();
+    }
+    (times, returned, sum.finish())
 }
 
 /// Existing plain indexes of the generator's data (seed 42, `--identities` distinct
@@ -632,6 +650,8 @@ fn indexes_ab(args: &Args) {
         p99: f64,
         small_med: f64,
         small_n: usize,
+        page_med: f64,
+        page_n: usize,
         returned: u64,
         checksum: u64,
     }
@@ -643,14 +663,20 @@ fn indexes_ab(args: &Args) {
             latency(&opened[i], &hits, &misses, &mut m);
             m.batch1 = batch(&opened[i], &mixed, 1, args.batch_secs);
             m.batch2 = batch(&opened[i], &mixed, 2, args.batch_secs);
-            let (all, small, returned, checksum) = records_latency(&opened[i].0, &hits);
-            let r = R {
-                med: percentile(&all, 0.5) as f64,
-                p99: percentile(&all, 0.99) as f64,
-                small_med: percentile(&small, 0.5) as f64,
-                small_n: small.len(),
-                returned,
-                checksum,
+            let r = if args.records_off {
+                R::default()
+            } else {
+                let (t, returned, checksum) = records_latency(&opened[i].0, &hits);
+                R {
+                    med: percentile(&t.all, 0.5) as f64,
+                    p99: percentile(&t.all, 0.99) as f64,
+                    small_med: percentile(&t.small, 0.5) as f64,
+                    small_n: t.small.len(),
+                    page_med: percentile(&t.full_pages, 0.5) as f64,
+                    page_n: t.full_pages.len(),
+                    returned,
+                    checksum,
+                }
             };
             eprintln!(
                 "compare: round {round} {name}: hit {:.0} ns (p99 {:.0}), miss {:.0} ns, batch {:.0}/{:.0} checks/s, records {:.0} ns (p99 {:.0})",
@@ -669,22 +695,24 @@ fn indexes_ab(args: &Args) {
     };
     let mut out = String::new();
     out.push_str(&format!(
-        "{} records, {} identities, {} hit and {} miss keys ({} records returned for the hits, {} of the hit identities hold at most 10), {} alternating rounds, medians over the rounds\n\n",
+        "{} records, {} identities, {} hit and {} miss keys ({} records returned for the hits; of the hit identities, {} hold at most 10 records and {} fill a first page of {}), {} alternating rounds, medians over the rounds\n\n",
         opened[0].0.len(),
         identities,
         k,
         k,
         runs[0][0].1.returned,
         runs[0][0].1.small_n,
+        runs[0][0].1.page_n,
+        breachdex::MAX_PAGE,
         args.rounds
     ));
-    out.push_str("| index | open | check hit, median | hit p99 | check miss, median | batch, 1 thread | batch, 2 threads | records, median | records p99 | records (≤ 10 records), median |\n");
-    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    out.push_str("| index | open | check hit, median | hit p99 | check miss, median | batch, 1 thread | batch, 2 threads | records, median | records p99 | records (≤ 10 records), median | records, full page, median |\n");
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (i, (name, _)) in systems.iter().enumerate() {
         let r = &runs[i];
         let col = |f: &dyn Fn(&(M, R)) -> f64| med(&mut r.iter().map(f).collect());
         out.push_str(&format!(
-            "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             fmt_ns(col(&|x| x.0.open_ns.unwrap_or(0.0))),
             fmt_ns(col(&|x| x.0.hit_med)),
             fmt_ns(col(&|x| x.0.hit_p99)),
@@ -694,6 +722,7 @@ fn indexes_ab(args: &Args) {
             fmt_ns(col(&|x| x.1.med)),
             fmt_ns(col(&|x| x.1.p99)),
             fmt_ns(col(&|x| x.1.small_med)),
+            fmt_ns(col(&|x| x.1.page_med)),
         ));
     }
     print!("{out}");
