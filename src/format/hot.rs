@@ -74,6 +74,17 @@ impl HotRow {
         out[..n].copy_from_slice(&bytes[..n]);
     }
 
+    /// Decodes a 4-byte row (a u16 slot); the reserved meta bits are ignored.
+    #[inline(always)]
+    pub fn decode_narrow(b: [u8; 4]) -> HotRow {
+        let meta = u16::from_le_bytes([b[0], b[1]]);
+        HotRow {
+            assets: AssetSet::from_bits_truncate(meta & ASSET_MASK),
+            severity: severity_of_code(meta >> SEVERITY_SHIFT),
+            slot: u16::from_le_bytes([b[2], b[3]]) as u32,
+        }
+    }
+
     /// Decodes a row of 4 or 6 bytes; the reserved meta bits are ignored (see
     /// [`HotReader::verify`]).
     #[inline]
@@ -178,10 +189,29 @@ impl HotReader {
 
     /// The row with id `id`, or `None` past the end. Its slot is not checked against the
     /// source count (callers resolve it and report a slot without a source as damage).
-    #[inline]
+    #[inline(always)]
     pub fn get(&self, id: RowId) -> Option<HotRow> {
+        let body: &[u8] = self.view.body();
+        if self.width == 4 {
+            // The common width, decoded without the general path's length dispatch.
+            let start = usize::try_from(id).ok()?.checked_mul(4)?;
+            return Some(HotRow::decode_narrow(body.get(start..start.checked_add(4)?)?.try_into().ok()?));
+        }
         let start = usize::try_from(id).ok()?.checked_mul(self.width)?;
-        HotRow::decode(self.view.body().get(start..start.checked_add(self.width)?)?)
+        HotRow::decode(body.get(start..start.checked_add(self.width)?)?)
+    }
+
+    /// The bytes of rows `ids` when rows are 4 bytes wide (decode each with
+    /// [`HotRow::decode_narrow`]): `check` reads a run of rows as one slice. `None` for
+    /// 6-byte rows or rows past the end.
+    #[inline]
+    pub fn narrow_rows(&self, ids: std::ops::Range<RowId>) -> Option<&[u8]> {
+        if self.width != 4 {
+            return None;
+        }
+        let start = usize::try_from(ids.start).ok()?.checked_mul(4)?;
+        let end = usize::try_from(ids.end).ok()?.checked_mul(4)?;
+        self.view.body().get(start..end)
     }
 
     /// Appends the asset bits of rows `rows` to `out`; `None` when a row is past the end.

@@ -91,6 +91,14 @@ impl Matches<'_> {
         self.len() == 0
     }
 
+    /// The rows as one contiguous run, when they are one (an e-mail lookup).
+    pub(crate) fn as_range(&self) -> Option<std::ops::Range<u64>> {
+        match &self.0 {
+            MatchesInner::Range(r) => Some(r.clone()),
+            _ => None,
+        }
+    }
+
     /// Whether the rows are one contiguous run sorted by source (an e-mail lookup).
     pub fn is_contiguous(&self) -> bool {
         matches!(self.0, MatchesInner::Range(_))

@@ -204,8 +204,7 @@ impl Index {
     ) -> Result<CheckResult<'a>, LookupError> {
         let contiguous = matches.is_contiguous();
         let mut breaches: Vec<BreachMatch<'a>> = Vec::new();
-        for row_id in matches {
-            let (source, assets, severity) = self.row_source(row_id)?;
+        self.for_each_row_source(matches, |source, assets, severity| {
             // E-mail runs are sorted by source, so the current match is the last one;
             // username postings are not, so search the (few) matches so far.
             let pos = if contiguous {
@@ -237,7 +236,7 @@ impl Index {
                     });
                 }
             }
-        }
+        })?;
         breaches
             .sort_by(|a, b| b.severity.cmp(&a.severity).then(b.date.cmp(&a.date)).then_with(|| a.source.cmp(b.source)));
         let score = risk_score(breaches.iter().map(|b| (b.severity, b.date)), now.date());
