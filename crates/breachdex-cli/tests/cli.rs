@@ -967,17 +967,30 @@ fn small_catalog(dir: &Path) -> PathBuf {
     path
 }
 
+/// A user's folder (`documents/letter.txt`) and file (`file.txt`) in `dir`: outputs that
+/// `--force` must never replace.
+fn users_files(dir: &Path) -> (PathBuf, PathBuf) {
+    let user = dir.join("documents");
+    std::fs::create_dir(&user).unwrap();
+    std::fs::write(user.join("letter.txt"), b"dear").unwrap();
+    let file = dir.join("file.txt");
+    std::fs::write(&file, b"mine").unwrap();
+    (user, file)
+}
+
+/// The user's folder and file of [`users_files`] are as they were written.
+fn assert_users_files_intact(user: &Path, file: &Path) {
+    assert_eq!(std::fs::read(user.join("letter.txt")).unwrap(), b"dear");
+    assert_eq!(std::fs::read(file).unwrap(), b"mine");
+}
+
 #[test]
 fn force_replaces_only_an_index() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     std::fs::create_dir(&data).unwrap();
     let catalog = small_catalog(&data);
-    let user = tmp.path().join("documents");
-    std::fs::create_dir(&user).unwrap();
-    std::fs::write(user.join("letter.txt"), b"dear").unwrap();
-    let file = tmp.path().join("file.txt");
-    std::fs::write(&file, b"mine").unwrap();
+    let (user, file) = users_files(tmp.path());
     for (out, expected) in [
         (&user, "not a breachdex index"),
         (&file, "is a regular file, not a breachdex index"),
@@ -987,8 +1000,7 @@ fn force_replaces_only_an_index() {
         assert_eq!(code(&o), 1, "{}", stderr(&o));
         assert!(stderr(&o).contains(expected), "{}", stderr(&o));
     }
-    assert_eq!(std::fs::read(user.join("letter.txt")).unwrap(), b"dear");
-    assert_eq!(std::fs::read(&file).unwrap(), b"mine");
+    assert_users_files_intact(&user, &file);
     assert!(data.join("d.csv").exists() && catalog.exists());
     let idx = tmp.path().join("idx");
     ok(&run(&["build", "--catalog", p(&catalog), "--out", p(&idx), "-q"]));
@@ -1159,11 +1171,7 @@ fn upgrade_converts_a_v1_index_and_replaces_only_an_index_with_force() {
     ok(&run(&["verify", p(&new)]));
 
     // Anything that is not an index is never replaced, nor the old index itself.
-    let user = tmp.path().join("documents");
-    std::fs::create_dir(&user).unwrap();
-    std::fs::write(user.join("letter.txt"), b"dear").unwrap();
-    let file = tmp.path().join("file.txt");
-    std::fs::write(&file, b"mine").unwrap();
+    let (user, file) = users_files(tmp.path());
     for (out, expected) in [
         (&user, "not a breachdex index"),
         (&file, "is a regular file, not a breachdex index"),
@@ -1174,8 +1182,7 @@ fn upgrade_converts_a_v1_index_and_replaces_only_an_index_with_force() {
         let err: Value = serde_json::from_str(stderr(&o).trim()).unwrap();
         assert!(err["error"].as_str().unwrap().contains(expected), "{err}");
     }
-    assert_eq!(std::fs::read(user.join("letter.txt")).unwrap(), b"dear");
-    assert_eq!(std::fs::read(&file).unwrap(), b"mine");
+    assert_users_files_intact(&user, &file);
     assert_eq!(folder_bytes(&old), before);
 }
 
