@@ -70,8 +70,6 @@ pub(super) struct ReadTotals {
     pub rejected_records: u64,
     /// Fields removed from kept records.
     pub rejected_fields: u64,
-    /// Bytes of each asset's values in the sort entries (sizes the columns).
-    pub column_bytes: [u64; ASSET_COUNT],
     /// Assets present in any record.
     pub assets_seen: AssetSet,
 }
@@ -127,9 +125,6 @@ impl ReadTotals {
         self.records_read += other.records_read;
         self.rejected_records += other.rejected_records;
         self.rejected_fields += other.rejected_fields;
-        for (a, b) in self.column_bytes.iter_mut().zip(other.column_bytes) {
-            *a += b;
-        }
         self.assets_seen = self.assets_seen.union(other.assets_seen);
     }
 }
@@ -250,9 +245,6 @@ fn process_chunk(file: &FileContext<'_>, rec: &RecordContext<'_>, data: &[u8], f
         );
         if rec.passwords {
             passwords::collect(&mut out.passwords, &values, &document_id);
-        }
-        for asset in assets.intersection(rec.stored_filter).iter() {
-            out.counts.column_bytes[asset.index()] += values[asset.index()].map_or(0, |v| v.len() as u64);
         }
         out.counts.assets_seen = out.counts.assets_seen.union(assets);
     }
