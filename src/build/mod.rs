@@ -22,6 +22,8 @@
 //! with `SOURCE_DATE_EPOCH` the same inputs and options give byte-identical files.
 
 pub mod entry;
+#[allow(dead_code)] // wired up by the generation layer
+pub(crate) mod filter;
 pub mod memory;
 pub mod output;
 mod passwords;
@@ -39,6 +41,7 @@ use crate::format::manifest::{self, BuildStats, Counts, Manifest, ManifestInputs
 use crate::ingest::DumpFile;
 use crate::keymode::{DeriverError, HashMode, KeyDeriver, Salt};
 use crate::severity::Severity;
+use filter::RecordFilter;
 use output::{OutputPlan, Staging};
 use reading::{ReadOutcome, ReadingInputs};
 use sort::ExternalSorter;
@@ -159,6 +162,10 @@ pub struct SourceSummary {
     pub rejected: u64,
     /// Identical records removed.
     pub duplicates: u64,
+    /// Records dropped as live in an older segment (`add`).
+    pub duplicates_across_segments: u64,
+    /// Records dropped for a suppressed key (`add`).
+    pub suppressed: u64,
 }
 
 /// What a build did.
@@ -180,6 +187,12 @@ pub struct BuildSummary {
     pub file_errors: u64,
     /// Identical records removed within a source.
     pub duplicates: u64,
+    /// Records dropped because the same record was already live in an older segment
+    /// (a segment built by `add`; 0 for a build).
+    pub duplicates_across_segments: u64,
+    /// Records dropped because their e-mail or username key is suppressed (a segment
+    /// built by `add`; 0 for a build).
+    pub suppressed: u64,
     /// Distinct e-mail keys.
     pub email_keys: u64,
     /// Distinct username keys.
@@ -308,6 +321,30 @@ impl BuildSettings {
 /// leaves no folder behind, and an existing index at `out_dir` (replaced only with
 /// [`BuildOptions::force`]) stays in place until the new one is complete.
 pub fn build_index(catalog: &Catalog, out_dir: &Path, options: &BuildOptions) -> Result<BuildSummary, BuildError> {
+    build(catalog, out_dir, options, None)
+}
+
+/// Builds one segment of an index (`add`): [`build_index`] whose reading phase asks
+/// `filter`, per valid record, whether to keep it. A dropped record reaches neither the
+/// rows nor the counts nor the password files; the summary and the manifest's build
+/// stats count it (`duplicates_across_segments`, `suppressed`).
+#[allow(dead_code)] // wired up by the generation layer
+pub(crate) fn build_segment(
+    catalog: &Catalog,
+    out_dir: &Path,
+    options: &BuildOptions,
+    filter: &dyn RecordFilter,
+) -> Result<BuildSummary, BuildError> {
+    build(catalog, out_dir, options, Some(filter))
+}
+
+/// [`build_index`] and [`build_segment`]: every phase, with an optional record filter.
+fn build(
+    catalog: &Catalog,
+    out_dir: &Path,
+    options: &BuildOptions,
+    filter: Option<&dyn RecordFilter>,
+) -> Result<BuildSummary, BuildError> {
     let started = Instant::now();
     let settings = BuildSettings::check(options)?;
     let (plan, rejects_path) = OutputPlan::check(catalog, out_dir, options.rejects_path.as_deref(), options.force)?;
@@ -340,6 +377,7 @@ pub fn build_index(catalog: &Catalog, out_dir: &Path, options: &BuildOptions) ->
             password_sort_buffer: options.password_index.then_some(settings.memory.password_sort),
             spill_dir: staging.spill_dir(),
             progress: options.progress.clone(),
+            filter,
         },
         &pool,
     )?;
@@ -408,6 +446,8 @@ pub fn build_index(catalog: &Catalog, out_dir: &Path, options: &BuildOptions) ->
             rejected_records: totals.rejected_records,
             rejected_fields: totals.rejected_fields,
             duplicates,
+            duplicates_across_segments: totals.duplicates_across_segments,
+            suppressed: totals.suppressed,
         },
         sources: catalog.sources.iter().map(|s| source_meta(s, build_date, &written)).collect(),
         files: written.files.clone(),
@@ -420,13 +460,15 @@ pub fn build_index(catalog: &Catalog, out_dir: &Path, options: &BuildOptions) ->
         .sources
         .iter()
         .zip(&per_source)
-        .map(|(s, (read, rejected))| SourceSummary {
+        .map(|(s, read)| SourceSummary {
             id: s.id,
             name: s.name.clone(),
-            records_read: *read,
+            records_read: read.records_read,
             kept: written.per_source.get(&s.id).copied().unwrap_or(0),
-            rejected: *rejected,
+            rejected: read.rejected_records,
             duplicates: written.duplicates.get(&s.id).copied().unwrap_or(0),
+            duplicates_across_segments: read.duplicates_across_segments,
+            suppressed: read.suppressed,
         })
         .collect();
     Ok(BuildSummary {
@@ -438,6 +480,8 @@ pub fn build_index(catalog: &Catalog, out_dir: &Path, options: &BuildOptions) ->
         rejected_fields: totals.rejected_fields,
         file_errors,
         duplicates,
+        duplicates_across_segments: totals.duplicates_across_segments,
+        suppressed: totals.suppressed,
         email_keys: written.email_keys,
         username_keys: written.username_keys,
         password_hashes,

@@ -4,6 +4,7 @@
 //! Rejects are written in input order.
 
 use super::entry;
+use super::filter::{FilterVerdict, RecordFilter};
 use super::passwords;
 use super::sort::{self, ExternalSorter};
 use super::{BuildError, WorkerPool, error_chain, io_err};
@@ -59,6 +60,9 @@ pub(super) struct ReadingInputs<'a> {
     pub spill_dir: &'a Path,
     /// Told how many input bytes were read.
     pub progress: Option<Arc<dyn super::BuildProgress>>,
+    /// Drops records already in an older segment or holding a suppressed key (a
+    /// segment build); `None` keeps every valid record.
+    pub filter: Option<&'a dyn RecordFilter>,
 }
 
 /// Counts added up over every record read.
@@ -70,7 +74,11 @@ pub(super) struct ReadTotals {
     pub rejected_records: u64,
     /// Fields removed from kept records.
     pub rejected_fields: u64,
-    /// Assets present in any record.
+    /// Valid records the filter dropped as live in an older segment.
+    pub duplicates_across_segments: u64,
+    /// Valid records the filter dropped for a suppressed key.
+    pub suppressed: u64,
+    /// Assets present in any record that went into the sort.
     pub assets_seen: AssetSet,
 }
 
@@ -82,8 +90,8 @@ pub(super) struct ReadOutcome {
     pub passwords: Option<ExternalSorter>,
     /// Counts.
     pub totals: ReadTotals,
-    /// (records read, records rejected) per source, in catalog order.
-    pub per_source: Vec<(u64, u64)>,
+    /// Counts per source, in catalog order.
+    pub per_source: Vec<ReadTotals>,
     /// Files whose reading stopped early.
     pub file_errors: u64,
     /// Columns (CSV) or keys (JSON Lines) naming no asset, per dump file.
@@ -99,6 +107,8 @@ struct FileContext<'a> {
     source: &'a SourceSpec,
     publish_date: Date,
     parser: RecordParser,
+    /// The record filter, when it applies to this file's source.
+    filter: Option<&'a dyn RecordFilter>,
 }
 
 /// What a worker needs for every record, whatever its file.
@@ -125,6 +135,8 @@ impl ReadTotals {
         self.records_read += other.records_read;
         self.rejected_records += other.rejected_records;
         self.rejected_fields += other.rejected_fields;
+        self.duplicates_across_segments += other.duplicates_across_segments;
+        self.suppressed += other.suppressed;
         self.assets_seen = self.assets_seen.union(other.assets_seen);
     }
 }
@@ -228,6 +240,20 @@ fn process_chunk(file: &FileContext<'_>, rec: &RecordContext<'_>, data: &[u8], f
             (None, Some(u)) => (entry::GROUP_USERNAME, u.clone()),
             (None, None) => continue,
         };
+        if let Some(filter) = file.filter {
+            let email_key = (group == entry::GROUP_EMAIL).then(|| key.as_bytes());
+            match filter.verdict(file.source.id, email_key, ukey.as_ref().map(|k| k.as_bytes()), &document_id) {
+                FilterVerdict::Keep => {}
+                FilterVerdict::Duplicate => {
+                    out.counts.duplicates_across_segments += 1;
+                    continue;
+                }
+                FilterVerdict::Suppressed => {
+                    out.counts.suppressed += 1;
+                    continue;
+                }
+            }
+        }
         // Sort key and payload are encoded straight into the block.
         out.entries.push_with(
             |sort_key| entry::record_sort_key(sort_key, group, key.as_bytes(), file.source.id, &document_id, seq),
@@ -373,7 +399,7 @@ pub(super) fn read_and_sort(inputs: &ReadingInputs<'_>, pool: &WorkerPool) -> Re
     let mut pending_blocks: Vec<sort::SortBlock> = Vec::new();
     let mut pending_passwords: Vec<sort::SortBlock> = Vec::new();
     let mut totals = ReadTotals::default();
-    let mut per_source: Vec<(u64, u64)> = vec![(0, 0); sources.len()];
+    let mut per_source: Vec<ReadTotals> = sources.iter().map(|_| ReadTotals::default()).collect();
     let mut rejects = RejectsSink { path: inputs.rejects_path, keep_raw: inputs.keep_raw, writer: None };
     let mut file_errors = 0u64;
     let mut unknown_columns: Vec<(String, Vec<String>)> = Vec::new();
@@ -408,6 +434,7 @@ pub(super) fn read_and_sort(inputs: &ReadingInputs<'_>, pool: &WorkerPool) -> Re
                         source,
                         publish_date: source.publish_date.unwrap_or(build_date),
                         parser,
+                        filter: inputs.filter.filter(|f| f.applies_to(source.id)),
                     });
                 }
                 ReaderMessage::Batch { file_index, batch } => {
@@ -443,8 +470,7 @@ pub(super) fn read_and_sort(inputs: &ReadingInputs<'_>, pool: &WorkerPool) -> Re
                             note_unknown_key(&mut unknown_keys, key);
                         }
                         if let Some(s) = per_source.get_mut(source_pos) {
-                            s.0 += out.counts.records_read;
-                            s.1 += out.counts.rejected_records;
+                            s.add(&out.counts);
                         }
                     }
                 }

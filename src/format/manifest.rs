@@ -51,6 +51,20 @@ pub struct BuildStats {
     pub rejected_fields: u64,
     /// Identical records removed within a source.
     pub duplicates: u64,
+    /// Records dropped because the same record (source and document id) was already
+    /// live in an older segment of the index (`add`); absent when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub duplicates_across_segments: u64,
+    /// Records dropped because their e-mail or username key is suppressed (`add` after
+    /// a `remove`); absent when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub suppressed: u64,
+}
+
+// serde's `skip_serializing_if` passes a reference.
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// One source (breach) as recorded in the index.
