@@ -14,6 +14,7 @@
 //! All integers are little-endian.
 
 pub mod column;
+pub(crate) mod deletes;
 pub mod docid;
 pub mod fingerprints;
 pub mod fst_safe;
@@ -28,6 +29,7 @@ pub mod ranges;
 pub mod recordfiles;
 pub mod rows;
 pub mod store;
+pub(crate) mod tombstones;
 
 use crate::asset::AssetSet;
 use crate::keymode::HashMode;
@@ -101,6 +103,32 @@ pub fn index_files(version: u32, mode: HashMode, stored: AssetSet) -> Vec<(Strin
         }
     }
     files
+}
+
+/// The kinds of the generation-level files of incremental updates (docs/FORMAT.md §10):
+/// row deletions (`DELR`) and suppressed keys (`TOMB`). They live beside a segment's
+/// index files, never among them.
+#[allow(dead_code)] // wired up by the generation layer
+pub(crate) const GENERATION_KINDS: [Kind; 2] = [deletes::KIND, tombstones::KIND];
+
+/// The byte that stands for an identifier kind in the generation-level files: 0 e-mail,
+/// 1 username.
+#[inline]
+pub(crate) fn identifier_code(kind: crate::index::IdentifierKind) -> u8 {
+    match kind {
+        crate::index::IdentifierKind::Email => 0,
+        crate::index::IdentifierKind::Username => 1,
+    }
+}
+
+/// The identifier kind of a byte written by [`identifier_code`]; `None` for any other.
+#[inline]
+pub(crate) fn identifier_of_code(code: u8) -> Option<crate::index::IdentifierKind> {
+    match code {
+        0 => Some(crate::index::IdentifierKind::Email),
+        1 => Some(crate::index::IdentifierKind::Username),
+        _ => None,
+    }
 }
 
 /// Files an index may hold or not, with their kinds: the password index
@@ -486,6 +514,18 @@ pub(crate) fn section_end(
         .ok_or_else(|| view.damaged(format!("{what} ({count} entries of {width} bytes) runs past the end of the file")))
 }
 
+/// A whole framed file (header, `body`, footer with a valid checksum), for tests that
+/// build damaged files which the frame check lets through.
+#[cfg(test)]
+pub(crate) fn framed_bytes(kind: Kind, params: [u64; 4], body: &[u8]) -> Vec<u8> {
+    let mut file = encode_header(kind, body.len() as u64, params).to_vec();
+    file.extend_from_slice(body);
+    let checksum = xxhash_rust::xxh3::xxh3_64(&file);
+    file.extend_from_slice(&checksum.to_le_bytes());
+    file.extend_from_slice(&FOOTER_MAGIC);
+    file
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -556,6 +596,25 @@ mod tests {
         view.verify_checksum().unwrap();
         assert_eq!(&**view.body(), b"payload");
         assert_eq!(view.params(), [1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn every_kind_tag_is_distinct() {
+        let mut index_kinds: Vec<Kind> = Vec::new();
+        for mode in HashMode::ALL {
+            for version in [1, 2] {
+                index_kinds.extend(index_files(version, mode, AssetSet::EMPTY).into_iter().map(|(_, kind)| kind));
+            }
+        }
+        index_kinds.extend(optional_index_files().into_iter().map(|(_, kind)| kind));
+        index_kinds.push(column::KIND);
+        let mut generation = GENERATION_KINDS.to_vec();
+        generation.sort();
+        generation.dedup();
+        assert_eq!(generation.len(), GENERATION_KINDS.len(), "two generation-level kinds share a tag");
+        for kind in GENERATION_KINDS {
+            assert!(!index_kinds.contains(&kind), "{} is also an index file kind", kind_str(&kind));
+        }
     }
 
     #[test]
