@@ -26,7 +26,7 @@ pub mod entry;
 pub(crate) mod filter;
 pub mod memory;
 pub mod output;
-mod passwords;
+pub(crate) mod passwords;
 mod reading;
 pub mod sort;
 pub mod writer;

@@ -45,21 +45,27 @@ fn push_entry(block: &mut SortBlock, hash: &PasswordHash, document_id: &[u8; 16]
     );
 }
 
-/// Adds the password hashes of one kept record to `block`: both hashes of its
-/// plaintext password, and its `password_hash` when `password_type` is `sha1` or
-/// `ntlm` and the value is a hash of that kind in hex (anything else is skipped: it is
-/// not a hash the index can answer for). `values` are the record's values before the
-/// `--store` filter. The record's own duplicates (a plaintext whose SHA-1 is also its
-/// typed hash) collapse when counted.
-pub(super) fn collect(block: &mut SortBlock, values: &[Option<&str>; ASSET_COUNT], document_id: &[u8; 16]) {
-    if let Some(password) = values[Asset::PasswordPlaintext.index()] {
-        push_entry(block, &PasswordHash::sha1_of(password), document_id);
-        push_entry(block, &PasswordHash::ntlm_of(password), document_id);
-    }
+/// The password hashes one record counts in, each once: both hashes of its plaintext
+/// password, and its `password_hash` when `password_type` is `sha1` or `ntlm` and the
+/// value is a hash of that kind in hex (anything else is skipped: it is not a hash the
+/// index can answer for), unless it equals one of the plaintext's. `values` are the
+/// record's values by asset index: for a build, before the `--store` filter; for the
+/// subtraction files of deleted records, as `records.store` holds them (the same when
+/// the index stores the three password assets).
+pub(crate) fn record_hashes(values: &[Option<&str>; ASSET_COUNT]) -> impl Iterator<Item = PasswordHash> {
+    let plain = values[Asset::PasswordPlaintext.index()].map(|p| [PasswordHash::sha1_of(p), PasswordHash::ntlm_of(p)]);
     let typed = values[Asset::PasswordType.index()].and_then(PasswordHashKind::from_password_type);
-    if let (Some(kind), Some(hex)) = (typed, values[Asset::PasswordHash.index()])
-        && let Ok(hash) = PasswordHash::from_hex(kind, hex.trim())
-    {
+    let typed = match (typed, values[Asset::PasswordHash.index()]) {
+        (Some(kind), Some(hex)) => PasswordHash::from_hex(kind, hex.trim()).ok(),
+        _ => None,
+    };
+    let typed = typed.filter(|t| !plain.is_some_and(|p| p.contains(t)));
+    plain.into_iter().flatten().chain(typed)
+}
+
+/// Adds the password hashes of one kept record ([`record_hashes`]) to `block`.
+pub(super) fn collect(block: &mut SortBlock, values: &[Option<&str>; ASSET_COUNT], document_id: &[u8; 16]) {
+    for hash in record_hashes(values) {
         push_entry(block, &hash, document_id);
     }
 }
@@ -201,6 +207,23 @@ mod tests {
             collect(&mut block, &v, &[7; 16]);
             assert!(keys(&block).is_empty(), "{v:?}");
         }
+    }
+
+    #[test]
+    fn a_record_gives_each_hash_once() {
+        let sha1_hex = PasswordHash::sha1_of("a").to_hex();
+        let ntlm_hex = PasswordHash::ntlm_of("b").to_hex();
+        let hashes = |v: &[Option<&str>; ASSET_COUNT]| record_hashes(v).collect::<Vec<_>>();
+        let mut v = [None; ASSET_COUNT];
+        v[Asset::PasswordPlaintext.index()] = Some("a");
+        v[Asset::PasswordHash.index()] = Some(&sha1_hex);
+        v[Asset::PasswordType.index()] = Some("sha1");
+        assert_eq!(hashes(&v), [PasswordHash::sha1_of("a"), PasswordHash::ntlm_of("a")]);
+        v[Asset::PasswordHash.index()] = Some(&ntlm_hex);
+        v[Asset::PasswordType.index()] = Some("ntlm");
+        assert_eq!(hashes(&v), [PasswordHash::sha1_of("a"), PasswordHash::ntlm_of("a"), PasswordHash::ntlm_of("b")]);
+        v[Asset::PasswordPlaintext.index()] = None;
+        assert_eq!(hashes(&v), [PasswordHash::ntlm_of("b")]);
     }
 
     #[test]

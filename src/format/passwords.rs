@@ -152,6 +152,36 @@ impl PasswordFileWriter {
     }
 }
 
+/// Writes the subtraction files of a segment (docs/design/incremental-updates.md §3.4):
+/// `hashes` are the password hashes of its deleted records, each record giving each of
+/// its hashes once ([`crate::build::passwords::record_hashes`]); a hash's count is the
+/// number of times it is given. Both files are written, in the layout of
+/// `passwords.sha1` (at `sha1_path`) and `passwords.ntlm` (at `ntlm_path`), empty when
+/// no hash of the kind is given. Memory: 21 bytes per hash given.
+#[allow(dead_code)] // wired up by the generation layer
+pub(crate) fn write_subtraction_files(
+    sha1_path: &Path,
+    ntlm_path: &Path,
+    hashes: impl IntoIterator<Item = PasswordHash>,
+) -> io::Result<[FileSummary; 2]> {
+    let mut hashes: Vec<PasswordHash> = hashes.into_iter().collect();
+    // By kind, then by bytes: each kind's hashes ascending, equal hashes together.
+    hashes.sort_unstable();
+    let write = |kind: PasswordHashKind, path: &Path| -> io::Result<FileSummary> {
+        let of_kind = hashes.get(hashes.partition_point(|h| h.kind() < kind)..).unwrap_or_default();
+        let of_kind = of_kind.get(..of_kind.partition_point(|h| h.kind() == kind)).unwrap_or_default();
+        let max_count = of_kind.chunk_by(|a, b| a == b).map(|run| run.len() as u64).max().unwrap_or(0);
+        let mut writer = PasswordFileWriter::create(path, kind, max_count)?;
+        for run in of_kind.chunk_by(|a, b| a == b) {
+            if let Some(hash) = run.first() {
+                writer.push(hash.as_bytes(), run.len() as u64)?;
+            }
+        }
+        writer.finish()
+    };
+    Ok([write(PasswordHashKind::Sha1, sha1_path)?, write(PasswordHashKind::Ntlm, ntlm_path)?])
+}
+
 /// Reads one password file.
 #[derive(Clone, Debug)]
 pub struct PasswordFileReader {
@@ -374,40 +404,169 @@ impl PasswordFiles {
     }
 }
 
+/// One segment's password files with, when records of the segment were deleted, the
+/// counts to subtract from them: files of the same layout (kinds `PWS1` / `PWNT`) holding
+/// for each hash the number of deleted records that held it
+/// (docs/design/incremental-updates.md §3.4).
+#[derive(Clone, Debug)]
+pub(crate) struct PasswordPart {
+    /// The segment's `passwords.sha1` and `passwords.ntlm`.
+    pub files: PasswordFiles,
+    /// The counts to subtract, if any.
+    pub subtract: Option<PasswordFiles>,
+}
+
+/// Where the counts come from: one pair of files (an index of one segment, the fast
+/// path), or several segments' files with their subtractions.
+#[derive(Copy, Clone, Debug)]
+enum Parts<'a> {
+    One(&'a PasswordFiles),
+    Many(&'a [PasswordPart]),
+}
+
 /// The password index of an open index: the number of records holding a SHA-1 or NTLM
 /// password hash, and k-anonymity ranges. From [`crate::Index::passwords`].
+///
+/// Over an index of several segments, a hash's count is the sum over the segments of
+/// its count less the count of the segment's deleted records holding it, and a range
+/// merges the segments' ranges by hash (hashes whose counts come to 0 left out).
 #[derive(Copy, Clone, Debug)]
 pub struct Passwords<'a> {
-    files: &'a PasswordFiles,
+    parts: Parts<'a>,
 }
 
 impl<'a> Passwords<'a> {
     pub(crate) fn new(files: &'a PasswordFiles) -> Passwords<'a> {
-        Passwords { files }
+        Passwords { parts: Parts::One(files) }
+    }
+
+    /// The password index over several segments' files and their subtractions (the
+    /// generation layer's). One part without subtraction reads as [`Passwords::new`].
+    #[allow(dead_code)] // wired up by the generation layer
+    pub(crate) fn over_parts(parts: &'a [PasswordPart]) -> Passwords<'a> {
+        match parts {
+            [PasswordPart { files, subtract: None }] => Passwords::new(files),
+            _ => Passwords { parts: Parts::Many(parts) },
+        }
     }
 
     /// Number of records holding this hash; 0 when absent.
     #[inline]
     pub fn count(&self, hash: &PasswordHash) -> Result<u64, PasswordError> {
-        Ok(self.files.file(hash.kind()).count(hash.as_bytes())?)
+        let kind = hash.kind();
+        let parts = match self.parts {
+            Parts::One(files) => return Ok(files.file(kind).count(hash.as_bytes())?),
+            Parts::Many(parts) => parts,
+        };
+        let mut total = 0u64;
+        for part in parts {
+            let count = part.files.file(kind).count(hash.as_bytes())?;
+            let net = match &part.subtract {
+                Some(subtract) => {
+                    let file = subtract.file(kind);
+                    let gone = file.count(hash.as_bytes())?;
+                    count.checked_sub(gone).ok_or_else(|| over_subtracted(file, gone, count))?
+                }
+                None => count,
+            };
+            total = total.saturating_add(net);
+        }
+        Ok(total)
     }
 
-    /// Every hash of this kind starting with the prefix, ascending, read from one
-    /// contiguous slice of the password file.
+    /// Every hash of this kind starting with the prefix, ascending: over one segment,
+    /// read from one contiguous slice of the password file; over several, their slices
+    /// merged.
     pub fn range(&self, kind: PasswordHashKind, prefix: PasswordPrefix) -> Result<PasswordRange<'a>, PasswordError> {
-        let file = self.files.file(kind);
-        let entries = file.range(prefix.value())?;
-        Ok(PasswordRange { file, entries, prefix })
+        let parts = match self.parts {
+            Parts::One(files) => {
+                let file = files.file(kind);
+                let entries = file.range(prefix.value())?;
+                return Ok(PasswordRange { prefix, inner: RangeInner::Slice { file, entries } });
+            }
+            Parts::Many(parts) => parts,
+        };
+        let mut merged: Vec<PasswordEntry> = Vec::new();
+        for part in parts {
+            let file = part.files.file(kind);
+            // Without subtractions the walk is empty (its file is never named).
+            let mut subtract = match &part.subtract {
+                Some(s) => SubtractionWalk::new(s.file(kind), prefix)?,
+                None => SubtractionWalk { file, entries: Vec::new().into_iter().peekable() },
+            };
+            for (hash, count) in decoded_range(file, prefix)? {
+                // Subtractions of hashes below this one have no count to come off.
+                if let Some(&(gone_hash, gone)) = subtract.entries.peek()
+                    && gone_hash < hash
+                {
+                    return Err(over_subtracted(subtract.file, gone, 0).into());
+                }
+                let gone = subtract.entries.next_if(|(h, _)| *h == hash).map_or(0, |(_, gone)| gone);
+                let net = count.checked_sub(gone).ok_or_else(|| over_subtracted(subtract.file, gone, count))?;
+                if net > 0 {
+                    merged.push(PasswordEntry { hash, count: net });
+                }
+            }
+            if let Some((_, gone)) = subtract.entries.next() {
+                return Err(over_subtracted(subtract.file, gone, 0).into());
+            }
+        }
+        // Each part's entries are ascending: a stable sort merges the runs.
+        merged.sort_by_key(|e| e.hash);
+        merged.dedup_by(|later, kept| {
+            let same = later.hash == kept.hash;
+            if same {
+                kept.count = kept.count.saturating_add(later.count);
+            }
+            same
+        });
+        Ok(PasswordRange { prefix, inner: RangeInner::Merged(merged.into_iter()) })
     }
 
-    /// Distinct hashes stored per kind.
+    /// Distinct hashes stored per kind: in the password file of an index of one
+    /// segment; over several segments, the sum of their files' counts (a hash stored in
+    /// two segments counts twice, one whose records were all deleted still counts).
     pub fn len(&self, kind: PasswordHashKind) -> u64 {
-        self.files.file(kind).len()
+        match self.parts {
+            Parts::One(files) => files.file(kind).len(),
+            Parts::Many(parts) => parts.iter().map(|p| p.files.file(kind).len()).sum(),
+        }
     }
 
     /// Whether no hash of either kind is stored.
     pub fn is_empty(&self) -> bool {
-        self.files.sha1.is_empty() && self.files.ntlm.is_empty()
+        let empty = |files: &PasswordFiles| files.sha1.is_empty() && files.ntlm.is_empty();
+        match self.parts {
+            Parts::One(files) => empty(files),
+            Parts::Many(parts) => parts.iter().all(|p| empty(&p.files)),
+        }
+    }
+}
+
+/// The damage of a subtraction file that takes more off a hash's count than the
+/// segment's file holds.
+fn over_subtracted(file: &PasswordFileReader, gone: u64, count: u64) -> FormatError {
+    file.damaged(format!(
+        "subtracts {gone} from a {} hash that the segment's password file counts {count} times",
+        file.kind
+    ))
+}
+
+/// The (hash, count) entries of one file's range, checked to start with the prefix.
+fn decoded_range(file: &PasswordFileReader, prefix: PasswordPrefix) -> Result<Vec<(PasswordHash, u64)>, PasswordError> {
+    let range = PasswordRange { prefix, inner: RangeInner::Slice { file, entries: file.range(prefix.value())? } };
+    range.map(|e| e.map(|e| (e.hash, e.count))).collect()
+}
+
+/// A subtraction range being walked beside its segment's range.
+struct SubtractionWalk<'f> {
+    file: &'f PasswordFileReader,
+    entries: std::iter::Peekable<std::vec::IntoIter<(PasswordHash, u64)>>,
+}
+
+impl<'f> SubtractionWalk<'f> {
+    fn new(file: &'f PasswordFileReader, prefix: PasswordPrefix) -> Result<SubtractionWalk<'f>, PasswordError> {
+        Ok(SubtractionWalk { file, entries: decoded_range(file, prefix)?.into_iter().peekable() })
     }
 }
 
@@ -415,9 +574,15 @@ impl<'a> Passwords<'a> {
 /// does not start with the prefix (only a damaged file can hold one) is an error.
 #[derive(Clone, Debug)]
 pub struct PasswordRange<'a> {
-    file: &'a PasswordFileReader,
-    entries: &'a [u8],
     prefix: PasswordPrefix,
+    inner: RangeInner<'a>,
+}
+
+/// A range's entries: a slice of one password file, or the merge of several.
+#[derive(Clone, Debug)]
+enum RangeInner<'a> {
+    Slice { file: &'a PasswordFileReader, entries: &'a [u8] },
+    Merged(std::vec::IntoIter<PasswordEntry>),
 }
 
 impl PasswordRange<'_> {
@@ -431,30 +596,34 @@ impl Iterator for PasswordRange<'_> {
     type Item = Result<PasswordEntry, PasswordError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.entries.is_empty() {
+        let (file, entries) = match &mut self.inner {
+            RangeInner::Slice { file, entries } => (*file, entries),
+            RangeInner::Merged(merged) => return merged.next().map(Ok),
+        };
+        if entries.is_empty() {
             return None;
         }
-        let (entry, rest) = self.entries.split_at_checked(self.file.entry_width()).unwrap_or((self.entries, &[]));
-        self.entries = rest;
-        let decoded = self
-            .file
+        let (entry, rest) = entries.split_at_checked(file.entry_width()).unwrap_or((entries, &[]));
+        *entries = rest;
+        let decoded = file
             .decode(entry)
             .filter(|(hash, _)| hash.prefix() == self.prefix)
             .map(|(hash, count)| PasswordEntry { hash, count })
             .ok_or_else(|| {
-                PasswordError::Damaged(
-                    self.file.damaged(format!("range {} holds a hash of another range", self.prefix)),
-                )
+                PasswordError::Damaged(file.damaged(format!("range {} holds a hash of another range", self.prefix)))
             });
         if decoded.is_err() {
             // Stop after reporting the damage once.
-            self.entries = &[];
+            *entries = &[];
         }
         Some(decoded)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let n = self.entries.len().div_ceil(self.file.entry_width().max(1));
+        let n = match &self.inner {
+            RangeInner::Slice { file, entries } => entries.len().div_ceil(file.entry_width().max(1)),
+            RangeInner::Merged(merged) => merged.len(),
+        };
         (n, Some(n))
     }
 }
@@ -593,5 +762,164 @@ mod tests {
             assert!(damaged.range(top_20_bits(h)).is_err());
         }
         assert!(damaged.verify().is_err());
+    }
+
+    /// Both files of a segment from (hash, count) pairs.
+    fn files_of(model: &BTreeMap<PasswordHash, u64>) -> PasswordFiles {
+        let of =
+            |kind| model.iter().filter(|(h, _)| h.kind() == kind).map(|(h, c)| (h.as_bytes().to_vec(), *c)).collect();
+        PasswordFiles {
+            sha1: build(PasswordHashKind::Sha1, &of(PasswordHashKind::Sha1)),
+            ntlm: build(PasswordHashKind::Ntlm, &of(PasswordHashKind::Ntlm)),
+        }
+    }
+
+    /// Subtraction files written by [`write_subtraction_files`] from `hashes`, read back
+    /// under the names the generation layer gives them.
+    fn subtraction_of(hashes: &[PasswordHash]) -> PasswordFiles {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = [dir.path().join("root.g00000002.pws1"), dir.path().join("root.g00000002.pwnt")];
+        let written = write_subtraction_files(&paths[0], &paths[1], hashes.iter().copied()).unwrap();
+        let open = |kind: PasswordHashKind, path: &Path, summary: &FileSummary| {
+            let bytes = std::fs::read(path).unwrap();
+            assert_eq!(bytes.len() as u64, summary.size);
+            let name = format!("deletes/{}", path.file_name().unwrap().to_string_lossy());
+            let reader =
+                PasswordFileReader::new(FileView::parse(&name, Bytes::from_vec(bytes), file_kind(kind)).unwrap(), kind)
+                    .unwrap();
+            reader.verify().unwrap();
+            reader
+        };
+        PasswordFiles {
+            sha1: open(PasswordHashKind::Sha1, &paths[0], &written[0]),
+            ntlm: open(PasswordHashKind::Ntlm, &paths[1], &written[1]),
+        }
+    }
+
+    /// Hash `i` of a small universe; a third of it under the one prefix `5BAA6`.
+    fn universe_hash(kind: PasswordHashKind, i: u8) -> PasswordHash {
+        let h = xxhash_rust::xxh3::xxh3_128(&[i, kind as u8]).to_be_bytes();
+        let mut bytes: Vec<u8> = h.iter().cycle().take(kind.width()).copied().collect();
+        if i.is_multiple_of(3) {
+            bytes[..2].copy_from_slice(&[0x5b, 0xaa]);
+            bytes[2] = 0x60 | (bytes[2] & 0x0f);
+        }
+        PasswordHash::from_bytes(kind, &bytes).unwrap()
+    }
+
+    fn kind_of(sha1: bool) -> PasswordHashKind {
+        if sha1 { PasswordHashKind::Sha1 } else { PasswordHashKind::Ntlm }
+    }
+
+    /// Every hash of the universe, both kinds.
+    fn universe() -> Vec<PasswordHash> {
+        PasswordHashKind::ALL.iter().flat_map(|&k| (0..UNIVERSE).map(move |i| universe_hash(k, i))).collect()
+    }
+
+    const UNIVERSE: u8 = 40;
+
+    fn range_of(passwords: &Passwords<'_>, kind: PasswordHashKind, prefix: PasswordPrefix) -> Vec<(PasswordHash, u64)> {
+        let range = passwords.range(kind, prefix).unwrap();
+        let len = range.len();
+        let got: Vec<(PasswordHash, u64)> = range.map(|e| e.map(|e| (*e.hash(), e.count())).unwrap()).collect();
+        assert_eq!(got.len(), len, "the range's exact size");
+        got
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+        /// Several segments with subtractions answer as the model (per hash, the sum of
+        /// count − subtracted) and as one password file built from the summed data.
+        #[test]
+        fn parts_with_subtractions_match_the_model_and_one_summed_file(
+            parts in proptest::collection::vec(
+                (proptest::collection::vec((proptest::bool::ANY, 0..UNIVERSE, 1u64..4, 0u64..4), 0..30), proptest::bool::ANY),
+                1..4,
+            ),
+            seed in proptest::num::u64::ANY,
+        ) {
+            let mut model: BTreeMap<PasswordHash, u64> = BTreeMap::new();
+            let mut built = Vec::new();
+            for (entries, with_subtraction) in &parts {
+                let mut counts = BTreeMap::new();
+                let mut gone = BTreeMap::new();
+                for &(sha1, i, count, minus) in entries {
+                    let hash = universe_hash(kind_of(sha1), i);
+                    counts.insert(hash, count);
+                    gone.insert(hash, minus.min(count));
+                }
+                let mut deleted = Vec::new();
+                for (hash, count) in &counts {
+                    let minus = if *with_subtraction { gone[hash] } else { 0 };
+                    deleted.extend(std::iter::repeat_n(*hash, minus as usize));
+                    *model.entry(*hash).or_default() += count - minus;
+                }
+                // Shuffled: the writer sorts and counts.
+                deleted.reverse();
+                built.push(PasswordPart {
+                    files: files_of(&counts),
+                    subtract: with_subtraction.then(|| subtraction_of(&deleted)),
+                });
+            }
+            model.retain(|_, c| *c > 0);
+            let passwords = Passwords::over_parts(&built);
+            let single_files = files_of(&model);
+            let single = Passwords::new(&single_files);
+            for hash in universe() {
+                let want = model.get(&hash).copied().unwrap_or(0);
+                proptest::prop_assert_eq!(passwords.count(&hash).unwrap(), want);
+                proptest::prop_assert_eq!(single.count(&hash).unwrap(), want);
+            }
+            for kind in PasswordHashKind::ALL {
+                let want_len: u64 = built.iter().map(|p| p.files.file(kind).len()).sum();
+                proptest::prop_assert_eq!(passwords.len(kind), want_len);
+                let mut prefixes: Vec<PasswordPrefix> = (0..UNIVERSE).map(|i| universe_hash(kind, i).prefix()).collect();
+                prefixes.push(PasswordPrefix::from_hex("00000").unwrap());
+                for prefix in prefixes {
+                    let want: Vec<(PasswordHash, u64)> =
+                        model.iter().filter(|(h, _)| h.kind() == kind && h.prefix() == prefix).map(|(h, c)| (*h, *c)).collect();
+                    proptest::prop_assert_eq!(range_of(&passwords, kind, prefix), want.clone());
+                    proptest::prop_assert_eq!(range_of(&single, kind, prefix), want);
+                    for padding in [None, Some(seed)] {
+                        let (mut got, mut one) = (Vec::new(), Vec::new());
+                        let a = passwords.write_range_text(kind, prefix, padding, &mut got).unwrap();
+                        let b = single.write_range_text(kind, prefix, padding, &mut one).unwrap();
+                        proptest::prop_assert_eq!(a, b);
+                        proptest::prop_assert!(got == one, "range text of {} differs", prefix);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn one_part_without_subtraction_is_the_single_file_path() {
+        let model: BTreeMap<PasswordHash, u64> =
+            (0..UNIVERSE).map(|i| (universe_hash(PasswordHashKind::Sha1, i), 2)).collect();
+        let parts = [PasswordPart { files: files_of(&model), subtract: None }];
+        assert!(matches!(Passwords::over_parts(&parts).parts, Parts::One(_)));
+        let with = [PasswordPart { files: files_of(&model), subtract: Some(subtraction_of(&[])) }];
+        assert!(matches!(Passwords::over_parts(&with).parts, Parts::Many(_)));
+        assert!(!Passwords::over_parts(&with).is_empty());
+    }
+
+    #[test]
+    fn subtracting_more_than_the_count_is_damage_naming_the_subtraction_file() {
+        let kind = PasswordHashKind::Sha1;
+        let (held, absent) = (universe_hash(kind, 0), universe_hash(kind, 3));
+        assert_eq!(held.prefix(), absent.prefix());
+        let files = files_of(&BTreeMap::from([(held, 2)]));
+        for (deleted, hash, gone, count) in [(vec![held; 3], held, 3, 2), (vec![absent], absent, 1, 0)] {
+            let parts = [PasswordPart { files: files.clone(), subtract: Some(subtraction_of(&deleted)) }];
+            let passwords = Passwords::over_parts(&parts);
+            let want = format!(
+                "deletes/root.g00000002.pws1: damaged: subtracts {gone} from a sha1 hash that the segment's password file counts {count} times"
+            );
+            assert_eq!(passwords.count(&hash).unwrap_err().to_string(), want);
+            assert_eq!(passwords.range(kind, hash.prefix()).unwrap_err().to_string(), want);
+            // The other kind and other ranges are unaffected.
+            assert_eq!(passwords.count(&universe_hash(PasswordHashKind::Ntlm, 0)).unwrap(), 0);
+        }
     }
 }
