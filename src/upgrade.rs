@@ -14,7 +14,7 @@ use crate::asset::{ASSET_COUNT, Asset};
 use crate::build::output::{OutputPlan, Staging, UnsafeOutput};
 use crate::build::{BuildError, BuildProgress, write_manifest};
 use crate::format::hot::HotRow;
-use crate::format::keymap::{self, KeyMapReader, KeyMapRole};
+use crate::format::keymap::OrderedKeys;
 use crate::format::manifest::{Manifest, ManifestInputs};
 use crate::format::recordfiles::{RecordFilesWriter, RecordIn};
 use crate::format::store::StoreOptions;
@@ -278,10 +278,8 @@ struct Converted {
 /// a build starts them.
 struct Runs<'a> {
     parts: &'a V1Parts<'a>,
-    /// The e-mail key map's file name, for messages.
-    email_map_name: &'static str,
     email_rows: u64,
-    email_keys: EmailKeys<'a>,
+    email_keys: OrderedKeys<'a>,
     /// The next e-mail key ordinal and the row its run starts at.
     email_ordinal: u64,
     email_next: Option<u64>,
@@ -291,21 +289,11 @@ struct Runs<'a> {
     username_next: Option<u64>,
 }
 
-/// The e-mail keys in key order: the FST stream (plain) or the sorted key column.
-enum EmailKeys<'a> {
-    Fst(&'a crate::format::fstmap::FstReader, crate::format::fst_safe::Stream<'a>),
-    Sorted(&'a crate::format::keys::SortedKeysReader),
-}
-
 impl<'a> Runs<'a> {
-    fn new(parts: &'a V1Parts<'a>, mode: crate::keymode::HashMode) -> Result<Runs<'a>, FormatError> {
-        let email_keys = match parts.email_map {
-            KeyMapReader::Fst(m) => EmailKeys::Fst(m, m.stream()),
-            KeyMapReader::Sorted(m) => EmailKeys::Sorted(m),
-        };
+    fn new(parts: &'a V1Parts<'a>) -> Result<Runs<'a>, FormatError> {
+        let email_keys = parts.email_map.ordered_keys();
         let mut runs = Runs {
             parts,
-            email_map_name: keymap::file_name(mode, KeyMapRole::Email),
             email_rows: parts.email_ranges.email_rows(),
             email_keys,
             email_ordinal: 0,
@@ -328,22 +316,9 @@ impl<'a> Runs<'a> {
 
     /// The next key of the e-mail key map, which must have ordinal `ordinal`.
     fn next_email_key(&mut self, ordinal: u64) -> Result<(), FormatError> {
-        let name = self.email_map_name;
-        match &mut self.email_keys {
-            EmailKeys::Fst(map, stream) => match stream.next() {
-                Ok(Some((key, value))) if value == ordinal => {
-                    self.email_key.clear();
-                    self.email_key.extend_from_slice(key);
-                }
-                Ok(_) => return Err(map.damaged(format!("key ordinal {ordinal} is missing from the key stream"))),
-                Err(e) => return Err(map.damaged(format!("{e}"))),
-            },
-            EmailKeys::Sorted(map) => {
-                let key = map.key(ordinal).ok_or_else(|| FormatError::damaged(name, format!("no key {ordinal}")))?;
-                self.email_key.clear();
-                self.email_key.extend_from_slice(key);
-            }
-        }
+        let key = self.email_keys.key(ordinal)?;
+        self.email_key.clear();
+        self.email_key.extend_from_slice(key);
         Ok(())
     }
 
@@ -426,7 +401,7 @@ fn convert_records(
         StoreOptions { threads, ..StoreOptions::default() },
     )
     .map_err(write_err)?;
-    let mut runs = Runs::new(parts, index.hash_mode()).map_err(damaged)?;
+    let mut runs = Runs::new(parts).map_err(damaged)?;
     let salt = parts.salt.map(Salt::as_bytes);
     let mut scratch = Vec::with_capacity(256);
     let mut checked_ids = 0u64;

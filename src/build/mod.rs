@@ -25,6 +25,8 @@ pub mod entry;
 #[allow(dead_code)] // wired up by the generation layer
 pub(crate) mod filter;
 pub mod memory;
+#[allow(dead_code)] // wired up by the generation layer
+pub(crate) mod merge;
 pub mod output;
 pub(crate) mod passwords;
 mod reading;
@@ -261,6 +263,14 @@ pub enum BuildError {
     /// An option is out of range.
     #[error("{0}")]
     InvalidOption(String),
+    /// An index given as input (to a merge) is damaged or does not fit the others.
+    #[error("cannot merge {dir}: {reason}")]
+    Input {
+        /// The input index.
+        dir: PathBuf,
+        /// What is wrong with it, naming the file and row where damaged.
+        reason: String,
+    },
     /// An I/O error while building.
     #[error("{context}: {source}")]
     Io {
@@ -554,6 +564,18 @@ fn write_index(
 fn source_meta(s: &SourceSpec, build_date: Date, written: &WrittenIndex) -> SourceMeta {
     let tally = written.source_tallies.get(&s.id).copied().unwrap_or_default();
     SourceMeta {
+        records: written.per_source.get(&s.id).copied().unwrap_or(0),
+        pwn_count: Some(tally.identities),
+        assets: Some(tally.assets.iter().map(|a| a.name().to_string()).collect()),
+        ..catalog_source_meta(s, build_date)
+    }
+}
+
+/// The catalog's metadata of source `s` as a manifest records it, with no records
+/// counted yet (`records` 0, no `pwn_count` or `assets`); `build_date` is the publish
+/// date when the catalog gives none.
+pub(crate) fn catalog_source_meta(s: &SourceSpec, build_date: Date) -> SourceMeta {
+    SourceMeta {
         id: s.id,
         name: s.name.clone(),
         title: s.title.clone(),
@@ -561,9 +583,9 @@ fn source_meta(s: &SourceSpec, build_date: Date, written: &WrittenIndex) -> Sour
         description: s.description.clone(),
         severity: s.severity.map(Severity::score),
         publish_date: s.publish_date.unwrap_or(build_date).to_string(),
-        records: written.per_source.get(&s.id).copied().unwrap_or(0),
-        pwn_count: Some(tally.identities),
-        assets: Some(tally.assets.iter().map(|a| a.name().to_string()).collect()),
+        records: 0,
+        pwn_count: None,
+        assets: None,
         domain: s.domain.clone(),
         added_date: s.added_date.map(|d| d.to_string()),
         modified_date: s.modified_date.map(|d| d.to_string()),

@@ -267,10 +267,7 @@ impl IndexWriter {
             document_id: &rec.document_id,
         })?;
         if let Some(ukey) = rec.username_key {
-            entry::posting_sort_key(&mut self.scratch, ukey, row_id);
-            self.entry_buf.clear();
-            sort::encode_entry(&mut self.entry_buf, &self.scratch, &[]);
-            self.usernames.push(&self.entry_buf)?;
+            self.push_posting(ukey, row_id)?;
         }
         let tally = self.tallies.entry(rec.source_id).or_default();
         tally.rows += 1;
@@ -283,6 +280,21 @@ impl IndexWriter {
             self.prev_source_identity.extend_from_slice(source_identity);
         }
         Ok(())
+    }
+
+    /// Rows written so far (the row id the next new record gets).
+    pub fn rows(&self) -> u64 {
+        self.records.rows()
+    }
+
+    /// Adds the username posting (`username_key`, `row`) directly, for a caller whose
+    /// record entries carry no username key (a merge of indexes, which translates the
+    /// postings of its inputs to the new rows instead).
+    pub fn push_posting(&mut self, username_key: &[u8], row: u64) -> io::Result<()> {
+        entry::posting_sort_key(&mut self.scratch, username_key, row);
+        self.entry_buf.clear();
+        sort::encode_entry(&mut self.entry_buf, &self.scratch, &[]);
+        self.usernames.push(&self.entry_buf)
     }
 
     /// Finishes the e-mail side, sorts the username postings and writes their files.

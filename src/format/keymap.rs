@@ -84,6 +84,34 @@ impl KeyMapWriter {
     }
 }
 
+/// The keys of a key map in ordinal order (which is ascending key order), streamed:
+/// the bounded FST walk in `plain` mode, the sorted key column in hashed modes.
+/// From [`KeyMapReader::ordered_keys`].
+pub enum OrderedKeys<'a> {
+    /// `plain` mode: the FST stream.
+    Fst(&'a FstReader, super::fst_safe::Stream<'a>),
+    /// Hashed modes: the sorted keys, read by ordinal.
+    Sorted(&'a SortedKeysReader),
+}
+
+impl OrderedKeys<'_> {
+    /// The key of ordinal `ordinal`, which must be the ordinal after the previous call's
+    /// (0 first); a key missing from the stream or out of order is damage naming the
+    /// file.
+    pub fn key(&mut self, ordinal: u64) -> Result<&[u8], FormatError> {
+        match self {
+            OrderedKeys::Fst(map, stream) => match stream.next() {
+                Ok(Some((key, value))) if value == ordinal => Ok(key),
+                Ok(_) => Err(map.damaged(format!("key ordinal {ordinal} is missing from the key stream"))),
+                Err(e) => Err(map.damaged(format!("{e}"))),
+            },
+            OrderedKeys::Sorted(map) => {
+                map.key(ordinal).ok_or_else(|| map.view().damaged(format!("no key has ordinal {ordinal}")))
+            }
+        }
+    }
+}
+
 /// Reads a key map written by [`KeyMapWriter`].
 #[derive(Clone, Debug)]
 pub enum KeyMapReader {
@@ -125,6 +153,14 @@ impl KeyMapReader {
         match self {
             KeyMapReader::Fst(m) => m.key_of(ordinal),
             KeyMapReader::Sorted(m) => Err(m.view().damaged("a hashed key map holds no identifiers")),
+        }
+    }
+
+    /// Streams the keys in ordinal order ([`OrderedKeys`]).
+    pub fn ordered_keys(&self) -> OrderedKeys<'_> {
+        match self {
+            KeyMapReader::Fst(m) => OrderedKeys::Fst(m, m.stream()),
+            KeyMapReader::Sorted(m) => OrderedKeys::Sorted(m),
         }
     }
 

@@ -226,6 +226,11 @@ impl PasswordFileReader {
         })
     }
 
+    /// The kind of hashes it holds.
+    pub fn kind(&self) -> PasswordHashKind {
+        self.kind
+    }
+
     /// Number of distinct hashes.
     pub fn len(&self) -> u64 {
         self.count
@@ -396,7 +401,8 @@ pub struct PasswordFiles {
 }
 
 impl PasswordFiles {
-    fn file(&self, kind: PasswordHashKind) -> &PasswordFileReader {
+    /// The file of hashes of `kind`.
+    pub fn file(&self, kind: PasswordHashKind) -> &PasswordFileReader {
         match kind {
             PasswordHashKind::Sha1 => &self.sha1,
             PasswordHashKind::Ntlm => &self.ntlm,

@@ -148,6 +148,21 @@ pub(crate) struct V1Parts<'a> {
     pub salt: Option<&'a Salt>,
 }
 
+/// The parts of an open version 2 index that a merge of indexes streams (every file
+/// already checked against the manifest, in constant time).
+pub(crate) struct SegmentParts<'a> {
+    /// The e-mail key map.
+    pub email_map: &'a KeyMapReader,
+    /// `email.ranges`.
+    pub email_ranges: &'a RangesReader,
+    /// The username key map.
+    pub username_map: &'a KeyMapReader,
+    /// `username.postings`.
+    pub username_postings: &'a PostingsReader,
+    /// The password files, when the index has them.
+    pub passwords: Option<&'a PasswordFiles>,
+}
+
 /// The files holding the records themselves, by format version: the rest of an index
 /// (key maps, runs, postings, password files, accelerators) has the same layout in
 /// both.
@@ -516,6 +531,22 @@ impl Index {
                 salt: self.inner.salt.as_ref(),
             }),
             RecordFiles::V2 { .. } => None,
+        }
+    }
+
+    /// The key maps, runs, postings and password files of a version 2 index, for a
+    /// merge; `None` for a version 1 index (upgrade it first).
+    pub(crate) fn segment_parts(&self) -> Option<SegmentParts<'_>> {
+        let files = &self.inner.files;
+        match &files.records {
+            RecordFiles::V2 { .. } => Some(SegmentParts {
+                email_map: &files.email_map,
+                email_ranges: &files.email_ranges,
+                username_map: &files.username_map,
+                username_postings: &files.username_postings,
+                passwords: files.passwords.as_ref(),
+            }),
+            RecordFiles::V1 { .. } => None,
         }
     }
 
