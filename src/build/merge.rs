@@ -39,6 +39,7 @@ use crate::date;
 use crate::format::manifest::{BuildStats, Counts, Manifest, ManifestInputs, SourceMeta};
 use crate::format::passwords::{PasswordFileReader, PasswordFileWriter, PasswordFiles, file_name};
 use crate::format::ranges::{self, RangesReader};
+use crate::format::store::Block;
 use crate::format::{FileSummary, FormatError, keymap::OrderedKeys, postings::PostingsReader};
 use crate::index::{Index, KnownKeys, LookupError, SegmentParts, SourceInfo};
 use crate::keymode::{HashMode, Salt};
@@ -405,6 +406,8 @@ struct SegmentCursor<'a> {
     /// The assets the merged index stores.
     stored: AssetSet,
     map: RowMapWriter,
+    /// The record store block of the rows being read.
+    block: Option<Arc<Block>>,
     /// Whether `sort_key` and `payload` hold a live row not merged yet.
     head: bool,
     sort_key: Vec<u8>,
@@ -439,6 +442,7 @@ impl<'a> SegmentCursor<'a> {
             next_row: 0,
             stored,
             map,
+            block: None,
             head: false,
             sort_key: Vec::with_capacity(128),
             payload: Vec::with_capacity(1024),
@@ -518,7 +522,14 @@ impl<'a> SegmentCursor<'a> {
                 GROUP_EMAIL => KnownKeys { email: Some(&self.key), username: None },
                 _ => KnownKeys { email: None, username: Some(&self.key) },
             };
-            let record = index.record_with(row, known).map_err(lookup_damaged(index))?;
+            // The cursor keeps its block: inputs take turns, and the store's own cache
+            // holds one block per thread.
+            let block = match self.block.take() {
+                Some(b) if b.rows().contains(&row) => b,
+                _ => index.record_block(row).map_err(lookup_damaged(index))?,
+            };
+            let record = index.record_in_block(row, &block, known).map_err(lookup_damaged(index))?;
+            self.block = Some(block);
             let r = *record.row();
             let values = record.into_values();
             let texts: [Option<&str>; ASSET_COUNT] = std::array::from_fn(|i| values[i].as_deref());

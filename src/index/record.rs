@@ -8,10 +8,11 @@ use crate::asset::{ASSET_COUNT, Asset, AssetSet};
 use crate::date::Date;
 use crate::format::hot::{self, HotRow};
 use crate::format::rows::{self, Row, RowId};
-use crate::format::store::{self, BlockRows, IdentValue};
+use crate::format::store::{self, Block, BlockRows, IdentValue};
 use crate::format::{FormatError, docid};
 use crate::severity::Severity;
 use std::borrow::Cow;
+use std::sync::Arc;
 
 /// The part of a record that `check` reads: in a version 2 index, the hot row and its
 /// source, without touching the record store.
@@ -203,79 +204,97 @@ impl Index {
                 }
                 Ok(RecordView { row_id: id, row, values })
             }
-            RecordFiles::V2 { hot, store, keys } => {
-                let (source, assets, severity) = self.row_source(id)?;
-                let b = store.block_of(id)?;
-                let block_rows = store.block_rows(b)?;
-                let mut bits = Vec::with_capacity(64);
-                hot.assets_into(block_rows.clone(), &mut bits).ok_or_else(|| {
-                    damaged(
-                        store::FILE_NAME,
-                        format!("block {b} (rows {}-{}) is past the hot rows", block_rows.start, block_rows.end),
-                    )
-                })?;
-                let block = store.block(
-                    b,
-                    &BlockRows { first_row: block_rows.start, bits: &bits, stored: files.stored, keys: *keys },
-                )?;
-                let mut values: [Option<Cow<'_, str>>; ASSET_COUNT] = Default::default();
-                // The normalized e-mail and username, for a recomputed document id.
-                let mut normalized: [Option<String>; 2] = Default::default();
-                for asset in assets.intersection(files.stored).iter() {
-                    let slot = match asset {
-                        Asset::Email => 0,
-                        Asset::Username => 1,
-                        _ => {
-                            values[asset.index()] = block.value(id, asset)?.map(|v| Cow::Owned(v.to_owned()));
-                            continue;
-                        }
-                    };
-                    let (value, norm) = match block.ident(id, asset)? {
-                        None => continue,
-                        Some(IdentValue::EqualsKey) => {
-                            let key = self.plain_key_of(id, asset, known)?;
-                            (key.clone(), key)
-                        }
-                        Some(IdentValue::Normalized(v)) => (v.to_owned(), v.to_owned()),
-                        Some(IdentValue::AsGiven(v)) => {
-                            let norm = normalize_identifier(asset, v).ok_or_else(|| {
-                                damaged(
-                                    store::FILE_NAME,
-                                    format!("row {id}: the stored {asset} is not a valid {asset}"),
-                                )
-                            })?;
-                            (v.to_owned(), norm)
-                        }
-                    };
-                    values[asset.index()] = Some(Cow::Owned(value));
-                    normalized[slot] = Some(norm);
-                }
-                let document_id = match block.document_id(id)? {
-                    Some(stored) => stored,
-                    None => {
-                        let texts: [Option<&str>; ASSET_COUNT] = std::array::from_fn(|i| values[i].as_deref());
-                        let salt = self.inner.salt.as_ref().map(|s| s.as_bytes());
-                        let [email, username] = &normalized;
-                        docid::document_id(
-                            &mut Vec::with_capacity(256),
-                            salt,
-                            source.id,
-                            &texts,
-                            email.as_deref(),
-                            username.as_deref(),
-                        )
-                    }
-                };
-                let row = Row {
-                    document_id,
-                    source_id: source.id,
-                    publish_date: source.publish_date,
-                    assets,
-                    severity: severity.score(),
-                };
-                Ok(RecordView { row_id: id, row, values })
+            RecordFiles::V2 { .. } => {
+                let block = self.record_block(id)?;
+                self.record_in_block(id, &block, known)
             }
         }
+    }
+
+    /// The block of the version 2 record store holding row `id`, decompressed and
+    /// parsed (a reader walking the rows in order keeps it while its rows last). A
+    /// version 1 index has no record store: an error.
+    pub(crate) fn record_block(&self, id: RowId) -> Result<Arc<Block>, LookupError> {
+        let files = &self.inner.files;
+        let RecordFiles::V2 { hot, store, keys } = &files.records else {
+            return Err(damaged(rows::FILE_NAME, "a format version 1 index has no record store".into()));
+        };
+        let b = store.block_of(id)?;
+        let block_rows = store.block_rows(b)?;
+        let mut bits = Vec::with_capacity(64);
+        hot.assets_into(block_rows.clone(), &mut bits).ok_or_else(|| {
+            damaged(
+                store::FILE_NAME,
+                format!("block {b} (rows {}-{}) is past the hot rows", block_rows.start, block_rows.end),
+            )
+        })?;
+        Ok(store
+            .block(b, &BlockRows { first_row: block_rows.start, bits: &bits, stored: files.stored, keys: *keys })?)
+    }
+
+    /// The record `id` of a version 2 index read from `block`, the record store block
+    /// holding it ([`Index::record_block`]).
+    pub(crate) fn record_in_block(
+        &self,
+        id: RowId,
+        block: &Block,
+        known: KnownKeys<'_>,
+    ) -> Result<RecordView<'_>, LookupError> {
+        let files = &self.inner.files;
+        let (source, assets, severity) = self.row_source(id)?;
+        let mut values: [Option<Cow<'_, str>>; ASSET_COUNT] = Default::default();
+        // The normalized e-mail and username, for a recomputed document id.
+        let mut normalized: [Option<String>; 2] = Default::default();
+        for asset in assets.intersection(files.stored).iter() {
+            let slot = match asset {
+                Asset::Email => 0,
+                Asset::Username => 1,
+                _ => {
+                    values[asset.index()] = block.value(id, asset)?.map(|v| Cow::Owned(v.to_owned()));
+                    continue;
+                }
+            };
+            let (value, norm) = match block.ident(id, asset)? {
+                None => continue,
+                Some(IdentValue::EqualsKey) => {
+                    let key = self.plain_key_of(id, asset, known)?;
+                    (key.clone(), key)
+                }
+                Some(IdentValue::Normalized(v)) => (v.to_owned(), v.to_owned()),
+                Some(IdentValue::AsGiven(v)) => {
+                    let norm = normalize_identifier(asset, v).ok_or_else(|| {
+                        damaged(store::FILE_NAME, format!("row {id}: the stored {asset} is not a valid {asset}"))
+                    })?;
+                    (v.to_owned(), norm)
+                }
+            };
+            values[asset.index()] = Some(Cow::Owned(value));
+            normalized[slot] = Some(norm);
+        }
+        let document_id = match block.document_id(id)? {
+            Some(stored) => stored,
+            None => {
+                let texts: [Option<&str>; ASSET_COUNT] = std::array::from_fn(|i| values[i].as_deref());
+                let salt = self.inner.salt.as_ref().map(|s| s.as_bytes());
+                let [email, username] = &normalized;
+                docid::document_id(
+                    &mut Vec::with_capacity(256),
+                    salt,
+                    source.id,
+                    &texts,
+                    email.as_deref(),
+                    username.as_deref(),
+                )
+            }
+        };
+        let row = Row {
+            document_id,
+            source_id: source.id,
+            publish_date: source.publish_date,
+            assets,
+            severity: severity.score(),
+        };
+        Ok(RecordView { row_id: id, row, values })
     }
 
     /// The key of row `id` for an identifier stored as "equals the key" (plain mode):
