@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Writes seed corpora for the dump-parser, normalize, build_and_query and store_block targets into
+# Writes seed corpora for the dump-parser, normalize, build_and_query, store_block and changes_file targets into
 # fuzz/corpus/<target>/ (not committed: the fuzzer grows them). Run from anywhere.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -33,5 +33,8 @@ for i in 1 2 3 4 5 6 7 8; do head -c $((64 * i)) /dev/urandom > "corpus/build_an
 # store_block: sample blocks written by the record store writer, in every input mode.
 BREACHDEX_SEED_DIR="$(pwd)/corpus/store_block" cargo test --quiet --manifest-path ../Cargo.toml \
   --test fuzz_regressions -- --ignored --exact write_store_block_seeds
+# changes_file: change feed files written by the writer (plain and hashed, one and several blocks).
+BREACHDEX_SEED_DIR="$(pwd)/corpus/changes_file" cargo test --quiet --manifest-path ../Cargo.toml \
+  --test fuzz_regressions -- --ignored --exact write_changes_file_seeds
 
 echo "seeds written under $(pwd)/corpus"

@@ -30,3 +30,7 @@ pub use crate::format::store;
 /// The framed file reader, the format version builds write and a finished file's
 /// summary, for the record store's benchmark and fuzz target.
 pub use crate::format::{FORMAT_VERSION, FileSummary, FileView};
+
+/// The key filters of incremental updates (`keys.filter`, the union filter), for their
+/// benchmark.
+pub use crate::format::filter;

@@ -5,8 +5,8 @@
 
 use breachdex::DumpFormat;
 use breachdex::internals::fuzzing::{
-    BuildCase, check_build_and_query, check_dump_all, check_normalize, check_store_block, fixed_dictionary,
-    store_block_seeds,
+    BuildCase, changes_file_seeds, check_build_and_query, check_changes_file, check_dump_all, check_normalize,
+    check_store_block, fixed_dictionary, store_block_seeds,
 };
 use std::path::{Path, PathBuf};
 
@@ -130,6 +130,41 @@ fn store_block() {
     for (path, data) in inputs("store_block") {
         eprintln!("replaying {}", path.display());
         check_store_block(&data);
+    }
+}
+
+/// `changes_file`: the seeds (change files written by the writer, plain and hashed, one
+/// and several blocks) must read; every single-byte change and every truncation of them
+/// must give entries or an error; then every kept input.
+#[test]
+fn changes_file() {
+    for (name, seed) in changes_file_seeds() {
+        assert!(check_changes_file(&seed), "seed {name} does not read");
+        for i in 0..seed.len() {
+            for flip in [0x01u8, 0x80] {
+                let mut bad = seed.clone();
+                bad[i] ^= flip;
+                check_changes_file(&bad);
+            }
+        }
+        for len in 0..seed.len() {
+            check_changes_file(&seed[..len]);
+        }
+    }
+    for (path, data) in inputs("changes_file") {
+        eprintln!("replaying {}", path.display());
+        check_changes_file(&data);
+    }
+}
+
+/// Writes the `changes_file` seeds into `$BREACHDEX_SEED_DIR` (run by `fuzz/seeds.sh`).
+#[test]
+#[ignore = "writes the changes_file seed corpus; fuzz/seeds.sh runs it"]
+fn write_changes_file_seeds() {
+    let dir = PathBuf::from(std::env::var_os("BREACHDEX_SEED_DIR").expect("set BREACHDEX_SEED_DIR"));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, seed) in changes_file_seeds() {
+        std::fs::write(dir.join(name), seed).unwrap();
     }
 }
 

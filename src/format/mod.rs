@@ -13,9 +13,11 @@
 //! in constant time ([`FileView::parse`]); [`FileView::verify_checksum`] reads it all.
 //! All integers are little-endian.
 
+pub mod changes;
 pub mod column;
 pub(crate) mod deletes;
 pub mod docid;
+pub mod filter;
 pub mod fingerprints;
 pub mod fst_safe;
 pub mod fstmap;
@@ -106,10 +108,12 @@ pub fn index_files(version: u32, mode: HashMode, stored: AssetSet) -> Vec<(Strin
 }
 
 /// The kinds of the generation-level files of incremental updates (docs/FORMAT.md §10):
-/// row deletions (`DELR`) and suppressed keys (`TOMB`). They live beside a segment's
-/// index files, never among them.
+/// row deletions (`DELR`), suppressed keys (`TOMB`), change feed (`CHGS`) and key
+/// filters (`KFLT`, a segment's `keys.filter`, and `UFLT`, the union filter, same
+/// layout). They live beside a segment's index files, never among them.
 #[allow(dead_code)] // wired up by the generation layer
-pub(crate) const GENERATION_KINDS: [Kind; 2] = [deletes::KIND, tombstones::KIND];
+pub(crate) const GENERATION_KINDS: [Kind; 5] =
+    [deletes::KIND, tombstones::KIND, changes::KIND, filter::SEGMENT_KIND, filter::UNION_KIND];
 
 /// The byte that stands for an identifier kind in the generation-level files: 0 e-mail,
 /// 1 username.
@@ -514,9 +518,8 @@ pub(crate) fn section_end(
         .ok_or_else(|| view.damaged(format!("{what} ({count} entries of {width} bytes) runs past the end of the file")))
 }
 
-/// A whole framed file (header, `body`, footer with a valid checksum), for tests that
-/// build damaged files which the frame check lets through.
-#[cfg(test)]
+/// A whole framed file (header, `body`, footer with a valid checksum), for the tests and
+/// fuzz targets that build damaged files which the frame check lets through.
 pub(crate) fn framed_bytes(kind: Kind, params: [u64; 4], body: &[u8]) -> Vec<u8> {
     let mut file = encode_header(kind, body.len() as u64, params).to_vec();
     file.extend_from_slice(body);

@@ -5,8 +5,10 @@
 
 #![doc(hidden)]
 
+mod changes_file;
 mod open_index;
 mod store_block;
+pub use changes_file::{changes_file_seeds, check_changes_file};
 pub use open_index::check_open_index;
 pub use store_block::{
     StoreBlockMode, check_store_block, encode_store_block_input, fixed_dictionary, store_block_seeds,
