@@ -7,7 +7,7 @@ use crate::asset::Asset;
 use crate::build::{BuildOptions, MIN_MEMORY_BUDGET, build_index, catalog_source_meta};
 use crate::catalog::{Catalog, SourceSpec};
 use crate::date::Date;
-use crate::format::{FileView, passwords as password_format};
+use crate::format::{FileView, passwords as password_format, store};
 use crate::index::OpenOptions;
 use proptest::prelude::*;
 
@@ -358,4 +358,51 @@ proptest! {
         // the live records does (with 0 records where all were deleted).
         assert_same_index(&out, &expected);
     }
+}
+
+#[test]
+fn damaged_or_inconsistent_inputs_are_errors_naming_the_problem() {
+    let whole = sample();
+    let none = BTreeSet::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let a = build(&part(&whole, |id, _| id % 2 == 1), &tmp.path().join("a"), HashMode::Plain, None);
+    let out = tmp.path().join("merged");
+    let options = merge_options(&whole, HashMode::Plain, None);
+    let merge_err = |inputs: &[MergeInput<'_>]| {
+        let err = merge_indexes(inputs, &out, &options).unwrap_err().to_string();
+        assert!(!out.exists(), "nothing is left at the output after: {err}");
+        err
+    };
+    // Deleted rows out of order, or past the last row.
+    for rows in [vec![2, 1], vec![a.len()]] {
+        let err = merge_err(&[MergeInput { deleted_rows: &rows, ..input(&a, &none) }]);
+        assert!(err.contains("deleted rows are not strictly ascending"), "{err}");
+    }
+    // A live row whose source the merged table lacks.
+    let err =
+        merge_indexes(&[input(&a, &none)], &out, &merge_options(&part(&whole, |id, _| id == 1), HashMode::Plain, None))
+            .unwrap_err()
+            .to_string();
+    assert!(err.contains("which the merged source table lacks"), "{err}");
+    // Another hash mode.
+    let b = build(&part(&whole, |id, _| id % 2 == 0), &tmp.path().join("b"), HashMode::Xxh3_64, None);
+    let err = merge_err(&[input(&a, &none), input(&b, &none)]);
+    assert!(err.contains("hash mode"), "{err}");
+    // Damaged record store blocks (open checks sizes only, so the merge finds them).
+    let damaged_dir = tmp.path().join("damaged");
+    std::fs::create_dir(&damaged_dir).unwrap();
+    for f in std::fs::read_dir(a.dir()).unwrap() {
+        let f = f.unwrap();
+        std::fs::copy(f.path(), damaged_dir.join(f.file_name())).unwrap();
+    }
+    let store_path = damaged_dir.join(store::FILE_NAME);
+    let mut bytes = std::fs::read(&store_path).unwrap();
+    let middle = bytes.len() / 2;
+    for b in &mut bytes[middle - 64..middle + 64] {
+        *b ^= 0x5a;
+    }
+    std::fs::write(&store_path, bytes).unwrap();
+    let damaged = Index::open(&damaged_dir, &OpenOptions::default()).unwrap();
+    let err = merge_err(&[input(&damaged, &none)]);
+    assert!(err.contains("records.store") && err.contains("verify"), "{err}");
 }
