@@ -23,7 +23,8 @@
 //! The handle resolves the symlink once per refresh and opens the resolved directory,
 //! so a swap that happens while it opens cannot mix the files of two builds.
 
-use crate::index::{Index, OpenError, OpenOptions, read_manifest};
+use crate::generation::read_generation_id;
+use crate::index::{Index, OpenError, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -67,13 +68,23 @@ impl IndexHandle {
         self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// The build id of the current build (from its manifest).
+    /// The build id of the current build (from its manifest; of an updated index, its
+    /// base segment's).
     pub fn build_id(&self) -> String {
         self.current().manifest().build_id.clone()
     }
 
-    /// Looks at the published path again: when it now holds another build (a different
-    /// manifest `build_id`), opens it and, only once it opened, makes it current.
+    /// The generation id of the current index ([`Index::generation_id`]): changes with
+    /// every published build and every generation `add`, `remove` or `compact`
+    /// publishes.
+    pub fn generation_id(&self) -> String {
+        self.current().generation_id().to_string()
+    }
+
+    /// Looks at the published path again: when it now holds another build or another
+    /// generation (a different [`Index::generation_id`]: a new build published, or an
+    /// `add`, `remove` or `compact` of the index), opens it and, only once it opened,
+    /// makes it current.
     ///
     /// `Ok(true)`: swapped; `Ok(false)`: the same build is still published. On an error
     /// (the path is missing for a moment, the new build is damaged or incomplete, the
@@ -81,12 +92,11 @@ impl IndexHandle {
     pub fn refresh(&self) -> Result<bool, OpenError> {
         let _serial = self.refreshing.lock().unwrap_or_else(|e| e.into_inner());
         let resolved = resolve(&self.path)?;
-        let manifest = read_manifest(&resolved)?;
-        if manifest.build_id == self.build_id() {
+        if read_generation_id(&resolved)? == self.generation_id() {
             return Ok(false);
         }
         let index = Index::open(&resolved, &self.options)?;
-        if index.manifest().build_id == self.build_id() {
+        if index.generation_id() == self.generation_id() {
             return Ok(false);
         }
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = index;

@@ -49,6 +49,7 @@ mod catalog;
 mod date;
 mod format;
 mod fuzzing;
+mod generation;
 mod handle;
 mod index;
 mod ingest;
@@ -92,6 +93,13 @@ pub use query::{
     AssetPolicy, AssetPolicyBuilder, BreachMatch, CheckResult, HashAlgorithm, MASK, MAX_PAGE, MAX_SALT_CHARS,
     MIN_SALT_CHARS, PolicyError, RecordOut, RecordsError, RecordsPage, RecordsRequest, RiskLevel, SaltPosition,
     risk_score,
+};
+
+// Incremental updates: generations of segments.
+pub use generation::{
+    AddOptions, AddReport, Change, ChangeEntry, ChangeKind, CompactOptions, CompactReport, GenerationManifest,
+    HistoryEntry, RemoveOptions, RemoveReport, RemoveTarget, RemovedSource, RootManifest, SegmentDeletes, SegmentEntry,
+    UpdateError, add_to_index, compact_index, read_generation_id, read_root_manifest, remove_from_index,
 };
 
 // Serving: follow a published path, publish a build.

@@ -171,7 +171,8 @@ fn check_replaceable_index(out_dir: &Path) -> Result<(), BuildError> {
         let entry = entry.map_err(io_err(format!("listing {}", out_dir.display())))?;
         let name = entry.file_name().to_string_lossy().into_owned();
         let is_file = entry.file_type().is_ok_and(|t| t.is_file());
-        if !is_file || !claimed.contains(&name) {
+        let is_layer_dir = entry.file_type().is_ok_and(|t| t.is_dir()) && manifest::LAYER_DIRS.contains(&name.as_str());
+        if !(is_file || is_layer_dir) || !claimed.contains(&name) {
             return Err(UnsafeOutput::ForeignFile { path: out_dir.to_path_buf(), entry: name }.into());
         }
     }

@@ -44,6 +44,14 @@ pub enum ChangeKind {
 }
 
 impl ChangeKind {
+    /// `gained` or `lost`, as `breachdex changes` prints it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ChangeKind::Gained => "gained",
+            ChangeKind::Lost => "lost",
+        }
+    }
+
     /// The byte on disk: 1 gained, 2 lost.
     pub fn code(self) -> u8 {
         match self {
@@ -62,8 +70,8 @@ impl ChangeKind {
     }
 }
 
-/// One entry of a change feed.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One entry of a change feed (ordered as the file holds them: kind, key, source id).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Change {
     /// E-mail or username.
     pub kind: IdentifierKind,

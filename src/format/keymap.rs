@@ -164,6 +164,18 @@ impl KeyMapReader {
         }
     }
 
+    /// The key (as stored: the normalized identifier, or the derived hash) of ordinal
+    /// `ordinal`.
+    pub fn key_at(&self, ordinal: u64) -> Result<Vec<u8>, FormatError> {
+        match self {
+            KeyMapReader::Fst(m) => m.key_of(ordinal),
+            KeyMapReader::Sorted(m) => m
+                .key(ordinal)
+                .map(<[u8]>::to_vec)
+                .ok_or_else(|| m.view().damaged(format!("no key has ordinal {ordinal}"))),
+        }
+    }
+
     /// Number of keys.
     pub fn len(&self) -> u64 {
         match self {

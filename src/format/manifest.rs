@@ -227,21 +227,64 @@ fn checksum_text(body: &str) -> String {
     format!("xxh3:{:016x}", xxhash_rust::xxh3::xxh3_64(body.as_bytes()))
 }
 
+/// `body` serialized inside the checksummed envelope, as `manifest.json` holds it (the
+/// index manifest and the generation manifest share it).
+pub(crate) fn envelope_text<T: Serialize>(body: &T) -> Result<String, serde_json::Error> {
+    let body = serde_json::to_string_pretty(body)?;
+    Ok(format!("{{\"manifest\": {body},\n\"checksum\": \"{}\"}}\n", checksum_text(&body)))
+}
+
+/// The body of checksummed envelope text, once its checksum matched.
+pub(crate) fn envelope_body(text: &str) -> Result<&str, ManifestError> {
+    let envelope: Envelope<'_> = serde_json::from_str(text).map_err(|e| ManifestError::Syntax(e.to_string()))?;
+    if checksum_text(envelope.manifest.get()) != envelope.checksum {
+        return Err(ManifestError::Checksum);
+    }
+    Ok(envelope.manifest.get())
+}
+
+/// The `format` field of a manifest body, read leniently (to tell an index manifest from
+/// a generation manifest before parsing either).
+pub(crate) fn body_format(body: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Probe {
+        format: String,
+    }
+    serde_json::from_str::<Probe>(body).ok().map(|p| p.format)
+}
+
+/// Reads a manifest-sized text file (at most [`MAX_MANIFEST_BYTES`]).
+pub(crate) fn read_text(path: &Path) -> Result<String, ManifestError> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    if len > MAX_MANIFEST_BYTES {
+        return Err(ManifestError::TooLarge(len));
+    }
+    let mut text = String::with_capacity(len as usize);
+    file.take(MAX_MANIFEST_BYTES)
+        .read_to_string(&mut text)
+        .map_err(|e| ManifestError::Syntax(format!("not UTF-8 text ({e})")))?;
+    Ok(text)
+}
+
 impl Manifest {
     /// Serializes the manifest with its checksum.
     pub fn to_file_text(&self) -> Result<String, serde_json::Error> {
-        let body = serde_json::to_string_pretty(self)?;
-        Ok(format!("{{\"manifest\": {body},\n\"checksum\": \"{}\"}}\n", checksum_text(&body)))
+        envelope_text(self)
     }
 
     /// Parses and checks manifest text: checksum, format name and version.
     pub fn from_file_text(text: &str) -> Result<Manifest, ManifestError> {
-        let envelope: Envelope<'_> = serde_json::from_str(text).map_err(|e| ManifestError::Syntax(e.to_string()))?;
-        if checksum_text(envelope.manifest.get()) != envelope.checksum {
-            return Err(ManifestError::Checksum);
-        }
-        let manifest: Manifest =
-            serde_json::from_str(envelope.manifest.get()).map_err(|e| ManifestError::Syntax(e.to_string()))?;
+        let body = envelope_body(text)?;
+        let manifest: Manifest = serde_json::from_str(body).map_err(|e| match body_format(body) {
+            Some(f) if f == crate::generation::FORMAT_NAME => ManifestError::Unsupported(
+                "this is the generation manifest of an index updated by `breachdex add`, `remove` or `compact`, \
+                     not the manifest of one segment"
+                    .to_string(),
+            ),
+            _ => ManifestError::Syntax(e.to_string()),
+        })?;
         if manifest.format != FORMAT_NAME {
             return Err(ManifestError::Unsupported(format!("format '{}' is not {FORMAT_NAME}", manifest.format)));
         }
@@ -257,17 +300,7 @@ impl Manifest {
 
     /// Reads `manifest.json` from an index directory.
     pub fn read(dir: &Path) -> Result<Manifest, ManifestError> {
-        use std::io::Read;
-        let file = std::fs::File::open(dir.join(FILE_NAME))?;
-        let len = file.metadata()?.len();
-        if len > MAX_MANIFEST_BYTES {
-            return Err(ManifestError::TooLarge(len));
-        }
-        let mut text = String::with_capacity(len as usize);
-        file.take(MAX_MANIFEST_BYTES)
-            .read_to_string(&mut text)
-            .map_err(|e| ManifestError::Syntax(format!("not UTF-8 text ({e})")))?;
-        Manifest::from_file_text(&text)
+        Manifest::from_file_text(&read_text(&dir.join(FILE_NAME))?)
     }
 
     /// The entry of file `name`.
@@ -339,22 +372,41 @@ impl Manifest {
     }
 }
 
-/// The file names an index directory's manifest lists (itself included), read leniently:
-/// `None` unless `dir` holds a `manifest.json` that names itself a breachdex index. A
-/// damaged checksum or another format version still counts, so a builder can tell its own
-/// earlier output (which it may replace) from anything else (which it must not touch).
+/// The directories of an updated index's layer (docs/FORMAT.md §11): the only
+/// directories an index directory holds.
+pub const LAYER_DIRS: [&str; 5] = ["segments", "deletes", "tombstones", "changes", "filters"];
+
+/// The entry names an index directory's manifest claims (itself included, and the writer
+/// lock `.lock`), read leniently: `None` unless `dir` holds a `manifest.json` that names
+/// itself a breachdex index or generation. A damaged checksum or another format version
+/// still counts, so a builder can tell its own earlier output (which it may replace) from
+/// anything else (which it must not touch). For an updated index: the base segment's
+/// files, `root.manifest.json` and the layer's directories ([`LAYER_DIRS`]).
 pub fn claimed_files(dir: &Path) -> Option<Vec<String>> {
-    use std::io::Read;
-    let mut text = String::new();
-    std::fs::File::open(dir.join(FILE_NAME)).ok()?.take(MAX_MANIFEST_BYTES).read_to_string(&mut text).ok()?;
-    let value: serde_json::Value = serde_json::from_str(&text).ok()?;
-    let body = value.get("manifest")?;
-    if body.get("format")?.as_str()? != FORMAT_NAME {
-        return None;
-    }
-    let mut names: Vec<String> =
-        body.get("files")?.as_array()?.iter().filter_map(|f| f.get("name")?.as_str().map(str::to_owned)).collect();
+    let listed = |path: &Path, format: &str| -> Option<Vec<String>> {
+        use std::io::Read;
+        let mut text = String::new();
+        std::fs::File::open(path).ok()?.take(MAX_MANIFEST_BYTES).read_to_string(&mut text).ok()?;
+        let value: serde_json::Value = serde_json::from_str(&text).ok()?;
+        let body = value.get("manifest")?;
+        if body.get("format")?.as_str()? != format {
+            return None;
+        }
+        Some(body.get("files")?.as_array()?.iter().filter_map(|f| f.get("name")?.as_str().map(str::to_owned)).collect())
+    };
+    let mut names = match listed(&dir.join(FILE_NAME), FORMAT_NAME) {
+        Some(names) => names,
+        None => {
+            listed(&dir.join(FILE_NAME), crate::generation::FORMAT_NAME)?;
+            let root = crate::generation::manifest::ROOT_MANIFEST;
+            let mut names: Vec<String> = listed(&dir.join(root), FORMAT_NAME).unwrap_or_default();
+            names.push(root.to_owned());
+            names.extend(LAYER_DIRS.iter().map(|d| (*d).to_owned()));
+            names
+        }
+    };
     names.push(FILE_NAME.to_owned());
+    names.push(".lock".to_owned());
     Some(names)
 }
 

@@ -232,6 +232,9 @@ impl Index {
     /// `queries.par_chunks(256).map(|c| index.lookup_batch(c))`, as
     /// [`Index::check_batch_par`] does.
     pub fn lookup_batch(&self, queries: &[Query<'_>]) -> Vec<Result<Matches<'_>, LookupError>> {
+        if self.merged().is_some() {
+            return queries.iter().map(|q| self.lookup(q)).collect();
+        }
         let mut out = Vec::with_capacity(queries.len());
         let mut slots = Vec::with_capacity(BATCH_GROUP);
         for group in queries.chunks(BATCH_GROUP) {
@@ -248,6 +251,12 @@ impl Index {
         queries: &[Query<'q>],
         mut each: impl FnMut(&Query<'q>, Result<Matches<'i>, LookupError>),
     ) {
+        if self.merged().is_some() {
+            for query in queries {
+                each(query, self.lookup(query));
+            }
+            return;
+        }
         let mut slots = Vec::with_capacity(BATCH_GROUP);
         let mut matches = Vec::with_capacity(BATCH_GROUP);
         for group in queries.chunks(BATCH_GROUP) {

@@ -64,6 +64,14 @@ pub enum OpenError {
     /// A salt given for a `plain` index.
     #[error("this index uses hash mode plain and takes no salt: open it without one")]
     SaltUnused,
+    /// A segment of an updated index cannot be opened.
+    #[error("segment {segment}: {source}")]
+    Segment {
+        /// The segment's directory, relative to the index root (`.` for the base).
+        segment: String,
+        /// Why.
+        source: Box<OpenError>,
+    },
 }
 
 /// Why a lookup (or a read of the records it found) failed.

@@ -10,7 +10,7 @@ use crate::normalize;
 use std::borrow::Cow;
 
 /// Which identifier a query names.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum IdentifierKind {
     /// An e-mail address.
@@ -75,6 +75,11 @@ pub(super) enum MatchesInner<'a> {
 impl Matches<'_> {
     pub(super) fn empty() -> Self {
         Matches(MatchesInner::Range(0..0))
+    }
+
+    /// Matches of a list of row ids, in the list's order.
+    pub(crate) fn list(ids: Vec<u64>) -> Self {
+        Matches(MatchesInner::List(ids.into_iter()))
     }
 
     /// Number of rows.
@@ -219,8 +224,27 @@ impl Index {
         }
     }
 
+    /// The live rows of e-mail key `key` over every segment.
     #[inline]
     pub(super) fn email_rows(&self, key: &[u8]) -> Result<Matches<'_>, LookupError> {
+        match self.merged() {
+            Some(layer) => self.merged_rows(layer, |seg| seg.email_rows_local(key)),
+            None => self.email_rows_local(key),
+        }
+    }
+
+    /// The live rows of username key `key` over every segment.
+    #[inline]
+    pub(super) fn username_rows(&self, key: &[u8]) -> Result<Matches<'_>, LookupError> {
+        match self.merged() {
+            Some(layer) => self.merged_rows(layer, |seg| seg.username_rows_local(key)),
+            None => self.username_rows_local(key),
+        }
+    }
+
+    /// The rows of e-mail key `key` in this segment alone.
+    #[inline]
+    pub(crate) fn email_rows_local(&self, key: &[u8]) -> Result<Matches<'_>, LookupError> {
         let files = &self.inner.files;
         match files.email_map.lookup(key)? {
             Some(ordinal) => Ok(Matches(MatchesInner::Range(files.email_ranges.rows(ordinal)?))),
@@ -228,8 +252,9 @@ impl Index {
         }
     }
 
+    /// The rows of username key `key` in this segment alone.
     #[inline]
-    pub(super) fn username_rows(&self, key: &[u8]) -> Result<Matches<'_>, LookupError> {
+    pub(crate) fn username_rows_local(&self, key: &[u8]) -> Result<Matches<'_>, LookupError> {
         let files = &self.inner.files;
         match files.username_map.lookup(key)? {
             Some(ordinal) => Ok(Matches(MatchesInner::Postings(files.username_postings.rows(ordinal)?))),

@@ -21,6 +21,7 @@ pub use lookup::{IdentifierKind, Matches, Query};
 pub(crate) use lookup::{normalized_email, normalized_username};
 pub(crate) use record::KnownKeys;
 pub use record::{RecordView, RowMeta};
+pub(crate) use verify::verify_segment;
 pub use verify::{VerifyReport, verify};
 
 use crate::asset::{ASSET_COUNT, Asset, AssetSet};
@@ -29,13 +30,14 @@ use crate::format::column::{self, ColumnReader};
 use crate::format::fingerprints;
 use crate::format::hot::{self, HotReader};
 use crate::format::keymap::{self, KeyMapReader, KeyMapRole};
-use crate::format::manifest::{self, Manifest, ManifestError};
+use crate::format::manifest::{self, Manifest, ManifestError, SourceMeta};
 use crate::format::passwords::{self as password_files, PasswordFileReader, PasswordFiles, Passwords};
 use crate::format::postings::{self, PostingsReader};
 use crate::format::ranges::{self, RangesReader};
 use crate::format::rows::{self, RowsReader};
 use crate::format::store::{self, KeyRule, StoreReader};
 use crate::format::{FileView, Kind, index_files, optional_index_files};
+use crate::generation::{self, GenerationManifest, Layer, RootManifest};
 use crate::keymode::{HashMode, KeyDeriver, Salt};
 use crate::mmap::{Access, Bytes};
 use crate::password::PasswordHashKind;
@@ -116,17 +118,27 @@ pub struct SourceInfo {
 /// Reads the manifest of the index directory `dir`; a path that is not an index (nothing
 /// there, a file, a folder without `manifest.json`) is [`OpenError::NotAnIndex`].
 pub fn read_manifest(dir: &Path) -> Result<Manifest, OpenError> {
+    match generation::read_root_at(dir)? {
+        RootManifest::Index(manifest) => Ok(*manifest),
+        RootManifest::Generation(g) => Err(OpenError::Manifest {
+            dir: dir.to_path_buf(),
+            source: ManifestError::Unsupported(format!(
+                "generation {} of an updated index: open it with Index::open (its segments have their own manifests)",
+                g.generation
+            )),
+        }),
+    }
+}
+
+/// Why `dir` is not an index (for [`read_manifest`] and [`Index::open`]), or `Ok`.
+pub(crate) fn check_index_dir(dir: &Path) -> Result<(), OpenError> {
     let not_an_index = |reason| OpenError::NotAnIndex { path: dir.to_path_buf(), reason };
     match std::fs::metadata(dir) {
-        Ok(meta) if !meta.is_dir() => return Err(not_an_index("not a directory")),
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(not_an_index("nothing at this path")),
-        Err(source) => return Err(OpenError::Io { path: dir.to_path_buf(), source }),
+        Ok(meta) if !meta.is_dir() => Err(not_an_index("not a directory")),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(not_an_index("nothing at this path")),
+        Err(source) => Err(OpenError::Io { path: dir.to_path_buf(), source }),
     }
-    Manifest::read(dir).map_err(|source| match source {
-        ManifestError::Io(e) if e.kind() == std::io::ErrorKind::NotFound => not_an_index("no manifest.json in it"),
-        source => OpenError::Manifest { dir: dir.to_path_buf(), source },
-    })
 }
 
 /// The parts of an open version 1 index that a conversion to the current format reads
@@ -255,8 +267,15 @@ fn parse_manifest_meta(manifest: &Manifest) -> Result<(HashMode, AssetSet, Vec<S
     for name in &manifest.stored_assets {
         stored.insert(Asset::from_name(name).ok_or_else(|| bad(format!("unknown stored asset '{name}'")))?);
     }
-    let mut sources = Vec::with_capacity(manifest.sources.len());
-    for s in &manifest.sources {
+    let sources = source_infos(&manifest.sources).map_err(bad)?;
+    Ok((mode, stored, sources))
+}
+
+/// The reader's view of a manifest's sources, ascending by id (ids unique).
+pub(crate) fn source_infos(metas: &[SourceMeta]) -> Result<Vec<SourceInfo>, String> {
+    let bad = |what: String| what;
+    let mut sources = Vec::with_capacity(metas.len());
+    for s in metas {
         let date = |d: &str| d.parse::<Date>().map_err(|e| bad(format!("source {}: {e}", s.name)));
         let publish_date = date(&s.publish_date)?;
         let added_date = s.added_date.as_deref().map(date).transpose()?.unwrap_or(publish_date);
@@ -306,7 +325,7 @@ fn parse_manifest_meta(manifest: &Manifest) -> Result<(HashMode, AssetSet, Vec<S
     if sources.windows(2).any(|w| w[0].id == w[1].id) {
         return Err(bad("duplicate source ids".into()));
     }
-    Ok((mode, stored, sources))
+    Ok(sources)
 }
 
 impl IndexFiles {
@@ -437,6 +456,9 @@ struct Inner {
     /// The salt of a hashed index: document ids a version 2 index does not store are
     /// recomputed with it (§6).
     salt: Option<Salt>,
+    /// The generation layer of an updated index (the other segments, deletions, the
+    /// merged source table); `None` for an index as `build` wrote it.
+    generation: Option<Box<Layer>>,
 }
 
 /// An open index. Cheap to clone; `Send + Sync`.
@@ -448,8 +470,20 @@ pub struct Index {
 impl Index {
     /// Opens the index directory `dir`: reads the manifest, checks the salt, maps every
     /// file and checks sizes, frames and headers. Constant time in the index size.
+    ///
+    /// An index that `breachdex add`, `remove` or `compact` updated opens every segment
+    /// of its current generation (constant time in the data, linear in the segments)
+    /// and answers over all of them as one index of the same effective data would.
     pub fn open(dir: &Path, options: &OpenOptions) -> Result<Index, OpenError> {
-        let manifest = read_manifest(dir)?;
+        match generation::read_root_at(dir)? {
+            RootManifest::Index(manifest) => Index::open_segment(dir, *manifest, options),
+            RootManifest::Generation(generation) => generation::open_generation(dir, *generation, options),
+        }
+    }
+
+    /// Opens one segment: the index directory `dir` described by `manifest` (its own
+    /// `manifest.json`, or the base segment's `root.manifest.json`).
+    pub(crate) fn open_segment(dir: &Path, manifest: Manifest, options: &OpenOptions) -> Result<Index, OpenError> {
         let (mode, stored, _) = parse_manifest_meta(&manifest)?;
         let mut files = BTreeMap::new();
         for (name, _) in files_to_open(&manifest, mode, stored) {
@@ -514,7 +548,33 @@ impl Index {
         let deriver = KeyDeriver::new(mode, salt).map_err(|e| OpenError::Inconsistent(e.to_string()))?;
         let files = IndexFiles::new(dir, manifest, files)?;
         let salt = salt.filter(|_| mode.is_hashed()).cloned();
-        Ok(Index { inner: Arc::new(Inner { files, deriver, salt }) })
+        Ok(Index { inner: Arc::new(Inner { files, deriver, salt, generation: None }) })
+    }
+
+    /// This index with the generation layer `layer` on top (its files are the base
+    /// segment's).
+    pub(crate) fn with_generation(self, layer: Layer) -> Result<Index, OpenError> {
+        let inner = Arc::try_unwrap(self.inner)
+            .map_err(|_| OpenError::Inconsistent("the base segment is shared while it opens".into()))?;
+        Ok(Index { inner: Arc::new(Inner { generation: Some(Box::new(layer)), ..inner }) })
+    }
+
+    /// The generation layer, when reads must merge several segments (or skip deleted
+    /// rows): `None` for an index as `build` wrote it.
+    #[inline(always)]
+    pub(crate) fn merged(&self) -> Option<&Layer> {
+        self.inner.generation.as_deref().filter(|g| g.merges())
+    }
+
+    /// The generation layer, if the index was updated.
+    #[inline]
+    pub(crate) fn layer(&self) -> Option<&Layer> {
+        self.inner.generation.as_deref()
+    }
+
+    /// Rows of this segment that have an e-mail (they come first).
+    pub(crate) fn email_rows_count(&self) -> u64 {
+        self.inner.files.manifest.counts.email_rows
     }
 
     /// The version 1 files, for a conversion; `None` for an index of another version.
@@ -555,7 +615,8 @@ impl Index {
         &self.inner.files.dir
     }
 
-    /// The manifest.
+    /// The manifest (of an updated index: the base segment's; see
+    /// [`Index::generation_manifest`]).
     pub fn manifest(&self) -> &Manifest {
         &self.inner.files.manifest
     }
@@ -578,7 +639,35 @@ impl Index {
 
     /// Number of records.
     pub fn len(&self) -> u64 {
-        self.inner.files.records.len()
+        match self.layer() {
+            Some(g) => g.records(),
+            None => self.inner.files.records.len(),
+        }
+    }
+
+    /// The generation of the index: 1 as `build` wrote it, then one more for each
+    /// `add`, `remove` and `compact`.
+    pub fn generation(&self) -> u64 {
+        self.layer().map_or(1, |g| g.manifest.generation)
+    }
+
+    /// Identifies this generation of the index: the build id for generation 1, else
+    /// the generation manifest's `generation_id`. [`crate::IndexHandle`] swaps when it
+    /// changes.
+    pub fn generation_id(&self) -> &str {
+        self.layer().map_or(&self.inner.files.manifest.build_id, |g| &g.manifest.generation_id)
+    }
+
+    /// Identifies the answers of this index: the build id for generation 1, else the
+    /// id of the latest generation that changed answers (`add`, `remove`; a `compact`
+    /// keeps it). Cursors and caches bind to it.
+    pub fn content_id(&self) -> &str {
+        self.layer().map_or(&self.inner.files.manifest.build_id, |g| &g.manifest.content_id)
+    }
+
+    /// The generation manifest of an updated index (`None` for generation 1).
+    pub fn generation_manifest(&self) -> Option<&GenerationManifest> {
+        self.layer().map(|g| &g.manifest)
     }
 
     /// The file holding the rows (`records.rows` or `records.hot`), for messages.
@@ -593,13 +682,19 @@ impl Index {
 
     /// Sources, ascending by id.
     pub fn sources(&self) -> &[SourceInfo] {
-        &self.inner.files.sources
+        match self.layer() {
+            Some(g) => &g.sources,
+            None => &self.inner.files.sources,
+        }
     }
 
     /// The source with id `id`.
     #[inline]
     pub fn source(&self, id: u32) -> Option<&SourceInfo> {
-        self.inner.files.source(id)
+        match self.layer() {
+            Some(g) => g.source(id),
+            None => self.inner.files.source(id),
+        }
     }
 
     /// The password index of this index, or `None` when it was built without one
@@ -622,7 +717,10 @@ impl Index {
     /// # }
     /// ```
     pub fn passwords(&self) -> Option<Passwords<'_>> {
-        self.inner.files.passwords.as_ref().map(Passwords::new)
+        match self.layer() {
+            Some(layer) => layer.passwords.as_deref().map(Passwords::over_parts),
+            None => self.inner.files.passwords.as_ref().map(Passwords::new),
+        }
     }
 }
 

@@ -96,6 +96,16 @@ impl Index {
     /// is inlined into the loop, the errors built out of line.
     #[inline(always)]
     pub(crate) fn row_source(&self, id: RowId) -> Result<(&SourceInfo, AssetSet, Severity), LookupError> {
+        if self.merged().is_some() {
+            let (seg, row) = self.resolve_row(id)?;
+            return seg.row_source_local(row);
+        }
+        self.row_source_local(id)
+    }
+
+    /// [`Index::row_source`] of row `id` of this segment alone.
+    #[inline(always)]
+    pub(crate) fn row_source_local(&self, id: RowId) -> Result<(&SourceInfo, AssetSet, Severity), LookupError> {
         let files = &self.inner.files;
         match &files.records {
             RecordFiles::V2 { hot, .. } => {
@@ -192,6 +202,56 @@ impl Index {
 
     /// [`Index::record`], with the keys the caller knows (see [`KnownKeys`]).
     pub(crate) fn record_with(&self, id: RowId, known: KnownKeys<'_>) -> Result<RecordView<'_>, LookupError> {
+        if self.merged().is_some() {
+            let (seg, row) = self.resolve_row(id)?;
+            let mut view = seg.record_with_local(row, known)?;
+            view.row_id = id;
+            return Ok(view);
+        }
+        self.record_with_local(id, known)
+    }
+
+    /// The source slot of row `id` of this segment (its source's position in the
+    /// segment's source table).
+    pub(crate) fn slot_of(&self, id: RowId) -> Result<usize, LookupError> {
+        let files = &self.inner.files;
+        match &files.records {
+            RecordFiles::V2 { hot, .. } => match hot.get(id) {
+                Some(row) => Ok(row.slot as usize),
+                None => Err(self.row_damage(id)),
+            },
+            RecordFiles::V1 { rows, .. } => rows
+                .get(id)
+                .and_then(|row| files.sources.binary_search_by_key(&row.source_id, |s| s.id).ok())
+                .ok_or_else(|| self.row_damage(id)),
+        }
+    }
+
+    /// Whether record `id` has an e-mail (rows with one come first in each segment).
+    pub(crate) fn row_has_email(&self, id: RowId) -> Result<bool, LookupError> {
+        let (seg, row) = if self.merged().is_some() { self.resolve_row(id)? } else { (self, id) };
+        Ok(row < seg.inner.files.manifest.counts.email_rows)
+    }
+
+    /// [`Index::row_meta`] of row `id` of this segment alone.
+    pub(crate) fn row_meta_local(&self, id: RowId) -> Result<RowMeta, LookupError> {
+        let (source, assets, severity) = self.row_source_local(id)?;
+        Ok(RowMeta { source_id: source.id, publish_date: source.publish_date, assets, severity })
+    }
+
+    /// Rows of this segment alone (live or not).
+    pub(crate) fn len_local(&self) -> u64 {
+        self.inner.files.records.len()
+    }
+
+    /// The sources of this segment alone, ascending by id (a v2 row's source slot is a
+    /// position in it).
+    pub(crate) fn segment_sources(&self) -> &[SourceInfo] {
+        &self.inner.files.sources
+    }
+
+    /// [`Index::record_with`] of row `id` of this segment alone.
+    pub(crate) fn record_with_local(&self, id: RowId, known: KnownKeys<'_>) -> Result<RecordView<'_>, LookupError> {
         let files = &self.inner.files;
         match &files.records {
             RecordFiles::V1 { rows, columns } => {

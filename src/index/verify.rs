@@ -6,8 +6,10 @@
 use super::{IndexFiles, OpenError, RecordFiles, parse_manifest_meta, read_manifest};
 use crate::asset::AssetSet;
 use crate::format::column::ColumnReader;
+use crate::format::manifest::Manifest;
 use crate::format::rows::RowsReader;
 use crate::format::{FileView, FormatError, index_files, manifest, optional_index_files};
+use crate::generation::RootManifest;
 use crate::mmap::{Access, Bytes};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -43,25 +45,51 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, OpenError> {
     let mut report = VerifyReport::default();
     let manifest = match read_manifest(dir) {
         Ok(m) => m,
+        Err(OpenError::Manifest { source: manifest::ManifestError::Unsupported(_), .. })
+            if matches!(crate::generation::read_root_at(dir), Ok(RootManifest::Generation(_))) =>
+        {
+            if let Ok(RootManifest::Generation(g)) = crate::generation::read_root_at(dir) {
+                crate::generation::verify_generation(dir, &g, &mut report);
+            }
+            return Ok(report);
+        }
         Err(e @ OpenError::Manifest { .. }) => {
             report.problems.push(e.to_string());
             return Ok(report);
         }
         Err(e) => return Err(e),
     };
+    // The writer lock of `add`, `remove` and `compact` (a file of the update layer).
+    verify_segment(dir, manifest, "", &[".lock"], &mut report)?;
+    Ok(report)
+}
+
+/// Checks one index directory (a whole index, or one segment of an updated index)
+/// against `manifest`, adding its findings to `report` with `prefix` before each file
+/// name. `ignore` names entries of the directory that belong to the generation layer.
+pub(crate) fn verify_segment(
+    dir: &Path,
+    manifest: Manifest,
+    prefix: &str,
+    ignore: &[&str],
+    report: &mut VerifyReport,
+) -> Result<(), OpenError> {
+    let problems_before = report.problems.len();
     let entries = std::fs::read_dir(dir).map_err(|source| OpenError::Io { path: dir.to_path_buf(), source })?;
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name != manifest::FILE_NAME && manifest.file(&name).is_none() {
-            report.problems.push(format!("{name}: not part of this index (not in the manifest)"));
+        let layer =
+            ignore.iter().any(|i| *i == name || (i.ends_with('*') && name.starts_with(i.trim_end_matches('*'))));
+        if name != manifest::FILE_NAME && manifest.file(&name).is_none() && !layer {
+            report.problems.push(format!("{prefix}{name}: not part of this index (not in the manifest)"));
         }
     }
     let version = manifest.format_version;
     let kinds: BTreeMap<String, _> = match parse_manifest_meta(&manifest) {
         Ok((mode, stored, _)) => index_files(version, mode, stored).into_iter().chain(optional_index_files()).collect(),
         Err(e) => {
-            report.problems.push(e.to_string());
-            return Ok(report);
+            report.problems.push(format!("{prefix}{e}"));
+            return Ok(());
         }
     };
     let mut files = BTreeMap::new();
@@ -69,29 +97,29 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, OpenError> {
         let bytes = match Bytes::map_path(&dir.join(&entry.name), Access::Sequential, false) {
             Ok(b) => b,
             Err(e) => {
-                report.problems.push(format!("{}: cannot read: {e}", entry.name));
+                report.problems.push(format!("{prefix}{}: cannot read: {e}", entry.name));
                 continue;
             }
         };
-        report.files_checked.push((entry.name.clone(), bytes.len() as u64));
+        report.files_checked.push((format!("{prefix}{}", entry.name), bytes.len() as u64));
         if let Err(problem) = check_file(&entry.name, &bytes, entry, kinds.get(&entry.name), version) {
-            report.problems.push(problem);
+            report.problems.push(format!("{prefix}{problem}"));
             continue;
         }
         files.insert(entry.name.clone(), bytes);
     }
-    if !report.problems.is_empty() {
-        return Ok(report);
+    if report.problems.len() > problems_before {
+        return Ok(());
     }
     match IndexFiles::new(dir.to_path_buf(), manifest, files) {
         Ok(index) => {
             if let Err(e) = verify_structure(&index) {
-                report.problems.push(e.to_string());
+                report.problems.push(format!("{prefix}{e}"));
             }
         }
-        Err(e) => report.problems.push(e.to_string()),
+        Err(e) => report.problems.push(format!("{prefix}{e}")),
     }
-    Ok(report)
+    Ok(())
 }
 
 /// One file against its manifest entry: size, whole-file checksum, frame, footer

@@ -575,7 +575,7 @@ impl Index {
         let (kind, key) = self.query_key(&query)?;
         let mut binding = Vec::with_capacity(96 + key.len());
         binding.extend_from_slice(CURSOR_DOMAIN);
-        let build_id = self.manifest().build_id.as_bytes();
+        let build_id = self.content_id().as_bytes();
         binding.extend_from_slice(&(build_id.len() as u64).to_le_bytes());
         binding.extend_from_slice(build_id);
         binding.push(match kind {
