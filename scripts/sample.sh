@@ -34,3 +34,14 @@ echo "== records --email USER@Example.com (allow-list, masking, salted output ha
 "$bin" records --index "$out" --email 'USER@Example.com' \
     --allow email,password_hash,password_type,target_url \
     --hash-assets email=sha256 --output-salt pepper-2026 --limit 2
+
+echo
+echo "== weekly routine (README \"Weekly updates\"): add a dump, remove an opted-out identity, compact"
+"$bin" add --index "$out" --catalog testdata/sample/week2/catalog.json --quiet
+"$bin" remove --index "$out" --identity optout@example.net
+"$bin" remove --index "$out" --source gamerforum-2019
+"$bin" changes --index "$out" --since 1
+"$bin" compact --index "$out" --quiet
+"$bin" check --index "$out" --email optout@example.net
+"$bin" info "$out"
+"$bin" verify "$out"

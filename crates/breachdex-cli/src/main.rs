@@ -25,6 +25,8 @@ macro_rules! outln {
     }};
 }
 
+mod update;
+
 #[derive(Parser)]
 #[command(
     name = "breachdex",
@@ -67,6 +69,16 @@ enum Command {
     /// Convert an index of format version 1 into a new index of the current format,
     /// without the dumps (OLD is only read; NEW appears when complete).
     Upgrade(UpgradeArgs),
+    /// Add new dumps to an index as a new segment, without a rebuild; publishes the next
+    /// generation.
+    Add(update::AddArgs),
+    /// Retire a source or remove identities (opt-out) at once; the data leaves the disk at
+    /// the next compact.
+    Remove(update::RemoveArgs),
+    /// Merge an index's segments into one, dropping removed data; answers do not change.
+    Compact(update::CompactArgs),
+    /// List the keys that gained or lost a breach since a generation, as JSON lines.
+    Changes(update::ChangesArgs),
     /// Serve the breach API over HTTP (keys, plans, rate limits, request log).
     Serve(server::ServeArgs),
     /// Create, list and revoke API keys of the server.
@@ -392,6 +404,9 @@ fn error_code(err: &anyhow::Error) -> &'static str {
         if cause.is::<breachdex::UpgradeError>() {
             return "upgrade_error";
         }
+        if cause.is::<breachdex::UpdateError>() {
+            return "update_error";
+        }
         if cause.is::<breachdex::BuildError>() {
             return "build_error";
         }
@@ -411,6 +426,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Info { dir } => cmd_info(&dir, cli.json),
         Command::Verify { dir } => cmd_verify(&dir, cli.json),
         Command::Upgrade(args) => cmd_upgrade(args, cli.json),
+        Command::Add(args) => update::cmd_add(args, cli.json),
+        Command::Remove(args) => update::cmd_remove(args, cli.json),
+        Command::Compact(args) => update::cmd_compact(args, cli.json),
+        Command::Changes(args) => update::cmd_changes(args),
         Command::Serve(args) => server::cmd_serve(args),
         Command::Keys(command) => server::cmd_keys(command),
         Command::Logs(args) => server::cmd_logs(args),
@@ -439,21 +458,8 @@ fn cmd_build(args: BuildArgs, json: bool) -> Result<ExitCode> {
     let catalog = Catalog::load(&args.catalog)?;
     let store =
         args.store.as_deref().map(AssetSet::parse_list).transpose().map_err(|e| anyhow::anyhow!("--store: {e}"))?;
-    let bar = (!args.quiet && std::io::stderr().is_terminal()).then(|| {
-        let bar = indicatif::ProgressBar::new(0);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} {msg:10} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-            .progress_chars("=> "),
-        );
-        Arc::new(Bar(bar))
-    });
-    let source_date_epoch = match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) => Some(v.trim().parse::<i64>().with_context(|| format!("SOURCE_DATE_EPOCH '{v}' is not a number"))?),
-        Err(_) => None,
-    };
+    let bar = update::bar(args.quiet, update::BYTES_BAR);
+    let source_date_epoch = update::source_date_epoch()?;
     let options = BuildOptions {
         hash_mode: args.hash,
         salt: read_salt(args.salt_file.as_deref())?,
@@ -482,17 +488,7 @@ fn cmd_build(args: BuildArgs, json: bool) -> Result<ExitCode> {
 }
 
 fn cmd_upgrade(args: UpgradeArgs, json: bool) -> Result<ExitCode> {
-    let bar = (!args.quiet && std::io::stderr().is_terminal()).then(|| {
-        let bar = indicatif::ProgressBar::new(0);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} {msg:10} [{bar:40}] {pos}/{len} rows {per_sec} eta {eta}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-            .progress_chars("=> "),
-        );
-        Arc::new(Bar(bar))
-    });
+    let bar = update::bar(args.quiet, update::ROWS_BAR);
     let options = breachdex::UpgradeOptions {
         salt: read_salt(args.salt_file.as_deref())?,
         threads: args.threads,
@@ -561,7 +557,7 @@ fn summary_json(s: &BuildSummary) -> serde_json::Value {
     })
 }
 
-fn human_bytes(n: u64) -> String {
+pub(crate) fn human_bytes(n: u64) -> String {
     let units = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = n as f64;
     let mut u = 0;
@@ -838,7 +834,10 @@ fn cmd_password(args: PasswordArgs) -> Result<ExitCode> {
 }
 
 fn cmd_info(dir: &Path, json: bool) -> Result<ExitCode> {
-    let m = breachdex::read_manifest(dir)?;
+    let m = match breachdex::read_root_manifest(dir)? {
+        breachdex::RootManifest::Index(m) => *m,
+        breachdex::RootManifest::Generation(g) => return update::print_generation(dir, &g, json),
+    };
     if json {
         outln!("{}", serde_json::to_string_pretty(&m)?);
         return Ok(ExitCode::SUCCESS);

@@ -92,8 +92,11 @@ impl std::fmt::Debug for Engine {
 /// What `/api/v1/health/` tells about the index.
 #[derive(Debug, Clone, Serialize)]
 pub struct IndexSummary {
-    /// The build id of the build being served.
+    /// Identifies what is served: the build id of a build, or the generation id of an
+    /// index updated by `breachdex add`, `remove` or `compact`.
     pub build_id: String,
+    /// The generation served: 1 for a build, one more for each update (SPEC §13).
+    pub generation: u64,
     /// Records in it.
     pub records: u64,
     /// Its key hash mode.
@@ -300,7 +303,8 @@ impl Engine {
     pub fn summary(&self) -> IndexSummary {
         let index = self.current();
         IndexSummary {
-            build_id: index.manifest().build_id.clone(),
+            build_id: index.generation_id().to_string(),
+            generation: index.generation(),
             records: index.len(),
             hash_mode: index.hash_mode().to_string(),
         }
@@ -378,9 +382,9 @@ impl Engine {
     }
 
     fn hibp_breaches_of(&self, index: &Index) -> Result<Arc<Vec<HibpBreach>>, EngineError> {
-        let build_id = &index.manifest().build_id;
+        let build_id = index.content_id();
         if let Some((id, breaches)) = &*self.hibp.lock().unwrap_or_else(|e| e.into_inner())
-            && id == build_id
+            && id.as_str() == build_id
         {
             return Ok(Arc::clone(breaches));
         }
@@ -415,7 +419,7 @@ impl Engine {
             })
             .collect();
         let breaches = Arc::new(breaches);
-        *self.hibp.lock().unwrap_or_else(|e| e.into_inner()) = Some((build_id.clone(), Arc::clone(&breaches)));
+        *self.hibp.lock().unwrap_or_else(|e| e.into_inner()) = Some((build_id.to_string(), Arc::clone(&breaches)));
         Ok(breaches)
     }
 
@@ -457,9 +461,9 @@ impl Engine {
     }
 
     fn data_types(&self, index: &Index) -> Result<Arc<DataTypes>, EngineError> {
-        let build_id = &index.manifest().build_id;
+        let build_id = index.content_id();
         if let Some((id, types)) = &*self.data_types.lock().unwrap_or_else(|e| e.into_inner())
-            && id == build_id
+            && id.as_str() == build_id
         {
             return Ok(Arc::clone(types));
         }
@@ -467,7 +471,7 @@ impl Engine {
         let types: DataTypes =
             sets.into_iter().map(|(id, set)| (id, set.iter().map(breachdex::Asset::name).collect())).collect();
         let types = Arc::new(types);
-        *self.data_types.lock().unwrap_or_else(|e| e.into_inner()) = Some((build_id.clone(), Arc::clone(&types)));
+        *self.data_types.lock().unwrap_or_else(|e| e.into_inner()) = Some((build_id.to_string(), Arc::clone(&types)));
         Ok(types)
     }
 
@@ -499,7 +503,7 @@ impl Engine {
             IdentityKind::Email => Query::Email(text),
             IdentityKind::Username => Query::Username(text),
         };
-        let binding = request_binding(kind, identities, filter, salt, &index.manifest().build_id);
+        let binding = request_binding(kind, identities, filter, salt, index.content_id());
         let (start_identity, mut start_cursor) = match cursor.filter(|c| !c.is_empty()) {
             Some(c) => decode_cursor(c, &binding, identities.len())?,
             None => (0, String::new()),
