@@ -157,25 +157,52 @@ impl PasswordFileWriter {
 /// its hashes once ([`crate::build::passwords::record_hashes`]); a hash's count is the
 /// number of times it is given. Both files are written, in the layout of
 /// `passwords.sha1` (at `sha1_path`) and `passwords.ntlm` (at `ntlm_path`), empty when
-/// no hash of the kind is given. Memory: 21 bytes per hash given.
+/// no hash of the kind is given. Memory: about 32 bytes per hash given.
 #[allow(dead_code)] // wired up by the generation layer
 pub(crate) fn write_subtraction_files(
     sha1_path: &Path,
     ntlm_path: &Path,
     hashes: impl IntoIterator<Item = PasswordHash>,
 ) -> io::Result<[FileSummary; 2]> {
-    let mut hashes: Vec<PasswordHash> = hashes.into_iter().collect();
+    extend_subtraction_files(sha1_path, ntlm_path, None, hashes)
+}
+
+/// [`write_subtraction_files`], cumulative: every count of `previous` (the segment's
+/// subtraction files so far, if any) plus those of `hashes`, the records newly deleted.
+/// Memory: about 32 bytes per hash given and per entry of `previous`.
+#[allow(dead_code)] // wired up by the generation layer
+pub(crate) fn extend_subtraction_files(
+    sha1_path: &Path,
+    ntlm_path: &Path,
+    previous: Option<&PasswordFiles>,
+    hashes: impl IntoIterator<Item = PasswordHash>,
+) -> io::Result<[FileSummary; 2]> {
+    let mut counts: Vec<(PasswordHash, u64)> = hashes.into_iter().map(|h| (h, 1)).collect();
+    for file in previous.iter().flat_map(|p| [&p.sha1, &p.ntlm]) {
+        for i in 0..file.len() {
+            let entry =
+                file.entry(i).and_then(|(hash, count)| Some((PasswordHash::from_bytes(file.kind, hash).ok()?, count)));
+            let entry = entry.ok_or_else(|| {
+                io::Error::new(io::ErrorKind::InvalidData, file.damaged(format!("entry {i} cannot be read")))
+            })?;
+            counts.push(entry);
+        }
+    }
     // By kind, then by bytes: each kind's hashes ascending, equal hashes together.
-    hashes.sort_unstable();
+    counts.sort_unstable_by_key(|&(hash, _)| hash);
     let write = |kind: PasswordHashKind, path: &Path| -> io::Result<FileSummary> {
-        let of_kind = hashes.get(hashes.partition_point(|h| h.kind() < kind)..).unwrap_or_default();
-        let of_kind = of_kind.get(..of_kind.partition_point(|h| h.kind() == kind)).unwrap_or_default();
-        let max_count = of_kind.chunk_by(|a, b| a == b).map(|run| run.len() as u64).max().unwrap_or(0);
+        let of_kind = counts.get(counts.partition_point(|(h, _)| h.kind() < kind)..).unwrap_or_default();
+        let of_kind = of_kind.get(..of_kind.partition_point(|(h, _)| h.kind() == kind)).unwrap_or_default();
+        let runs = || {
+            of_kind.chunk_by(|a, b| a.0 == b.0).filter_map(|run| {
+                let total = run.iter().fold(0u64, |sum, &(_, n)| sum.saturating_add(n));
+                Some((run.first()?.0, total))
+            })
+        };
+        let max_count = runs().map(|(_, n)| n).max().unwrap_or(0);
         let mut writer = PasswordFileWriter::create(path, kind, max_count)?;
-        for run in of_kind.chunk_by(|a, b| a == b) {
-            if let Some(hash) = run.first() {
-                writer.push(hash.as_bytes(), run.len() as u64)?;
-            }
+        for (hash, count) in runs() {
+            writer.push(hash.as_bytes(), count)?;
         }
         writer.finish()
     };
@@ -783,9 +810,14 @@ mod tests {
     /// Subtraction files written by [`write_subtraction_files`] from `hashes`, read back
     /// under the names the generation layer gives them.
     fn subtraction_of(hashes: &[PasswordHash]) -> PasswordFiles {
+        cumulative_subtraction(None, hashes)
+    }
+
+    /// Subtraction files holding `previous`'s counts and `hashes`.
+    fn cumulative_subtraction(previous: Option<&PasswordFiles>, hashes: &[PasswordHash]) -> PasswordFiles {
         let dir = tempfile::tempdir().unwrap();
         let paths = [dir.path().join("root.g00000002.pws1"), dir.path().join("root.g00000002.pwnt")];
-        let written = write_subtraction_files(&paths[0], &paths[1], hashes.iter().copied()).unwrap();
+        let written = extend_subtraction_files(&paths[0], &paths[1], previous, hashes.iter().copied()).unwrap();
         let open = |kind: PasswordHashKind, path: &Path, summary: &FileSummary| {
             let bytes = std::fs::read(path).unwrap();
             assert_eq!(bytes.len() as u64, summary.size);
@@ -861,12 +893,15 @@ mod tests {
                     deleted.extend(std::iter::repeat_n(*hash, minus as usize));
                     *model.entry(*hash).or_default() += count - minus;
                 }
-                // Shuffled: the writer sorts and counts.
+                // Shuffled: the writer sorts and counts. Two removals: the second file
+                // holds the first one's counts and its own.
                 deleted.reverse();
-                built.push(PasswordPart {
-                    files: files_of(&counts),
-                    subtract: with_subtraction.then(|| subtraction_of(&deleted)),
+                let (first, second) = deleted.split_at(deleted.len() / 2);
+                let subtract = with_subtraction.then(|| {
+                    let earlier = subtraction_of(first);
+                    cumulative_subtraction(Some(&earlier), second)
                 });
+                built.push(PasswordPart { files: files_of(&counts), subtract });
             }
             model.retain(|_, c| *c > 0);
             let passwords = Passwords::over_parts(&built);
