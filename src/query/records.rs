@@ -33,6 +33,7 @@ use crate::asset::{ASSET_COUNT, Asset, AssetSet};
 use crate::date::Date;
 use crate::format::FormatError;
 use crate::format::rows::RowId;
+use crate::generation::layer::untag;
 use crate::index::{IdentifierKind, Index, KnownKeys, LookupError, Query, RecordView};
 use crate::keymode::to_hex;
 use serde::ser::{Serialize, SerializeMap, Serializer};
@@ -614,6 +615,35 @@ impl Index {
             // An e-mail run is already sorted by source, then document id.
             let mut rows = Vec::with_capacity(limit.min(hits as usize));
             for row_id in matches.skip(offset as usize).take(limit) {
+                rows.push(self.record_with(row_id, known)?);
+            }
+            rows
+        } else if self.merged().is_some() && kind == Some(IdentifierKind::Email) {
+            // Over several segments: each segment's e-mail run is sorted by source, then
+            // document id, so the hot rows order the rows by source (a stable sort keeps
+            // each segment's order) and document ids are read only for a source that
+            // several segments hold; then only the page's records are read.
+            let mut keyed = Vec::with_capacity(hits as usize);
+            for row_id in matches {
+                keyed.push((self.row_meta(row_id)?.source_id, row_id));
+            }
+            keyed.sort_by_key(|(source, _)| *source);
+            let mut order = Vec::with_capacity(keyed.len());
+            for group in keyed.chunk_by(|a, b| a.0 == b.0) {
+                let segment = group.first().map(|(_, id)| untag(*id).0);
+                if group.iter().all(|(_, id)| Some(untag(*id).0) == segment) {
+                    order.extend(group.iter().map(|(_, id)| *id));
+                    continue;
+                }
+                let mut by_document = Vec::with_capacity(group.len());
+                for (_, id) in group {
+                    by_document.push((self.record_with(*id, known)?.row().document_id, *id));
+                }
+                by_document.sort_unstable();
+                order.extend(by_document.into_iter().map(|(_, id)| id));
+            }
+            let mut rows = Vec::with_capacity(limit.min(order.len()));
+            for row_id in order.into_iter().skip(offset as usize).take(limit) {
                 rows.push(self.record_with(row_id, known)?);
             }
             rows
