@@ -170,7 +170,6 @@ pub(crate) fn write_subtraction_files(
 /// [`write_subtraction_files`], cumulative: every count of `previous` (the segment's
 /// subtraction files so far, if any) plus those of `hashes`, the records newly deleted.
 /// Memory: about 32 bytes per hash given and per entry of `previous`.
-#[allow(dead_code)] // wired up by the generation layer
 pub(crate) fn extend_subtraction_files(
     sha1_path: &Path,
     ntlm_path: &Path,

@@ -14,7 +14,7 @@ use super::update::{DELETES_DIR, TOMBSTONES_DIR, Update, failpoint, not_v2};
 use crate::asset::{Asset, AssetSet};
 use crate::format::deletes::{self, DeletesReader};
 use crate::format::manifest::FileEntry;
-use crate::format::passwords::PasswordFileReader;
+use crate::format::passwords::{PasswordFileReader, PasswordFiles};
 use crate::format::tombstones;
 use crate::index::{IdentifierKind, Index, Query};
 use crate::keymode::Salt;
@@ -528,42 +528,23 @@ fn write_password_subtractions(
     ];
     let dir = update.root.join(DELETES_DIR);
     std::fs::create_dir_all(&dir).map_err(|e| UpdateError::io(&dir, e))?;
-    let old_views = match &old {
-        Some([a, b]) => Some([
-            open_generation_file(
-                &update.root,
-                &update.current,
-                a,
-                crate::format::passwords::file_kind(PasswordHashKind::Sha1),
-            )?,
-            open_generation_file(
-                &update.root,
-                &update.current,
-                b,
-                crate::format::passwords::file_kind(PasswordHashKind::Ntlm),
-            )?,
-        ]),
+    let previous = match &old {
+        Some([a, b]) => {
+            let open = |name: &str, kind: PasswordHashKind| -> Result<PasswordFileReader, UpdateError> {
+                let view = open_generation_file(
+                    &update.root,
+                    &update.current,
+                    name,
+                    crate::format::passwords::file_kind(kind),
+                )?;
+                Ok(PasswordFileReader::new(view, kind)?)
+            };
+            Some(PasswordFiles { sha1: open(a, PasswordHashKind::Sha1)?, ntlm: open(b, PasswordHashKind::Ntlm)? })
+        }
         None => None,
     };
-    // The segment's earlier subtractions count again in the new files.
-    if let Some(views) = old_views {
-        for (view, kind) in views.into_iter().zip([PasswordHashKind::Sha1, PasswordHashKind::Ntlm]) {
-            let old = PasswordFileReader::new(view, kind)?;
-            for i in 0..old.len() {
-                let entry =
-                    old.entry(i).and_then(|(bytes, count)| Some((PasswordHash::from_bytes(kind, bytes).ok()?, count)));
-                let Some((hash, count)) = entry else {
-                    return Err(UpdateError::Format(crate::format::FormatError::damaged(
-                        &names[if kind == PasswordHashKind::Sha1 { 0 } else { 1 }],
-                        format!("entry {i} cannot be read"),
-                    )));
-                };
-                hashes.extend(std::iter::repeat_n(hash, count as usize));
-            }
-        }
-    }
     let paths = [update.root.join(&names[0]), update.root.join(&names[1])];
-    let summaries = crate::format::passwords::write_subtraction_files(&paths[0], &paths[1], hashes)
+    let summaries = crate::format::passwords::extend_subtraction_files(&paths[0], &paths[1], previous.as_ref(), hashes)
         .map_err(|e| UpdateError::io(&paths[0], e))?;
     super::update::sync_dir(&dir)?;
     if let Some(old) = &old {
