@@ -109,7 +109,8 @@ pub struct CreateArgs {
     /// Addresses allowed to use the key (IPv4/IPv6 CIDRs, comma-separated).
     #[arg(long)]
     allow_ip: Option<String>,
-    /// Functions allowed: health, breach-check, breach-data, catalog, usage, hibp, passwords.
+    /// Functions allowed: health, breach-check, breach-data, catalog, usage, hibp, passwords,
+    /// identities.
     #[arg(long)]
     functions: Option<String>,
     /// Assets returned as stored (others are masked), comma-separated.
@@ -124,6 +125,10 @@ pub struct CreateArgs {
     /// Where the output salt goes: left or right of the value.
     #[arg(long, default_value = "right")]
     salt_position: String,
+    /// Active watched identities the organization may have through this key (overrides
+    /// the plan's: starter 5, professional 50, enterprise unlimited).
+    #[arg(long)]
+    identities: Option<u64>,
 }
 
 /// `breachdex logs` flags.
@@ -170,6 +175,7 @@ pub fn cmd_keys(command: KeysCommand) -> Result<ExitCode> {
                 hash_assets: a.hash_assets,
                 output_salt: a.output_salt,
                 salt_position: Some(a.salt_position),
+                identities: a.identities,
             };
             print_json(&keys::create_key(&store, &new, now).map_err(AdminFailure)?)?;
         }

@@ -330,6 +330,20 @@ impl Engine {
         Ok(bytes)
     }
 
+    /// The current build's derived key of an e-mail or a username (§4's normalization,
+    /// then §5's key: the normalized identifier in `plain` mode, its salted hash
+    /// otherwise) and the build's hash mode. `Err`: the identifier is invalid (the
+    /// message says why).
+    pub fn derived_key(&self, kind: IdentityKind, text: &str) -> Result<(Vec<u8>, String), String> {
+        let index = self.current();
+        let query = match kind {
+            IdentityKind::Email => Query::Email(text),
+            IdentityKind::Username => Query::Username(text),
+        };
+        let (_, key) = index.query_key(&query).map_err(|e| e.to_string())?;
+        Ok((key, index.hash_mode().to_string()))
+    }
+
     /// The Pwned Passwords range of a 5-hex-digit prefix (any case) in the current
     /// build, as the body of `/range/{prefix}`: `SUFFIX:COUNT\r\n` lines of the SHA-1
     /// hashes (or NTLM with `ntlm`), padded with count-0 lines to 800-1,000 lines when a

@@ -36,6 +36,22 @@ pub enum ApiError {
     IpNotAllowed,
     /// 403 `function_not_allowed`.
     FunctionNotAllowed(&'static str),
+    /// 400 `validation_error` about one entry of a list field.
+    ListItem {
+        /// The list field (`emails`).
+        field: &'static str,
+        /// The entry's position, from 0.
+        index: usize,
+        /// One sentence.
+        message: String,
+    },
+    /// 403 `limit_exceeded`: a plan limit (watched identities) is reached.
+    LimitExceeded {
+        /// One sentence.
+        message: String,
+        /// The limit.
+        limit: u64,
+    },
     /// 404 `not_found`.
     NotFound(String),
     /// 429 `rate_limited`: the per-minute limit.
@@ -61,11 +77,13 @@ impl ApiError {
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::Validation { .. } | ApiError::Cursor(_) => StatusCode::BAD_REQUEST,
+            ApiError::Validation { .. } | ApiError::ListItem { .. } | ApiError::Cursor(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-            ApiError::IpNotAllowed | ApiError::FunctionNotAllowed(_) => StatusCode::FORBIDDEN,
+            ApiError::IpNotAllowed | ApiError::FunctionNotAllowed(_) | ApiError::LimitExceeded { .. } => {
+                StatusCode::FORBIDDEN
+            }
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::RateLimited { .. } | ApiError::QuotaExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -75,9 +93,11 @@ impl ApiError {
     /// The stable machine-readable code.
     pub fn code(&self) -> &'static str {
         match self {
-            ApiError::Validation { .. } | ApiError::PayloadTooLarge { .. } | ApiError::MethodNotAllowed => {
-                "validation_error"
-            }
+            ApiError::Validation { .. }
+            | ApiError::ListItem { .. }
+            | ApiError::PayloadTooLarge { .. }
+            | ApiError::MethodNotAllowed => "validation_error",
+            ApiError::LimitExceeded { .. } => "limit_exceeded",
             ApiError::Cursor(_) => "cursor_error",
             ApiError::Unauthenticated(_) => "authentication_error",
             ApiError::IpNotAllowed => "ip_not_allowed",
@@ -94,6 +114,10 @@ impl ApiError {
             ApiError::Validation { message, field } => {
                 (message.clone(), field.as_ref().map_or_else(|| json!({}), |f| json!({ "field": f })))
             }
+            ApiError::ListItem { field, index, message } => {
+                (message.clone(), json!({ "field": field, "index": index }))
+            }
+            ApiError::LimitExceeded { message, limit } => (message.clone(), json!({ "limit": limit })),
             ApiError::Cursor(message) => (message.clone(), json!({"field": "cursor"})),
             ApiError::PayloadTooLarge { limit } => {
                 (format!("the request body is larger than {limit} bytes"), json!({ "limit_bytes": limit }))

@@ -54,6 +54,15 @@ impl Plan {
         }
     }
 
+    /// Active watched identities per organization (SPEC §14); `None`: unlimited.
+    pub fn identities(self) -> Option<u64> {
+        match self {
+            Plan::Starter => Some(5),
+            Plan::Professional => Some(50),
+            Plan::Enterprise => None,
+        }
+    }
+
     /// Requests per month; `None`: unlimited.
     pub fn monthly(self) -> Option<u64> {
         match self {
@@ -65,7 +74,8 @@ impl Plan {
 }
 
 /// The functions of the allow-list, in SPEC order.
-pub const FUNCTIONS: [&str; 7] = ["health", "breach-check", "breach-data", "catalog", "usage", "hibp", "passwords"];
+pub const FUNCTIONS: [&str; 8] =
+    ["health", "breach-check", "breach-data", "catalog", "usage", "hibp", "passwords", "identities"];
 
 /// SHA-256 of a key as presented.
 pub fn key_hash(key: &str) -> [u8; 32] {
@@ -148,6 +158,9 @@ pub struct NewKey {
     pub output_salt: Option<String>,
     /// `left` or `right`.
     pub salt_position: Option<String>,
+    /// Active watched identities of the organization this key may reach (overrides the
+    /// plan's; at least 1).
+    pub identities: Option<u64>,
 }
 
 /// Parses a comma list of CIDRs (a bare address is a /32 or /128).
@@ -196,6 +209,9 @@ pub fn create_key(store: &dyn StateStore, new: &NewKey, now: i64) -> Result<Valu
         Some(n) => Some(n),
         None => plan.monthly(),
     };
+    if new.identities == Some(0) {
+        return Err(v("--identities must be at least 1".into()));
+    }
     let (expires, expires_at) = match new.expires.as_deref() {
         None => (None, None),
         Some(text) => {
@@ -259,6 +275,7 @@ pub fn create_key(store: &dyn StateStore, new: &NewKey, now: i64) -> Result<Valu
         salt_position: position.to_string(),
         created_at: now,
         revoked_at: None,
+        identities: new.identities,
     };
     store.insert_key(&stored, KeyLimits::default(), now)?;
     let mut out = key_json(&stored, now);
@@ -284,6 +301,7 @@ pub fn key_json(k: &StoredKey, now: i64) -> Value {
         "plan": k.plan,
         "rate_limit_per_minute": k.rpm,
         "monthly_limit": k.monthly,
+        "identity_limit": identity_limit(k),
         "expires": k.expires,
         "allow_ip": k.allow_ip.as_deref().map(|s| s.split(',').collect::<Vec<_>>()),
         "functions": k.functions.as_deref().map_or_else(|| FUNCTIONS.to_vec(), |s| s.split(',').collect()),
@@ -295,6 +313,12 @@ pub fn key_json(k: &StoredKey, now: i64) -> Value {
         "revoked_at": k.revoked_at.map(engine::rfc3339),
         "status": status,
     })
+}
+
+/// The active identities a key's organization may watch through it: the key's
+/// `--identities`, else its plan's; `None`: unlimited.
+pub fn identity_limit(k: &StoredKey) -> Option<u64> {
+    k.identities.or_else(|| Plan::parse(&k.plan).map_or(Some(0), Plan::identities))
 }
 
 /// Opens the state database under `data_dir` (creating it on first use).

@@ -1,6 +1,6 @@
 //! # breachdex-server
 //!
-//! The breachdex HTTP API (SPEC §11) over a local index: API keys with plans, rate
+//! The breachdex HTTP API (SPEC §11, and §14's watched identities) over a local index: API keys with plans, rate
 //! limits and monthly quotas, IP and function allow-lists, per-key asset policies, and
 //! a request log that keeps metadata only. `breachdex serve` only parses flags and
 //! calls [`AppState::open`], [`bind`] and [`serve`]; tests build the same app.
@@ -12,6 +12,7 @@
 //! - [`passwords`]: `GET /range/{prefix}`, the Pwned Passwords range API (SPEC §12);
 //! - [`client_limit`]: requests per minute per client address;
 //! - [`hibp`]: the Have I Been Pwned v3 routes (SPEC §12) with HIBP's conventions;
+//! - [`identities`]: watched identities (SPEC §14), scoped to the key's organization;
 //! - [`error`]: [`ApiError`] and the wrapped extractors;
 //! - [`store`]: the state database behind [`store::StateStore`] (SQLite by default);
 //! - [`keys`]: plans, key generation, `keys create|list|revoke` and `logs`;
@@ -35,6 +36,7 @@ pub mod client_limit;
 pub mod engine;
 pub mod error;
 pub mod hibp;
+pub mod identities;
 pub mod keys;
 pub mod passwords;
 pub mod routes;

@@ -4,6 +4,7 @@
 
 use crate::engine::{self, IdentityKind, RecordFilter};
 use crate::error::{ApiError, AppPath, AppQuery, JsonBody};
+use crate::identities;
 use crate::state::{AppState, KeyEntry, Outcome};
 use crate::store::LogRow;
 use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request, State};
@@ -39,6 +40,9 @@ fn function_of(route: &str) -> Option<&'static str> {
         "/api/v1/breach/data/emails/{email}" | "/api/v1/breach/data/usernames/{username}" => "breach-data",
         "/api/v1/breach/catalog" | "/api/v1/breach/catalog/" | "/api/v1/breach/catalog/{id}" => "catalog",
         "/api/v1/usage/" | "/api/v1/usage" => "usage",
+        "/api/v1/identities/" | "/api/v1/identities" | "/api/v1/identities/{id}/" | "/api/v1/identities/{id}" => {
+            "identities"
+        }
         _ => return None,
     })
 }
@@ -57,6 +61,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/breach/catalog/{id}", get(catalog_source))
         .route("/api/v1/usage/", get(usage))
         .route("/api/v1/usage", get(usage))
+        .route("/api/v1/identities/", get(identities::list).post(identities::create))
+        .route("/api/v1/identities", get(identities::list).post(identities::create))
+        .route("/api/v1/identities/{id}/", get(identities::get_one).delete(identities::delete))
+        .route("/api/v1/identities/{id}", get(identities::get_one).delete(identities::delete))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     let mut app = Router::new()
         .route("/healthz", get(healthz))
@@ -87,7 +95,7 @@ fn cors_layer(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
     Some(
         CorsLayer::new()
             .allow_origin(AllowOrigin::list(values))
-            .allow_methods([Method::GET, Method::POST])
+            .allow_methods([Method::GET, Method::POST, Method::DELETE])
             .allow_headers([
                 header::AUTHORIZATION,
                 header::CONTENT_TYPE,
@@ -120,7 +128,7 @@ fn static_method(method: &Method) -> &'static str {
 }
 
 fn static_route(route: &str) -> &'static str {
-    const ROUTES: [&str; 16] = [
+    const ROUTES: [&str; 20] = [
         "/api/v1/health/",
         "/api/v1/health",
         "/api/v1/breach-check/",
@@ -132,6 +140,10 @@ fn static_route(route: &str) -> &'static str {
         "/api/v1/breach/catalog/{id}",
         "/api/v1/usage/",
         "/api/v1/usage",
+        "/api/v1/identities/",
+        "/api/v1/identities",
+        "/api/v1/identities/{id}/",
+        "/api/v1/identities/{id}",
         "/healthz",
         "/metrics",
         crate::passwords::ROUTE,

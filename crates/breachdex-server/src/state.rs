@@ -26,6 +26,9 @@ use std::sync::{Arc, Mutex, RwLock};
 use subtle::ConstantTimeEq;
 use tokio::sync::mpsc;
 
+// The function allow-list is a bit set of one `u32`.
+const _: () = assert!(FUNCTIONS.len() <= 32);
+
 /// Unknown key hashes remembered at most.
 pub const MAX_MISSES: usize = 100_000;
 
@@ -143,7 +146,11 @@ pub struct KeyEntry {
     pub monthly: Option<u64>,
     expires_at: Option<i64>,
     allow_ip: Option<Vec<IpNet>>,
-    functions: u8,
+    /// Bit `i` set: [`FUNCTIONS`]`[i]` is allowed.
+    functions: u32,
+    /// Active watched identities the organization may have through this key (`None`:
+    /// unlimited).
+    pub identity_limit: Option<u64>,
     /// The key's asset policy.
     pub policy: Policy,
     revoked: AtomicBool,
@@ -204,10 +211,10 @@ impl KeyEntry {
             Some(list) => Some(crate::keys::parse_cidrs(list)?),
         };
         let functions = match &k.functions {
-            None => u8::MAX,
+            None => u32::MAX,
             Some(list) => {
                 let names = crate::keys::parse_functions(list)?;
-                names.iter().fold(0u8, |acc, n| acc | FUNCTIONS.iter().position(|f| f == n).map_or(0, |i| 1 << i))
+                names.iter().fold(0u32, |acc, n| acc | FUNCTIONS.iter().position(|f| f == n).map_or(0, |i| 1 << i))
             }
         };
         let policy = engine::parse_policy(
@@ -227,6 +234,7 @@ impl KeyEntry {
             expires_at: k.expires_at,
             allow_ip,
             functions,
+            identity_limit: crate::keys::identity_limit(k),
             policy,
             revoked: AtomicBool::new(k.revoked_at.is_some()),
             counters: Mutex::new(Counters { month, month_used: used_this_month, ..Counters::default() }),
@@ -532,6 +540,7 @@ mod tests {
             salt_position: "right".into(),
             created_at: now,
             revoked_at: None,
+            identities: None,
         };
         KeyEntry::from_stored(&stored, used, now).unwrap()
     }

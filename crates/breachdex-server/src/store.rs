@@ -1,9 +1,12 @@
-//! The server's own state: organizations' keys, monthly usage and the request log,
-//! behind [`StateStore`]. [`SqliteStore`] is the embedded default (one file under
+//! The server's own state: organizations' keys, monthly usage, the request log and
+//! watched identities (SPEC §14), behind [`StateStore`]. [`SqliteStore`] is the embedded default (one file under
 //! `--data`, WAL, a versioned schema); a shared database serving several replicas would
 //! be another implementation of the same trait.
 //!
-//! Nothing here ever holds a key (only its SHA-256) or a queried identifier.
+//! Nothing here ever holds a key (only its SHA-256) or a queried identifier. A watched
+//! identity holds what its owner must see again (name, the identifiers as given) and,
+//! for matching, each identifier's derived key of the served index (a hash in hashed
+//! modes), never a normalized copy of its own.
 
 use rusqlite::{Connection, OptionalExtension, params};
 use std::borrow::Cow;
@@ -87,6 +90,90 @@ pub struct StoredKey {
     pub created_at: i64,
     /// Unix time of revocation.
     pub revoked_at: Option<i64>,
+    /// Active watched identities per organization through this key (`None`: the plan's).
+    pub identities: Option<u64>,
+}
+
+/// What a watched identity is (SPEC §14).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdentityType {
+    /// A person's private identity.
+    Personal,
+    /// A person's work identity.
+    Professional,
+    /// A company.
+    Business,
+    /// An alias.
+    Alias,
+    /// Anything else.
+    Other,
+}
+
+impl IdentityType {
+    /// Every type, in SPEC order.
+    pub const ALL: [IdentityType; 5] = [
+        IdentityType::Personal,
+        IdentityType::Professional,
+        IdentityType::Business,
+        IdentityType::Alias,
+        IdentityType::Other,
+    ];
+
+    /// The type's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            IdentityType::Personal => "personal",
+            IdentityType::Professional => "professional",
+            IdentityType::Business => "business",
+            IdentityType::Alias => "alias",
+            IdentityType::Other => "other",
+        }
+    }
+
+    /// Parses a type name.
+    pub fn parse(name: &str) -> Option<IdentityType> {
+        IdentityType::ALL.into_iter().find(|t| t.name() == name)
+    }
+}
+
+/// A watched identifier's key for matching: the served index's derived key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchedKey {
+    /// `email` or `username`.
+    pub kind: &'static str,
+    /// The derived key bytes (the normalized identifier in `plain` mode, else its hash).
+    pub key: Vec<u8>,
+    /// The index's hash mode the key was derived in (`plain`, `sha256`, ...).
+    pub hash_mode: String,
+}
+
+/// A watched identity as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredIdentity {
+    /// Public id (`idn_…`).
+    pub id: String,
+    /// Organization.
+    pub org: String,
+    /// Label.
+    pub name: String,
+    /// Type.
+    pub identity_type: IdentityType,
+    /// Full name, as given.
+    pub full_name: Option<String>,
+    /// E-mail addresses as given (trimmed), in order.
+    pub emails: Vec<String>,
+    /// Usernames as given (trimmed), in order.
+    pub usernames: Vec<String>,
+    /// Phone numbers as given (trimmed), in order.
+    pub phones: Vec<String>,
+    /// Marked as the organization's primary identity.
+    pub is_primary: bool,
+    /// Unix time of the last scan.
+    pub last_scanned: Option<i64>,
+    /// Unix time of creation.
+    pub created_at: i64,
+    /// Unix time of the soft delete.
+    pub deleted_at: Option<i64>,
 }
 
 /// One row of the request log. Built on every request without allocating (shared
@@ -160,6 +247,25 @@ pub trait StateStore: Send + Sync + 'static {
     fn prune_logs(&self, before_ms: i64) -> Result<u64, StoreError>;
     /// Log rows from `since_ms` on (of one organization), oldest first.
     fn logs(&self, since_ms: i64, org: Option<&str>, each: &mut dyn FnMut(LogRow)) -> Result<(), StoreError>;
+    /// Inserts an identity with the derived keys of its identifiers unless its
+    /// organization already has `limit` active ones ([`StoreError::LimitExceeded`];
+    /// checked in the same transaction). `limit` `None`: unlimited.
+    fn insert_identity(
+        &self,
+        identity: &StoredIdentity,
+        keys: &[WatchedKey],
+        limit: Option<u64>,
+    ) -> Result<(), StoreError>;
+    /// The active identities of `org`, oldest first.
+    fn list_identities(&self, org: &str) -> Result<Vec<StoredIdentity>, StoreError>;
+    /// The active identity `id` of `org` (`None`: no such active identity in `org`).
+    fn identity(&self, org: &str, id: &str) -> Result<Option<StoredIdentity>, StoreError>;
+    /// Soft-deletes the active identity `id` of `org` and drops its derived keys;
+    /// `false` when `org` has no such active identity.
+    fn delete_identity(&self, org: &str, id: &str, now: i64) -> Result<bool, StoreError>;
+    /// The derived keys of the active identities of every organization, as
+    /// `(identity id, key)`, for matching against the change feed.
+    fn watched_keys(&self) -> Result<Vec<(String, WatchedKey)>, StoreError>;
 }
 
 /// Schema migrations; `PRAGMA user_version` is the number applied.
@@ -203,6 +309,31 @@ const MIGRATIONS: &[&str] = &[
         latency_us INTEGER NOT NULL
     );
     CREATE INDEX request_log_by_time ON request_log (at_ms);",
+    // 2: per-key identity limit; watched identities and their derived keys.
+    "ALTER TABLE keys ADD COLUMN identities INTEGER;
+    CREATE TABLE identities (
+        id TEXT PRIMARY KEY,
+        org TEXT NOT NULL,
+        name TEXT NOT NULL,
+        identity_type TEXT NOT NULL,
+        full_name TEXT,
+        emails TEXT NOT NULL,
+        usernames TEXT NOT NULL,
+        phones TEXT NOT NULL,
+        is_primary INTEGER NOT NULL,
+        last_scanned INTEGER,
+        created_at INTEGER NOT NULL,
+        deleted_at INTEGER
+    );
+    CREATE INDEX identities_by_org ON identities (org, deleted_at, created_at);
+    CREATE TABLE identity_keys (
+        identity_id TEXT NOT NULL REFERENCES identities (id),
+        kind TEXT NOT NULL,
+        key BLOB NOT NULL,
+        hash_mode TEXT NOT NULL,
+        PRIMARY KEY (identity_id, kind, key)
+    ) WITHOUT ROWID;
+    CREATE INDEX identity_keys_by_key ON identity_keys (kind, key);",
 ];
 
 /// [`StateStore`] in one SQLite file (WAL, `busy_timeout` 5 s).
@@ -254,7 +385,7 @@ impl SqliteStore {
 }
 
 const KEY_COLUMNS: &str = "id, org, name, key_hash, plan, rpm, monthly, expires, expires_at, allow_ip, functions, \
-     allow, hash_assets, output_salt, salt_position, created_at, revoked_at";
+     allow, hash_assets, output_salt, salt_position, created_at, revoked_at, identities";
 
 fn key_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredKey> {
     let hash: Vec<u8> = row.get(3)?;
@@ -264,6 +395,7 @@ fn key_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredKey> {
     }
     let monthly: Option<i64> = row.get(6)?;
     let rpm: i64 = row.get(5)?;
+    let identities: Option<i64> = row.get(17)?;
     Ok(StoredKey {
         id: row.get(0)?,
         org: row.get(1)?,
@@ -282,7 +414,47 @@ fn key_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredKey> {
         salt_position: row.get(14)?,
         created_at: row.get(15)?,
         revoked_at: row.get(16)?,
+        identities: identities.map(|n| u64::try_from(n).unwrap_or(0)),
     })
+}
+
+const IDENTITY_COLUMNS: &str = "id, org, name, identity_type, full_name, emails, usernames, phones, is_primary, \
+     last_scanned, created_at, deleted_at";
+
+/// A JSON list of strings as stored; damage is an error naming the column.
+fn string_list(row: &rusqlite::Row<'_>, column: usize) -> rusqlite::Result<Vec<String>> {
+    let text: String = row.get(column)?;
+    serde_json::from_str(&text)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, Box::new(e)))
+}
+
+fn identity_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredIdentity> {
+    let kind: String = row.get(3)?;
+    let identity_type = IdentityType::parse(&kind).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            3,
+            rusqlite::types::Type::Text,
+            format!("unknown identity type '{kind}'").into(),
+        )
+    })?;
+    Ok(StoredIdentity {
+        id: row.get(0)?,
+        org: row.get(1)?,
+        name: row.get(2)?,
+        identity_type,
+        full_name: row.get(4)?,
+        emails: string_list(row, 5)?,
+        usernames: string_list(row, 6)?,
+        phones: string_list(row, 7)?,
+        is_primary: row.get::<_, i64>(8)? != 0,
+        last_scanned: row.get(9)?,
+        created_at: row.get(10)?,
+        deleted_at: row.get(11)?,
+    })
+}
+
+fn json_list(list: &[String]) -> String {
+    serde_json::Value::from(list).to_string()
 }
 
 fn log_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<LogRow> {
@@ -334,7 +506,7 @@ impl StateStore for SqliteStore {
             )));
         }
         tx.execute(
-            &format!("INSERT INTO keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"),
+            &format!("INSERT INTO keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"),
             params![
                 key.id,
                 key.org,
@@ -353,6 +525,7 @@ impl StateStore for SqliteStore {
                 key.salt_position,
                 key.created_at,
                 key.revoked_at,
+                key.identities.map(|n| i64::try_from(n).unwrap_or(i64::MAX)),
             ],
         )
         .map_err(|e| self.err(e))?;
@@ -481,6 +654,119 @@ impl StateStore for SqliteStore {
         }
         Ok(())
     }
+
+    fn insert_identity(
+        &self,
+        identity: &StoredIdentity,
+        keys: &[WatchedKey],
+        limit: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| self.err(e))?;
+        if let Some(limit) = limit {
+            let active: i64 = tx
+                .query_row(
+                    "SELECT COUNT(*) FROM identities WHERE org = ?1 AND deleted_at IS NULL",
+                    params![identity.org],
+                    |r| r.get(0),
+                )
+                .map_err(|e| self.err(e))?;
+            if u64::try_from(active).unwrap_or(0) >= limit {
+                return Err(StoreError::LimitExceeded(format!(
+                    "the organization already watches {active} identities, the most this key allows ({limit}: \
+                     its plan's or its --identities); delete one or use a key with a larger limit"
+                )));
+            }
+        }
+        tx.execute(
+            &format!(
+                "INSERT INTO identities ({IDENTITY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+            ),
+            params![
+                identity.id,
+                identity.org,
+                identity.name,
+                identity.identity_type.name(),
+                identity.full_name,
+                json_list(&identity.emails),
+                json_list(&identity.usernames),
+                json_list(&identity.phones),
+                i64::from(identity.is_primary),
+                identity.last_scanned,
+                identity.created_at,
+                identity.deleted_at,
+            ],
+        )
+        .map_err(|e| self.err(e))?;
+        {
+            let mut add = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO identity_keys (identity_id, kind, key, hash_mode) VALUES (?1, ?2, ?3, ?4)",
+                )
+                .map_err(|e| self.err(e))?;
+            for k in keys {
+                add.execute(params![identity.id, k.kind, k.key, k.hash_mode]).map_err(|e| self.err(e))?;
+            }
+        }
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    fn list_identities(&self, org: &str) -> Result<Vec<StoredIdentity>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT {IDENTITY_COLUMNS} FROM identities WHERE org = ?1 AND deleted_at IS NULL \
+                 ORDER BY created_at, rowid"
+            ))
+            .map_err(|e| self.err(e))?;
+        let rows = stmt.query_map(params![org], identity_from_row).map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    fn identity(&self, org: &str, id: &str) -> Result<Option<StoredIdentity>, StoreError> {
+        self.conn()
+            .query_row(
+                &format!("SELECT {IDENTITY_COLUMNS} FROM identities WHERE id = ?1 AND org = ?2 AND deleted_at IS NULL"),
+                params![id, org],
+                identity_from_row,
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    fn delete_identity(&self, org: &str, id: &str, now: i64) -> Result<bool, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| self.err(e))?;
+        let n = tx
+            .execute(
+                "UPDATE identities SET deleted_at = ?3 WHERE id = ?1 AND org = ?2 AND deleted_at IS NULL",
+                params![id, org, now],
+            )
+            .map_err(|e| self.err(e))?;
+        if n > 0 {
+            tx.execute("DELETE FROM identity_keys WHERE identity_id = ?1", params![id]).map_err(|e| self.err(e))?;
+        }
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(n > 0)
+    }
+
+    fn watched_keys(&self) -> Result<Vec<(String, WatchedKey)>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT k.identity_id, k.kind, k.key, k.hash_mode FROM identity_keys k \
+                 JOIN identities i ON i.id = k.identity_id WHERE i.deleted_at IS NULL ORDER BY k.kind, k.key",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                let kind: String = r.get(1)?;
+                let kind = if kind == "email" { "email" } else { "username" };
+                Ok((r.get(0)?, WatchedKey { kind, key: r.get(2)?, hash_mode: r.get(3)? }))
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
 }
 
 #[cfg(test)]
@@ -508,6 +794,7 @@ mod tests {
             salt_position: "right".into(),
             created_at,
             revoked_at: None,
+            identities: None,
         }
     }
 
@@ -562,6 +849,53 @@ mod tests {
         let mut seen = Vec::new();
         store.logs(0, Some("acme"), &mut |r| seen.push(r.at_ms)).unwrap();
         assert_eq!(seen, vec![5_000]);
+    }
+
+    fn identity(id: &str, org: &str, created_at: i64) -> StoredIdentity {
+        StoredIdentity {
+            id: id.into(),
+            org: org.into(),
+            name: format!("name of {id}"),
+            identity_type: IdentityType::Business,
+            full_name: None,
+            emails: vec![format!("{id}@Example.org")],
+            usernames: Vec::new(),
+            phones: vec!["+1 555 0100".into()],
+            is_primary: false,
+            last_scanned: None,
+            created_at,
+            deleted_at: None,
+        }
+    }
+
+    fn watched(id: &str) -> WatchedKey {
+        WatchedKey { kind: "email", key: format!("{id}@example.org").into_bytes(), hash_mode: "plain".into() }
+    }
+
+    #[test]
+    fn identities_are_limited_scoped_to_their_organization_and_soft_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        for (i, id) in ["i1", "i2"].iter().enumerate() {
+            store.insert_identity(&identity(id, "acme", i as i64), &[watched(id)], Some(2)).unwrap();
+        }
+        let third = store.insert_identity(&identity("i3", "acme", 3), &[watched("i3")], Some(2));
+        assert!(matches!(third, Err(StoreError::LimitExceeded(m)) if m.contains("allows (2:")));
+        store.insert_identity(&identity("o1", "other", 4), &[watched("o1")], Some(2)).unwrap();
+        store.insert_identity(&identity("i3", "acme", 5), &[watched("i3")], None).unwrap();
+        let ids = |org| store.list_identities(org).unwrap().into_iter().map(|i| i.id).collect::<Vec<_>>();
+        assert_eq!(ids("acme"), ["i1", "i2", "i3"]);
+        assert_eq!(store.identity("acme", "i1").unwrap(), Some(identity("i1", "acme", 0)), "read back whole");
+        assert_eq!(store.identity("other", "i1").unwrap(), None, "another organization's");
+        assert!(!store.delete_identity("other", "i1", 9).unwrap());
+        assert!(store.delete_identity("acme", "i1", 9).unwrap());
+        assert!(!store.delete_identity("acme", "i1", 10).unwrap(), "deleted once");
+        assert_eq!(store.identity("acme", "i1").unwrap(), None);
+        let watching: Vec<String> = store.watched_keys().unwrap().into_iter().map(|(id, _)| id).collect();
+        assert_eq!(watching, ["i2", "i3", "o1"], "the deleted identity's keys are gone");
+        drop(store);
+        let store = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(store.list_identities("acme").unwrap().len(), 2, "kept across a reopen");
     }
 
     #[test]

@@ -121,6 +121,7 @@ fn a_key_revoked_or_expired_gets_401_and_a_new_key_works_at_once() {
         salt_position: "right".into(),
         created_at: now - 2 * 86_400,
         revoked_at: None,
+        identities: None,
     };
     store.insert_key(&stored, KeyLimits::default(), now - 2 * 86_400).unwrap();
     let r = server.get("/api/v1/usage/", expired);
@@ -775,6 +776,7 @@ fn an_unknown_key_is_remembered_until_the_key_table_changes() {
         salt_position: "right".into(),
         created_at: now,
         revoked_at: None,
+        identities: None,
     };
     store.insert_key(&stored, KeyLimits::default(), now).unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
