@@ -125,7 +125,7 @@ pub fn add_to_index(index_dir: &Path, catalog: &Catalog, options: &AddOptions) -
     failpoint("add:after-segment");
 
     let (entry, segment_manifest) = update.segment_entry(&segment_name, &segment_dir)?;
-    check_segment_sources(&current, &segment_manifest.sources)?;
+    check_segment_sources(&catalog.path, &current, &segment_manifest.sources)?;
     let created = options.source_date_epoch.unwrap_or_else(crate::date::now_unix_seconds);
     let mut next = update.next_manifest("add", created);
     let mut gained = 0;
@@ -176,8 +176,11 @@ fn check_catalog(current: &GenerationManifest, catalog: &Catalog) -> Result<Cata
     for spec in &mut catalog.sources {
         if let Some(r) = current.removed_sources.iter().find(|r| r.id == spec.id || r.name == spec.name) {
             return Err(UpdateError::Invalid(format!(
-                "source '{}' (id {}) was removed in generation {}; give the new dump a new name and id",
-                r.name, r.id, r.generation
+                "{}: source '{}' (id {}) was removed in generation {}; give the new dump a new name and id",
+                catalog.path.display(),
+                r.name,
+                r.id,
+                r.generation
             )));
         }
         let by_id = current.sources.iter().find(|s| s.id == spec.id);
@@ -185,14 +188,20 @@ fn check_catalog(current: &GenerationManifest, catalog: &Catalog) -> Result<Cata
         match (by_id, by_name) {
             (Some(a), _) if a.name != spec.name => {
                 return Err(UpdateError::Invalid(format!(
-                    "source id {} is '{}' in the index, the catalog calls it '{}': a source keeps its id and name",
-                    spec.id, a.name, spec.name
+                    "{}: source id {} is '{}' in the index, the catalog calls it '{}': a source keeps its id and name (give a new source an id the index does not have)",
+                    catalog.path.display(),
+                    spec.id,
+                    a.name,
+                    spec.name
                 )));
             }
             (None, Some(b)) => {
                 return Err(UpdateError::Invalid(format!(
-                    "source '{}' has id {} in the index, the catalog gives {}: a source keeps its id and name",
-                    spec.name, b.id, spec.id
+                    "{}: source '{}' has id {} in the index, the catalog gives {}: a source keeps its id and name (give a new source a name the index does not have)",
+                    catalog.path.display(),
+                    spec.name,
+                    b.id,
+                    spec.id
                 )));
             }
             (Some(a), _) if spec.publish_date.is_none() => {
@@ -206,7 +215,11 @@ fn check_catalog(current: &GenerationManifest, catalog: &Catalog) -> Result<Cata
 
 /// The sources of the new segment must describe known sources exactly as the index does
 /// (apart from their counts): rows take their source's metadata from it.
-fn check_segment_sources(current: &GenerationManifest, segment: &[SourceMeta]) -> Result<(), UpdateError> {
+fn check_segment_sources(
+    catalog: &Path,
+    current: &GenerationManifest,
+    segment: &[SourceMeta],
+) -> Result<(), UpdateError> {
     for s in segment {
         let Some(known) = current.sources.iter().find(|k| k.id == s.id) else { continue };
         let strip = |m: &SourceMeta| {
@@ -228,7 +241,8 @@ fn check_segment_sources(current: &GenerationManifest, segment: &[SourceMeta]) -
                 _ => vec![],
             };
             return Err(UpdateError::Invalid(format!(
-                "source '{}' (id {}): the catalog changes {} of the source the index has; an add keeps a source's metadata as it is",
+                "{}: source '{}' (id {}): the catalog changes {} of the source the index has; an add keeps a source's metadata as it is (write the source as `breachdex info` shows it)",
+                catalog.display(),
                 s.name,
                 s.id,
                 fields.join(", ")

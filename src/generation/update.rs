@@ -57,17 +57,13 @@ impl Update {
     /// Takes the writer lock on `root`, reads and opens the current generation, and
     /// removes the garbage of interrupted writers.
     pub fn begin(root: &Path, salt: Option<&Salt>) -> Result<Update, UpdateError> {
+        // An index of format version 1 is refused before the lock file is written into it.
+        refuse_format_v1(root, &super::read_root_at(root)?)?;
         let lock = take_lock(root)?;
-        let (current, plain_text) = match super::read_root_at(root)? {
+        let manifest = super::read_root_at(root)?;
+        refuse_format_v1(root, &manifest)?;
+        let (current, plain_text) = match manifest {
             RootManifest::Index(m) => {
-                if m.format_version < 2 {
-                    return Err(UpdateError::Invalid(format!(
-                        "{}: this index has format version {}; run `breachdex upgrade` to convert it to version {} before updating it",
-                        root.display(),
-                        m.format_version,
-                        crate::format::FORMAT_VERSION
-                    )));
-                }
                 let text = im::read_text(&root.join(im::FILE_NAME))
                     .map_err(|source| crate::index::OpenError::Manifest { dir: root.to_path_buf(), source })?;
                 (generation_one(&m, &text), Some(text))
@@ -342,6 +338,19 @@ fn generation_id(g: &GenerationManifest) -> String {
 }
 
 /// Takes the writer lock (`INDEX/.lock`), writing our pid into it.
+/// An index of format version 1 takes no update: it must be upgraded first.
+fn refuse_format_v1(root: &Path, manifest: &RootManifest) -> Result<(), UpdateError> {
+    match manifest {
+        RootManifest::Index(m) if m.format_version < 2 => Err(UpdateError::Invalid(format!(
+            "{}: this index has format version {}; run `breachdex upgrade` to convert it to version {} before updating it",
+            root.display(),
+            m.format_version,
+            crate::format::FORMAT_VERSION
+        ))),
+        _ => Ok(()),
+    }
+}
+
 fn take_lock(root: &Path) -> Result<File, UpdateError> {
     crate::index::check_index_dir(root)?;
     let path = root.join(LOCK_FILE);

@@ -374,9 +374,17 @@ fn one_sentence(err: &anyhow::Error) -> String {
 /// The command-line remedy for an open error about the salt (the library names no
 /// flags; build errors get theirs from [`with_flag_hint`]).
 fn flag_hint(err: &anyhow::Error) -> Option<&'static str> {
-    err.chain().find_map(|cause| match cause.downcast_ref::<OpenError>() {
+    /// The error of a segment's open is the one that says what to do.
+    fn innermost(e: &OpenError) -> &OpenError {
+        match e {
+            OpenError::Segment { source, .. } => innermost(source),
+            e => e,
+        }
+    }
+    err.chain().find_map(|cause| match cause.downcast_ref::<OpenError>().map(innermost) {
         Some(OpenError::SaltRequired(_)) => Some(" (give it with --salt-file)"),
         Some(OpenError::SaltUnused) => Some(" (drop --salt-file)"),
+        Some(OpenError::WrongSalt) => Some(" (give --salt-file the file of the salt the index was built with)"),
         _ => None,
     })
 }

@@ -147,7 +147,7 @@ pub(crate) fn cmd_add(args: AddArgs, json: bool) -> Result<ExitCode> {
     if let Some(bar) = &bar {
         bar.0.finish_and_clear();
     }
-    let report = report?;
+    let report = report.map_err(|e| update_error(&args.index, e))?;
     let s = &report.summary;
     if json {
         let obj = serde_json::json!({
@@ -200,7 +200,8 @@ pub(crate) fn cmd_remove(args: RemoveArgs, json: bool) -> Result<ExitCode> {
     };
     let options =
         RemoveOptions { salt: read_salt(args.salt_file.as_deref())?, source_date_epoch: source_date_epoch()? };
-    let report = breachdex::remove_from_index(&args.index, &target, &options)?;
+    let report =
+        breachdex::remove_from_index(&args.index, &target, &options).map_err(|e| update_error(&args.index, e))?;
     if json {
         let obj = serde_json::json!({
             "index": args.index, "generation": report.generation, "records_removed": report.records_removed,
@@ -218,6 +219,15 @@ pub(crate) fn cmd_remove(args: RemoveArgs, json: bool) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// An update error; one that comes from opening the index names the index and keeps the
+/// open error in the chain, so that a salt problem gets its `--salt-file` hint.
+fn update_error(index: &Path, err: breachdex::UpdateError) -> anyhow::Error {
+    match err {
+        breachdex::UpdateError::Open(e) => super::open_error(index, e),
+        e => e.into(),
+    }
 }
 
 /// The identities of a file, one per line (blank lines skipped); a line that is not
@@ -256,7 +266,7 @@ pub(crate) fn cmd_compact(args: CompactArgs, json: bool) -> Result<ExitCode> {
     if let Some(bar) = &bar {
         bar.0.finish_and_clear();
     }
-    let report = report?;
+    let report = report.map_err(|e| update_error(&args.index, e))?;
     let seconds = report.summary.as_ref().map(|s| s.elapsed.as_secs_f64());
     let records = report.summary.as_ref().map(|s| s.kept);
     if json {

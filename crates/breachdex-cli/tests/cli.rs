@@ -1257,3 +1257,7 @@ fn a_killed_upgrade_leaves_old_intact_and_no_partial_index() {
     eprintln!("{killed} upgrades killed, {finished} finished before the kill");
     assert_eq!(killed + finished, 24);
 }
+
+/// `add`, `remove`, `compact`, `changes` and `info` of an updated index.
+#[path = "cli/update.rs"]
+mod update;
