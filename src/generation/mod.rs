@@ -29,7 +29,7 @@ pub use manifest::{
     SegmentEntry,
 };
 pub use remove::{RemoveOptions, RemoveReport, RemoveTarget, remove_from_index};
-pub(crate) use verify::verify_generation;
+pub(crate) use verify::{LAYER as VERIFY_LAYER, verify_generation};
 
 use crate::format::manifest::ManifestError;
 use crate::index::{OpenError, check_index_dir};

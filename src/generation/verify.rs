@@ -12,8 +12,10 @@ use crate::mmap::{Access, Bytes};
 use crate::password::PasswordHashKind;
 use std::path::Path;
 
-/// Entries of the index root that belong to the generation layer, not to the base.
-const LAYER: &[&str] =
+/// Entries of the index root that belong to the generation layer, not to the base. An
+/// index as `build` wrote it may hold them too: what a first `add`, `remove` or
+/// `compact` killed before it published left behind (the next writer removes it).
+pub(crate) const LAYER: &[&str] =
     &[ROOT_MANIFEST, SEGMENTS_DIR, DELETES_DIR, TOMBSTONES_DIR, CHANGES_DIR, "filters", LOCK_FILE, ".tmp-*"];
 
 /// Adds to `report` everything wrong with generation `g` of the index at `root`.

@@ -59,8 +59,9 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, OpenError> {
         }
         Err(e) => return Err(e),
     };
-    // The writer lock of `add`, `remove` and `compact` (a file of the update layer).
-    verify_segment(dir, manifest, "", &[".lock"], &mut report)?;
+    // The writer lock of `add`, `remove` and `compact`, and what one of them killed
+    // before its first publish left behind: the update layer, not the index.
+    verify_segment(dir, manifest, "", crate::generation::VERIFY_LAYER, &mut report)?;
     Ok(report)
 }
 

@@ -1,0 +1,306 @@
+//! Crash safety of `add`, `remove` and `compact` (SPEC §13), against the real binary: a
+//! writer killed at any point (every failpoint of the publish order, and `SIGKILL` at
+//! moments spread over a run) leaves the index answering exactly as its previous
+//! generation (or, once the manifest was renamed, the new one), `verify` passes, and the
+//! next writer succeeds and leaves no garbage. A second writer while one holds the lock
+//! fails at once, naming the holder's pid.
+//!
+//! The expected answers are never hard-coded: they are the answers of the same index
+//! before the step and of a copy on which the step ran without interruption.
+
+use breachdex::{
+    Index, OpenOptions, Query, RemoveOptions, RemoveTarget, RootManifest, UnixTime, UpdateError, read_root_manifest,
+    remove_from_index,
+};
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+}
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_breachdex"));
+    c.env_remove("SOURCE_DATE_EPOCH").env_remove("BREACHDEX_FAILPOINT");
+    c
+}
+
+#[track_caller]
+fn ok(o: &Output, what: &str) {
+    assert!(
+        o.status.success(),
+        "{what}: expected success, got {:?}\nstdout: {}\nstderr: {}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// Builds `catalog` into `out` with the real binary.
+fn build(catalog: &Path, out: &Path) {
+    let o = bin().args(["build", "--quiet", "--threads", "1", "--catalog"]).arg(catalog).arg("--out").arg(out).output();
+    ok(&o.unwrap(), "build");
+}
+
+/// A writer step, as CLI arguments after the subcommand name.
+#[derive(Clone, Copy, Debug)]
+enum Step {
+    /// `add` of the sample's second week (a new source and a new file of a known one).
+    Add,
+    /// `remove --source` of one of the sample's sources.
+    Remove,
+    Compact,
+}
+
+impl Step {
+    fn command(self, index: &Path) -> Command {
+        let mut c = bin();
+        match self {
+            Step::Add => {
+                c.args(["add", "--quiet", "--threads", "1", "--catalog"])
+                    .arg(repo().join("testdata/sample/week2/catalog.json"));
+            }
+            Step::Remove => {
+                c.args(["remove", "--source", "oldshop-2012"]);
+            }
+            Step::Compact => {
+                c.args(["compact", "--quiet", "--threads", "1"]);
+            }
+        }
+        c.arg("--index").arg(index);
+        c
+    }
+
+    fn run(self, index: &Path) {
+        ok(&self.command(index).output().unwrap(), &format!("{self:?}"));
+    }
+
+    /// The failpoints this step passes, in order.
+    fn failpoints(self) -> &'static [&'static str] {
+        match self {
+            Step::Add => &["add:after-segment", "add:before-root-manifest", "add:before-publish", "add:after-publish"],
+            Step::Remove => &["remove:before-root-manifest", "remove:before-publish", "remove:after-publish"],
+            Step::Compact => &[
+                "compact:after-segment",
+                "compact:before-root-manifest",
+                "compact:before-publish",
+                "compact:after-publish",
+            ],
+        }
+    }
+}
+
+/// Every identifier-looking token of the sample's dumps (both weeks) plus misses: the
+/// fixed query set whose answers stand for the index's answers.
+fn queries() -> Vec<String> {
+    let mut out = BTreeSet::new();
+    for dir in [repo().join("testdata/sample"), repo().join("testdata/sample/week2")] {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "json") || !path.is_file() {
+                continue;
+            }
+            let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+            for token in text.split(|c: char| !(c.is_alphanumeric() || "@._+-".contains(c))) {
+                if token.contains('@') && breachdex::normalize_email(token).is_ok() {
+                    out.insert(token.to_string());
+                }
+            }
+        }
+    }
+    out.extend(["nobody@example.com".to_string(), "globetrotter".to_string(), "gamer".to_string()]);
+    out.into_iter().collect()
+}
+
+/// What the index at `dir` answers: its generation id, record count, sources and the
+/// check result of every query.
+#[derive(Debug, PartialEq)]
+struct Answers {
+    generation_id: String,
+    body: Vec<String>,
+}
+
+fn answers(dir: &Path, queries: &[String]) -> Answers {
+    let index = Index::open(dir, &OpenOptions::default()).unwrap_or_else(|e| panic!("open {}: {e}", dir.display()));
+    let now = UnixTime::from_seconds(1_780_000_000);
+    let mut body = vec![index.len().to_string(), format!("{:?}", index.sources())];
+    for q in queries {
+        let r = index.check(&Query::auto(q), now).unwrap_or_else(|e| panic!("check {q}: {e}"));
+        body.push(serde_json::to_value(&r).unwrap().to_string());
+    }
+    Answers { generation_id: index.generation_id().to_string(), body }
+}
+
+/// `breachdex verify` passes on `dir`.
+#[track_caller]
+fn verify(dir: &Path, context: &str) {
+    let o = bin().arg("verify").arg(dir).output().unwrap();
+    ok(&o, &format!("{context}: verify"));
+}
+
+/// Nothing in `dir` that the published generation does not reference: no temporary
+/// manifest, no segment directory (or staging folder) of an unpublished generation, no
+/// deletion, tombstone or change file of an older one.
+#[track_caller]
+fn assert_no_garbage(dir: &Path, context: &str) {
+    let names = |d: &Path| -> Vec<String> {
+        match std::fs::read_dir(d) {
+            Ok(entries) => entries.map(|e| e.unwrap().file_name().into_string().unwrap()).collect(),
+            Err(_) => Vec::new(),
+        }
+    };
+    for name in names(dir) {
+        assert!(!name.starts_with(".tmp-"), "{context}: {name} left in the index root");
+        assert!(!name.contains(".tmp-") && !name.starts_with(".breachdex-spill"), "{context}: {name} left behind");
+    }
+    let RootManifest::Generation(g) = read_root_manifest(dir).unwrap() else {
+        panic!("{context}: an updated index has a generation manifest")
+    };
+    let segments: BTreeSet<&str> = g.segments.iter().map(|s| s.name.as_str()).collect();
+    for name in names(&dir.join("segments")) {
+        let full = format!("segments/{name}");
+        assert!(segments.contains(full.as_str()), "{context}: {full} is not referenced by generation {}", g.generation);
+    }
+    let files: BTreeSet<&str> = g.files.iter().map(|f| f.name.as_str()).collect();
+    for sub in ["deletes", "tombstones", "changes"] {
+        for name in names(&dir.join(sub)) {
+            let full = format!("{sub}/{name}");
+            assert!(
+                files.contains(full.as_str()),
+                "{context}: {full} is not referenced by generation {}",
+                g.generation
+            );
+        }
+    }
+    let root_referenced = segments.contains(".");
+    assert_eq!(dir.join("root.manifest.json").exists(), root_referenced, "{context}: root.manifest.json");
+}
+
+/// Copies the directory tree `from` to `to`.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// The sample, built, then the steps of `before` applied: the state a step starts from.
+fn prepared(dir: &Path, name: &str, before: &[Step]) -> PathBuf {
+    let index = dir.join(name);
+    build(&repo().join("testdata/sample/catalog.json"), &index);
+    for step in before {
+        step.run(&index);
+    }
+    index
+}
+
+/// After a crash: the index answers as `before` (or `after`, once published), verifies,
+/// and the next writers (the step again when it was lost, then a compaction) succeed
+/// and leave no garbage.
+fn check_recovery(index: &Path, step: Step, before: &Answers, after: &Answers, q: &[String], context: &str) {
+    let now = answers(index, q);
+    let published = if now.generation_id == before.generation_id {
+        assert_eq!(&now, before, "{context}: answers of the previous generation");
+        false
+    } else {
+        assert_eq!(now.body, after.body, "{context}: answers of the new generation");
+        true
+    };
+    verify(index, context);
+    if !published {
+        step.run(index);
+        assert_eq!(answers(index, q).body, after.body, "{context}: the step run again");
+    }
+    Step::Compact.run(index);
+    assert_eq!(answers(index, q).body, after.body, "{context}: compacted after recovery");
+    verify(index, &format!("{context}, recovered"));
+    assert_no_garbage(index, context);
+}
+
+/// The start state of each step: `add` and `remove` as the first update of a build (so
+/// that the build's manifest is moved aside), `compact` of an index with two segments.
+fn start_of(step: Step) -> &'static [Step] {
+    match step {
+        Step::Add | Step::Remove => &[],
+        Step::Compact => &[Step::Add],
+    }
+}
+
+#[test]
+fn a_writer_killed_at_any_failpoint_leaves_one_whole_generation_and_no_garbage_after_the_next() {
+    let tmp = tempfile::tempdir().unwrap();
+    let q = queries();
+    for step in [Step::Add, Step::Remove, Step::Compact] {
+        let start = prepared(tmp.path(), &format!("{step:?}-start"), start_of(step));
+        let before = answers(&start, &q);
+        let reference = tmp.path().join(format!("{step:?}-reference"));
+        copy_dir(&start, &reference);
+        step.run(&reference);
+        let after = answers(&reference, &q);
+        assert_ne!(before.generation_id, after.generation_id, "{step:?} publishes a generation");
+        assert_no_garbage(&reference, &format!("{step:?} uninterrupted"));
+        for point in step.failpoints() {
+            let context = format!("{step:?} killed at {point}");
+            let index = tmp.path().join(format!("{step:?}-{}", point.replace(':', "-")));
+            copy_dir(&start, &index);
+            let o = step.command(&index).env("BREACHDEX_FAILPOINT", point).output().unwrap();
+            assert_eq!(o.status.code(), None, "{context}: the process must die at the failpoint, got {:?}", o.status);
+            let now = answers(&index, &q);
+            if point.ends_with("after-publish") {
+                assert_ne!(now.generation_id, before.generation_id, "{context}: the new generation is published");
+                assert_eq!(now.body, after.body, "{context}: answers of the published generation");
+            } else {
+                assert_eq!(now, before, "{context}: the previous generation");
+            }
+            check_recovery(&index, step, &before, &after, &q, &context);
+        }
+    }
+}
+
+#[test]
+fn a_second_writer_while_the_lock_is_held_fails_at_once_naming_the_holder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let index = prepared(tmp.path(), "index", &[]);
+    let q = queries();
+    let before = answers(&index, &q);
+    // Hold the writer lock as a writer does: an exclusive lock on INDEX/.lock, our pid in it.
+    let mut lock = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(index.join(".lock"))
+        .unwrap();
+    lock.try_lock().unwrap();
+    writeln!(lock, "{}", std::process::id()).unwrap();
+    let pid = format!("pid {}", std::process::id());
+
+    for step in [Step::Add, Step::Remove, Step::Compact] {
+        let o = step.command(&index).output().unwrap();
+        assert_eq!(o.status.code(), Some(1), "{step:?} while the lock is held: {o:?}");
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(stderr.contains(&pid), "{step:?}: the message names the holder: {stderr}");
+    }
+    let target = RemoveTarget::Source("oldshop-2012".into());
+    match remove_from_index(&index, &target, &RemoveOptions::default()) {
+        Err(UpdateError::Locked { holder, path }) => {
+            assert_eq!(holder, std::process::id().to_string());
+            assert_eq!(path, index);
+        }
+        other => panic!("remove while the lock is held: expected Locked, got {other:?}"),
+    }
+    assert_eq!(answers(&index, &q), before, "a refused writer changes nothing");
+
+    drop(lock);
+    Step::Add.run(&index);
+    assert_ne!(answers(&index, &q).generation_id, before.generation_id, "the next writer publishes");
+    assert_no_garbage(&index, "after the lock was released");
+}
