@@ -307,3 +307,147 @@ fn watcher_picks_up_a_new_build() {
     assert!(handle.current().lookup_email("user10@example.com").unwrap().next().is_some());
     drop(watcher);
 }
+
+/// The fixed keys of the update test: identities of the sample's two weeks and a miss.
+const UPDATE_QUERIES: &[&str] = &[
+    "user@example.com",
+    "traveller@example.org",
+    "globetrotter",
+    "optout@example.net",
+    "alice@example.net",
+    "john.doe@example.com",
+    "old.timer@example.org",
+    "bob.smith@example.com",
+    "nobody@example.com",
+];
+
+/// The check answers of `index` for [`UPDATE_QUERIES`], with its record count.
+fn update_answers(index: &Index) -> Vec<String> {
+    let now = breachdex::UnixTime::from_seconds(NOW);
+    let mut out = vec![index.len().to_string()];
+    for q in UPDATE_QUERIES {
+        let r = index.check(&Query::auto(q), now).unwrap_or_else(|e| panic!("check {q}: {e}"));
+        out.push(serde_json::to_value(&r).unwrap().to_string());
+    }
+    out
+}
+
+/// Readers (through an `IndexHandle` refreshed in a loop, and through one snapshot held
+/// all along) while another thread runs `add`, `remove` and `compact` on the index:
+/// every answer set is the whole answer set of one published generation (those are
+/// computed by the writer right after each publish), never an error; the held snapshot
+/// answers from its generation throughout (its segments are deleted under it).
+#[test]
+fn readers_during_adds_removes_and_compactions_see_whole_published_generations() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/sample");
+    let dir = tmp.path().join("index");
+    let options = BuildOptions { threads: Some(1), memory_budget: MIN_MEMORY_BUDGET, ..Default::default() };
+    build_index(&Catalog::load(&sample.join("catalog.json")).unwrap(), &dir, &options).unwrap();
+    let week2 = Catalog::load(&sample.join("week2/catalog.json")).unwrap();
+
+    let handle = Arc::new(IndexHandle::open(&dir, OpenOptions::default()).unwrap());
+    let held = handle.current();
+    let first = update_answers(&held);
+    // generation id -> its answers, as the writer saw them right after publishing.
+    let published: Arc<std::sync::Mutex<HashMap<String, Vec<String>>>> =
+        Arc::new(std::sync::Mutex::new(HashMap::from([(held.generation_id().to_string(), first.clone())])));
+    let done = Arc::new(AtomicBool::new(false));
+    let start = Arc::new(Barrier::new(4));
+
+    let writer = {
+        let (dir, published, done, start) =
+            (dir.clone(), Arc::clone(&published), Arc::clone(&done), Arc::clone(&start));
+        std::thread::spawn(move || {
+            start.wait();
+            let add = breachdex::AddOptions {
+                threads: Some(1),
+                memory_budget: MIN_MEMORY_BUDGET,
+                rejects_path: Some(dir.with_extension("rejects.jsonl")),
+                ..Default::default()
+            };
+            let remove = breachdex::RemoveOptions::default();
+            let compact =
+                breachdex::CompactOptions { threads: Some(1), memory_budget: MIN_MEMORY_BUDGET, ..Default::default() };
+            for step in 0..6 {
+                match step {
+                    0 => drop(breachdex::add_to_index(&dir, &week2, &add).unwrap()),
+                    1 => drop(
+                        breachdex::remove_from_index(
+                            &dir,
+                            &breachdex::RemoveTarget::Source("oldshop-2012".into()),
+                            &remove,
+                        )
+                        .unwrap(),
+                    ),
+                    2 | 5 => drop(breachdex::compact_index(&dir, &compact).unwrap()),
+                    3 => drop(
+                        breachdex::remove_from_index(
+                            &dir,
+                            &breachdex::RemoveTarget::Identities(vec!["optout@example.net".into()]),
+                            &remove,
+                        )
+                        .unwrap(),
+                    ),
+                    _ => drop(
+                        breachdex::remove_from_index(
+                            &dir,
+                            &breachdex::RemoveTarget::Source("gamerforum-2019".into()),
+                            &remove,
+                        )
+                        .unwrap(),
+                    ),
+                }
+                let index = Index::open(&dir, &OpenOptions::default()).unwrap();
+                published.lock().unwrap().insert(index.generation_id().to_string(), update_answers(&index));
+            }
+            done.store(true, Ordering::SeqCst);
+        })
+    };
+
+    // Two readers through the handle: every answer set they saw, by generation id.
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let (handle, done, start) = (Arc::clone(&handle), Arc::clone(&done), Arc::clone(&start));
+            std::thread::spawn(move || {
+                start.wait();
+                let mut seen: BTreeSet<(String, Vec<String>)> = BTreeSet::new();
+                loop {
+                    let last = done.load(Ordering::SeqCst);
+                    handle.refresh().unwrap_or_else(|e| panic!("refresh during updates: {e}"));
+                    let index = handle.current();
+                    seen.insert((index.generation_id().to_string(), update_answers(&index)));
+                    if last {
+                        return seen;
+                    }
+                }
+            })
+        })
+        .collect();
+    let snapshot_reader = {
+        let (done, start, first) = (Arc::clone(&done), Arc::clone(&start), first.clone());
+        std::thread::spawn(move || {
+            start.wait();
+            let mut rounds = 0u64;
+            while !done.load(Ordering::SeqCst) || rounds == 0 {
+                assert_eq!(update_answers(&held), first, "a held snapshot answers from its generation");
+                rounds += 1;
+            }
+            assert_eq!(update_answers(&held), first, "a held snapshot answers from its generation after the run");
+        })
+    };
+
+    writer.join().unwrap();
+    snapshot_reader.join().unwrap();
+    let published = published.lock().unwrap();
+    assert_eq!(published.len(), 7, "the build and six published generations");
+    let last_id = Index::open(&dir, &OpenOptions::default()).unwrap().generation_id().to_string();
+    for reader in readers {
+        let seen = reader.join().unwrap();
+        for (id, answers) in &seen {
+            let expected = published.get(id).unwrap_or_else(|| panic!("generation {id} was never published"));
+            assert_eq!(answers, expected, "answers of generation {id}");
+        }
+        assert!(seen.iter().any(|(id, _)| *id == last_id), "the readers pick up the last generation");
+    }
+}
