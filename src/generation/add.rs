@@ -13,7 +13,7 @@ use super::UpdateError;
 use super::changes::{ChangeKind, ChangeRecord, write_change_file};
 use super::manifest::{ChangeEntry, GenerationManifest};
 use super::update::{Update, failpoint};
-use crate::asset::{Asset, AssetSet};
+use crate::asset::Asset;
 use crate::build::filter::{FilterVerdict, RecordFilter};
 use crate::build::{BuildOptions, BuildProgress, BuildSummary, build_segment};
 use crate::catalog::Catalog;
@@ -88,18 +88,7 @@ pub fn add_to_index(index_dir: &Path, catalog: &Catalog, options: &AddOptions) -
     let (segment_name, segment_dir) = update.new_segment()?;
     let rejects =
         options.rejects_path.clone().unwrap_or_else(|| beside(index_dir, &format!("g{generation:08}.rejects.jsonl")));
-    let store = match &current.store {
-        None => None,
-        Some(names) => Some(
-            names
-                .iter()
-                .map(|n| {
-                    Asset::from_name(n)
-                        .ok_or_else(|| UpdateError::Invalid(format!("manifest.json: unknown asset '{n}' in store")))
-                })
-                .collect::<Result<AssetSet, _>>()?,
-        ),
-    };
+    let store = super::update::store_request(&current)?;
     let build_options = BuildOptions {
         hash_mode: mode,
         salt: options.salt.clone().filter(|_| mode.is_hashed()),

@@ -12,7 +12,6 @@ use super::UpdateError;
 use super::layer::open_generation_file;
 use super::manifest::ChangeEntry;
 use super::update::{DELETES_DIR, Update, failpoint};
-use crate::asset::{Asset, AssetSet};
 use crate::build::merge::{MergeInput, MergeOptions, merge_indexes};
 use crate::build::{BuildProgress, BuildSummary, DEFAULT_MEMORY_BUDGET};
 use crate::format::deletes::{self, DeletesReader};
@@ -114,18 +113,7 @@ pub fn compact_index(index_dir: &Path, options: &CompactOptions) -> Result<Compa
             password_subtractions: subtractions.as_ref(),
         })
         .collect();
-    let store = match &current.store {
-        None => None,
-        Some(names) => Some(
-            names
-                .iter()
-                .map(|n| {
-                    Asset::from_name(n)
-                        .ok_or_else(|| UpdateError::Invalid(format!("manifest.json: unknown asset '{n}' in store")))
-                })
-                .collect::<Result<AssetSet, _>>()?,
-        ),
-    };
+    let store = super::update::store_request(&current)?;
     let accelerator = segments.first().is_some_and(|(index, _, _)| index.has_accelerator());
     let merge_options = MergeOptions {
         sources: current.sources.clone(),

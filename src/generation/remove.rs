@@ -103,6 +103,9 @@ pub fn remove_from_index(
     }
 }
 
+/// The rows of a key ordinal of a segment's key map (its run, or its postings).
+type RowsOf<'a> = dyn Fn(u64) -> Result<Vec<u64>, UpdateError> + 'a;
+
 /// Everything about one record being removed.
 struct Removed {
     /// Tagged row id.
@@ -268,42 +271,26 @@ fn remove_source(update: Update, name: &str, created: i64) -> Result<RemoveRepor
             }
         }
         let parts = seg.segment_parts().ok_or_else(not_v2)?;
-        let mut keys = parts.email_map.ordered_keys();
-        for ordinal in 0..parts.email_map.len() {
-            let key = keys.key(ordinal)?;
-            let mut any = false;
-            for row in parts.email_ranges.rows(ordinal)? {
-                if rows.contains(&tag(s, row)) {
-                    any = true;
-                    break;
+        // Every key of the segment with a row of the source.
+        let email_rows = |o: u64| -> Result<Vec<u64>, UpdateError> { Ok(parts.email_ranges.rows(o)?.collect()) };
+        let username_rows =
+            |o: u64| -> Result<Vec<u64>, UpdateError> { Ok(parts.username_postings.rows(o)?.collect()) };
+        let maps: [(IdentifierKind, _, &RowsOf<'_>); 2] = [
+            (IdentifierKind::Email, parts.email_map, &email_rows),
+            (IdentifierKind::Username, parts.username_map, &username_rows),
+        ];
+        for (kind, map, rows_of) in maps {
+            let mut keys = map.ordered_keys();
+            for ordinal in 0..map.len() {
+                let key = keys.key(ordinal)?;
+                if rows_of(ordinal)?.iter().any(|row| rows.contains(&tag(s, *row))) {
+                    changes.push(ChangeRecord {
+                        kind,
+                        key: key.to_vec(),
+                        source_id: source.id,
+                        change: ChangeKind::Lost,
+                    });
                 }
-            }
-            if any {
-                changes.push(ChangeRecord {
-                    kind: IdentifierKind::Email,
-                    key: key.to_vec(),
-                    source_id: source.id,
-                    change: ChangeKind::Lost,
-                });
-            }
-        }
-        let mut keys = parts.username_map.ordered_keys();
-        for ordinal in 0..parts.username_map.len() {
-            let key = keys.key(ordinal)?;
-            let mut any = false;
-            for row in parts.username_postings.rows(ordinal)? {
-                if rows.contains(&tag(s, row)) {
-                    any = true;
-                    break;
-                }
-            }
-            if any {
-                changes.push(ChangeRecord {
-                    kind: IdentifierKind::Username,
-                    key: key.to_vec(),
-                    source_id: source.id,
-                    change: ChangeKind::Lost,
-                });
             }
         }
     }

@@ -391,6 +391,19 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), UpdateError> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(|e| UpdateError::io(dir, e))
 }
 
+/// The `--store` request every segment of generation `g` applies (`None`: every asset).
+pub(crate) fn store_request(g: &GenerationManifest) -> Result<Option<crate::asset::AssetSet>, UpdateError> {
+    let Some(names) = &g.store else { return Ok(None) };
+    names
+        .iter()
+        .map(|n| {
+            crate::asset::Asset::from_name(n)
+                .ok_or_else(|| UpdateError::Invalid(format!("manifest.json: unknown asset '{n}' in store")))
+        })
+        .collect::<Result<crate::asset::AssetSet, _>>()
+        .map(Some)
+}
+
 /// The error for a segment of format version 1 (segments are version 2 or later).
 pub(crate) fn not_v2() -> UpdateError {
     UpdateError::Invalid("a segment of format version 1: run `breachdex upgrade` on the index first".into())
