@@ -223,21 +223,7 @@ fn remove_keys(
         }
         next.files.push(FileEntry { name, size: summary.size, xxh3: format!("{:016x}", summary.xxh3) });
     }
-    let lost = changes.len() as u64;
-    let file = write_change_file(&update, generation, mode, &changes)?;
-    next.changes.push(ChangeEntry { generation, file: file.as_ref().map(|f| f.name.clone()), entries: lost });
-    next.files.extend(file);
-    if let Some(h) = next.history.last_mut() {
-        h.records_removed = removed.len() as u64;
-    }
-    failpoint("remove:before-publish");
-    let published = update.publish(next, true)?;
-    Ok(RemoveReport {
-        generation: Some(published.generation),
-        records_removed: removed.len() as u64,
-        keys_suppressed: new_keys.len() as u64,
-        lost,
-    })
+    publish_removal(update, next, &changes, removed.len() as u64, new_keys.len() as u64)
 }
 
 fn remove_source(update: Update, name: &str, created: i64) -> Result<RemoveReport, UpdateError> {
@@ -257,7 +243,6 @@ fn remove_source(update: Update, name: &str, created: i64) -> Result<RemoveRepor
     };
     let index = &update.index;
     let generation = update.next_generation();
-    let mode = index.hash_mode();
     // Every live row of the source, and every (key, source) pair it held.
     let mut rows: BTreeSet<u64> = BTreeSet::new();
     let mut changes = Vec::new();
@@ -310,21 +295,29 @@ fn remove_source(update: Update, name: &str, created: i64) -> Result<RemoveRepor
     }
     next.sources.retain(|s| s.id != source.id);
     next.removed_sources.push(RemovedSource { id: source.id, name: source.name.clone(), generation });
+    publish_removal(update, next, &changes, rows.len() as u64, 0)
+}
+
+/// The end of every removal: the generation's change file (the pairs that lost a
+/// breach, sorted), its history entry, and the publish.
+fn publish_removal(
+    update: Update,
+    mut next: GenerationManifest,
+    changes: &[ChangeRecord],
+    records_removed: u64,
+    keys_suppressed: u64,
+) -> Result<RemoveReport, UpdateError> {
+    let generation = next.generation;
     let lost = changes.len() as u64;
-    let file = write_change_file(&update, generation, mode, &changes)?;
+    let file = write_change_file(&update, generation, update.index.hash_mode(), changes)?;
     next.changes.push(ChangeEntry { generation, file: file.as_ref().map(|f| f.name.clone()), entries: lost });
     next.files.extend(file);
     if let Some(h) = next.history.last_mut() {
-        h.records_removed = rows.len() as u64;
+        h.records_removed = records_removed;
     }
     failpoint("remove:before-publish");
     let published = update.publish(next, true)?;
-    Ok(RemoveReport {
-        generation: Some(published.generation),
-        records_removed: rows.len() as u64,
-        keys_suppressed: 0,
-        lost,
-    })
+    Ok(RemoveReport { generation: Some(published.generation), records_removed, keys_suppressed, lost })
 }
 
 fn segment_count(index: &Index) -> usize {
