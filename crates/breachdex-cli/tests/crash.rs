@@ -1,9 +1,9 @@
 //! Crash safety of `add`, `remove` and `compact` (SPEC §13), against the real binary: a
-//! writer killed at any point (every failpoint of the publish order, and `SIGKILL` at
-//! moments spread over a run) leaves the index answering exactly as its previous
-//! generation (or, once the manifest was renamed, the new one), `verify` passes, and the
-//! next writer succeeds and leaves no garbage. A second writer while one holds the lock
-//! fails at once, naming the holder's pid.
+//! writer killed at any point (every failpoint of the publish order, and `SIGKILL` from
+//! the test after a seeded random delay within the command's run time) leaves the index
+//! answering exactly as its previous generation (or, once the manifest was renamed, the
+//! new one), `verify` passes, and the next writer succeeds and leaves no garbage. A
+//! second writer while one holds the lock fails at once, naming the holder's pid.
 //!
 //! The expected answers are never hard-coded: they are the answers of the same index
 //! before the step and of a copy on which the step ran without interruption.
@@ -15,34 +15,11 @@ use breachdex::{
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
-fn repo() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-}
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_breachdex"));
-    c.env_remove("SOURCE_DATE_EPOCH").env_remove("BREACHDEX_FAILPOINT");
-    c
-}
-
-#[track_caller]
-fn ok(o: &Output, what: &str) {
-    assert!(
-        o.status.success(),
-        "{what}: expected success, got {:?}\nstdout: {}\nstderr: {}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
-
-/// Builds `catalog` into `out` with the real binary.
-fn build(catalog: &Path, out: &Path) {
-    let o = bin().args(["build", "--quiet", "--threads", "1", "--catalog"]).arg(catalog).arg("--out").arg(out).output();
-    ok(&o.unwrap(), "build");
-}
+mod common;
+use common::{bin, build, copy_dir, ok, repo};
 
 /// A writer step, as CLI arguments after the subcommand name.
 #[derive(Clone, Copy, Debug)]
@@ -178,20 +155,6 @@ fn assert_no_garbage(dir: &Path, context: &str) {
     assert_eq!(dir.join("root.manifest.json").exists(), root_referenced, "{context}: root.manifest.json");
 }
 
-/// Copies the directory tree `from` to `to`.
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
 /// The sample, built, then the steps of `before` applied: the state a step starts from.
 fn prepared(dir: &Path, name: &str, before: &[Step]) -> PathBuf {
     let index = dir.join(name);
@@ -204,8 +167,8 @@ fn prepared(dir: &Path, name: &str, before: &[Step]) -> PathBuf {
 
 /// After a crash: the index answers as `before` (or `after`, once published), verifies,
 /// and the next writers (the step again when it was lost, then a compaction) succeed
-/// and leave no garbage.
-fn check_recovery(index: &Path, step: Step, before: &Answers, after: &Answers, q: &[String], context: &str) {
+/// and leave no garbage. Returns whether the crashed step had published its generation.
+fn check_recovery(index: &Path, step: Step, before: &Answers, after: &Answers, q: &[String], context: &str) -> bool {
     let now = answers(index, q);
     let published = if now.generation_id == before.generation_id {
         assert_eq!(&now, before, "{context}: answers of the previous generation");
@@ -223,6 +186,7 @@ fn check_recovery(index: &Path, step: Step, before: &Answers, after: &Answers, q
     assert_eq!(answers(index, q).body, after.body, "{context}: compacted after recovery");
     verify(index, &format!("{context}, recovered"));
     assert_no_garbage(index, context);
+    published
 }
 
 /// The start state of each step: `add` and `remove` as the first update of a build (so
@@ -234,19 +198,35 @@ fn start_of(step: Step) -> &'static [Step] {
     }
 }
 
+/// A step to interrupt: the state it starts from, the answers there, and the answers
+/// after it ran uninterrupted on a copy, with how long that run took.
+struct Case {
+    start: PathBuf,
+    before: Answers,
+    after: Answers,
+    duration: Duration,
+}
+
+fn case(dir: &Path, step: Step, q: &[String]) -> Case {
+    let start = prepared(dir, &format!("{step:?}-start"), start_of(step));
+    let before = answers(&start, q);
+    let reference = dir.join(format!("{step:?}-reference"));
+    copy_dir(&start, &reference);
+    let began = Instant::now();
+    step.run(&reference);
+    let duration = began.elapsed();
+    let after = answers(&reference, q);
+    assert_ne!(before.generation_id, after.generation_id, "{step:?} publishes a generation");
+    assert_no_garbage(&reference, &format!("{step:?} uninterrupted"));
+    Case { start, before, after, duration }
+}
+
 #[test]
 fn a_writer_killed_at_any_failpoint_leaves_one_whole_generation_and_no_garbage_after_the_next() {
     let tmp = tempfile::tempdir().unwrap();
     let q = queries();
     for step in [Step::Add, Step::Remove, Step::Compact] {
-        let start = prepared(tmp.path(), &format!("{step:?}-start"), start_of(step));
-        let before = answers(&start, &q);
-        let reference = tmp.path().join(format!("{step:?}-reference"));
-        copy_dir(&start, &reference);
-        step.run(&reference);
-        let after = answers(&reference, &q);
-        assert_ne!(before.generation_id, after.generation_id, "{step:?} publishes a generation");
-        assert_no_garbage(&reference, &format!("{step:?} uninterrupted"));
+        let Case { start, before, after, .. } = case(tmp.path(), step, &q);
         for point in step.failpoints() {
             let context = format!("{step:?} killed at {point}");
             let index = tmp.path().join(format!("{step:?}-{}", point.replace(':', "-")));
@@ -262,6 +242,66 @@ fn a_writer_killed_at_any_failpoint_leaves_one_whole_generation_and_no_garbage_a
             }
             check_recovery(&index, step, &before, &after, &q, &context);
         }
+    }
+}
+
+/// Kill rounds per step in [`a_writer_killed_at_random_times_leaves_one_whole_generation`].
+const KILL_ROUNDS: usize = 8;
+
+/// The seed of the kill delays: `BREACHDEX_KILL_SEED` when set (to replay a failure),
+/// else the clock.
+fn kill_seed() -> u64 {
+    match std::env::var("BREACHDEX_KILL_SEED") {
+        Ok(text) => text.trim().parse().unwrap_or_else(|_| panic!("BREACHDEX_KILL_SEED={text}: expected a u64")),
+        Err(_) => std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64,
+    }
+}
+
+/// A fraction in [0, 1) from `state` (SplitMix64).
+fn next_fraction(state: &mut u64) -> f64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    (z ^ (z >> 31)) as f64 / (u64::MAX as f64 + 1.0)
+}
+
+#[test]
+fn a_writer_killed_at_random_times_leaves_one_whole_generation() {
+    let seed = kill_seed();
+    // Shown with the failure of any assertion below (the test's output is printed then).
+    eprintln!("kill delays from seed {seed}: rerun with BREACHDEX_KILL_SEED={seed}");
+    let mut state = seed;
+    let tmp = tempfile::tempdir().unwrap();
+    let q = queries();
+    for step in [Step::Add, Step::Remove, Step::Compact] {
+        // The uninterrupted run gives the new generation's answers and the range of delays.
+        let Case { start, before, after, duration } = case(tmp.path(), step, &q);
+        let (mut killed, mut published) = (0, 0);
+        for round in 0..KILL_ROUNDS {
+            let delay = duration.mul_f64(next_fraction(&mut state));
+            let context = format!("seed {seed}: {step:?} killed after {delay:?} of {duration:?} (round {round})");
+            let index = tmp.path().join(format!("{step:?}-round-{round}"));
+            copy_dir(&start, &index);
+            let mut child = step.command(&index).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+            std::thread::sleep(delay);
+            // A process that has already exited is not an error (it is not reaped yet).
+            child.kill().unwrap_or_else(|e| panic!("{context}: kill: {e}"));
+            let o = child.wait_with_output().unwrap();
+            if o.status.code().is_none() {
+                killed += 1;
+            } else {
+                ok(&o, &format!("{context}: a run that ended before the kill"));
+            }
+            if check_recovery(&index, step, &before, &after, &q, &context) {
+                published += 1;
+            }
+            std::fs::remove_dir_all(&index).unwrap();
+        }
+        eprintln!(
+            "{step:?}: {killed} of {KILL_ROUNDS} runs killed before they ended, {published} had published \
+             (run time {duration:?})"
+        );
     }
 }
 
