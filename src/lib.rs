@@ -55,6 +55,7 @@ mod index;
 mod ingest;
 mod keymode;
 mod mmap;
+mod monitor;
 mod normalize;
 mod password;
 mod query;
@@ -100,6 +101,12 @@ pub use generation::{
     AddOptions, AddReport, Change, ChangeEntry, ChangeKind, CompactOptions, CompactReport, GenerationManifest,
     HistoryEntry, RemoveOptions, RemoveReport, RemoveTarget, RemovedSource, RootManifest, SegmentDeletes, SegmentEntry,
     UpdateError, add_to_index, compact_index, read_generation_id, read_root_manifest, remove_from_index,
+};
+
+// Monitoring: findings of checks, remediation, risk of identities and organizations.
+pub use monitor::{
+    Finding, FindingCategory, RiskAssessment, RiskCategories, TREND_POINTS, Trend, assess, combine, findings_of_check,
+    recommendations, remediation_steps,
 };
 
 // Serving: follow a published path, publish a build.

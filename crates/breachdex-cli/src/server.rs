@@ -56,6 +56,10 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = breachdex_server::state::DEFAULT_PUBLIC_RPM,
           value_parser = clap::value_parser!(u32).range(1..))]
     public_rpm: u32,
+    /// Scan workers (SPEC §14): scans run one at a time per worker, each on one thread,
+    /// while the rest queue; 0 queues scans without running them.
+    #[arg(long, default_value_t = 1)]
+    scan_workers: usize,
 }
 
 /// `breachdex keys` subcommands.
@@ -224,6 +228,7 @@ pub fn cmd_serve(a: ServeArgs) -> Result<ExitCode> {
     config.passwords_require_key = a.passwords_require_key;
     config.passwords_rpm = a.passwords_rpm;
     config.public_rpm = a.public_rpm;
+    config.scan_workers = a.scan_workers;
     if let Some(list) = &a.trust_proxy {
         config.trust_proxy = keys::parse_cidrs(list).map_err(|m| anyhow::anyhow!("--trust-proxy: {m}"))?;
     }

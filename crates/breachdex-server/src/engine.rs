@@ -16,6 +16,18 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// The library's monitoring types (SPEC §14: findings, their categories, risk), as the
+/// scans and their store use them.
+pub use breachdex::{Finding, FindingCategory, RiskAssessment, RiskCategories, RiskLevel, Severity, Trend};
+/// The library's monitoring functions: an organization's risk from its identities', and
+/// the recommendations of a risk.
+pub use breachdex::{combine as combine_risks, recommendations};
+
+/// The risk of an identity's findings at the Unix time `now` ([`breachdex::assess`]).
+pub fn assess_findings(findings: &[Finding], now: i64) -> RiskAssessment {
+    breachdex::assess(findings, Date::from_unix_seconds(now))
+}
+
 /// Initial capacity of a check result's JSON: a hit with three or four breaches fits.
 const CHECK_JSON_CAPACITY: usize = 1024;
 
@@ -328,6 +340,35 @@ impl Engine {
             field: None,
         })?;
         Ok(bytes)
+    }
+
+    /// The findings of a scan (SPEC §14): each e-mail, then each username, checked in
+    /// the current generation, one [`breachdex::Finding`] per breach, in that order.
+    /// `progress(done)` is called after each identifier, and the thread yields there so
+    /// that a long scan does not hold a core. Returns the generation id with the
+    /// findings.
+    pub fn scan_findings(
+        &self,
+        emails: &[String],
+        usernames: &[String],
+        progress: &dyn Fn(usize),
+    ) -> Result<(String, Vec<breachdex::Finding>), EngineError> {
+        let index = self.current();
+        let mut findings = Vec::new();
+        let identifiers = emails
+            .iter()
+            .map(|e| (Query::Email(e), "email", e))
+            .chain(usernames.iter().map(|u| (Query::Username(u), "username", u)));
+        for (done, (query, field, text)) in identifiers.enumerate() {
+            // The check time only moves the check's own risk score, which a finding omits.
+            let result = index
+                .check(&query, UnixTime::from_seconds(0))
+                .map_err(|e| EngineError::from_query(e.code(), &e, field))?;
+            findings.extend(breachdex::findings_of_check(text, &result));
+            progress(done + 1);
+            std::thread::yield_now();
+        }
+        Ok((index.generation_id().to_string(), findings))
     }
 
     /// The current build's derived key of an e-mail or a username (§4's normalization,

@@ -195,20 +195,21 @@ pub fn identity_json(i: &StoredIdentity) -> Value {
     })
 }
 
-fn new_id() -> Result<String, ApiError> {
+/// A new public id: `prefix` and 12 random bytes in hex.
+pub(crate) fn new_id(prefix: &str) -> Result<String, ApiError> {
     let mut buf = [0u8; 12];
     getrandom::fill(&mut buf).map_err(|e| ApiError::Internal(format!("cannot read random bytes: {e}")))?;
-    Ok(format!("idn_{}", buf.iter().map(|b| format!("{b:02x}")).collect::<String>()))
+    Ok(format!("{prefix}_{}", buf.iter().map(|b| format!("{b:02x}")).collect::<String>()))
 }
 
 /// Runs a blocking store call off the async workers.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<Result<T, StoreError>, ApiError> {
     tokio::task::spawn_blocking(f).await.map_err(|e| ApiError::Internal(e.to_string()))
 }
 
-fn store_error(e: StoreError) -> ApiError {
+pub(crate) fn store_error(e: StoreError) -> ApiError {
     ApiError::Internal(e.to_string())
 }
 
@@ -226,7 +227,7 @@ pub async fn create(State(state): State<AppState>, Caller(key): Caller, body: Js
     let new: NewIdentity = body.parse()?;
     let engine = &state.0.engine;
     let mut valid = validate(&new, &|kind, text| engine.derived_key(kind, text))?;
-    valid.identity.id = new_id()?;
+    valid.identity.id = new_id("idn")?;
     valid.identity.org = key.org.to_string();
     valid.identity.created_at = engine::now_unix();
     let limit = key.identity_limit;

@@ -74,8 +74,18 @@ impl Plan {
 }
 
 /// The functions of the allow-list, in SPEC order.
-pub const FUNCTIONS: [&str; 8] =
-    ["health", "breach-check", "breach-data", "catalog", "usage", "hibp", "passwords", "identities"];
+pub const FUNCTIONS: [&str; 10] = [
+    "health",
+    "breach-check",
+    "breach-data",
+    "catalog",
+    "usage",
+    "hibp",
+    "passwords",
+    "identities",
+    "scans",
+    "risk-score",
+];
 
 /// SHA-256 of a key as presented.
 pub fn key_hash(key: &str) -> [u8; 32] {

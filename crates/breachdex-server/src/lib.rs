@@ -14,6 +14,8 @@
 //! - [`hibp`]: the Have I Been Pwned v3 routes (SPEC §12) with HIBP's conventions;
 //! - [`identities`]: watched identities (SPEC §14), scoped to the key's organization;
 //! - [`error`]: [`ApiError`] and the wrapped extractors;
+//! - [`scans`]: scans, findings and risk scores (SPEC §14), and the background scan worker;
+//! - [`scan_store`]: their tables in the state database;
 //! - [`store`]: the state database behind [`store::StateStore`] (SQLite by default);
 //! - [`keys`]: plans, key generation, `keys create|list|revoke` and `logs`;
 //! - [`tls`]: rustls configuration for `--tls-cert`/`--tls-key`.
@@ -40,6 +42,8 @@ pub mod identities;
 pub mod keys;
 pub mod passwords;
 pub mod routes;
+pub mod scan_store;
+pub mod scans;
 pub mod state;
 pub mod store;
 pub mod tls;
@@ -109,6 +113,7 @@ pub async fn serve(
     let background = CancellationToken::new();
     spawn_writer(&tracker, &state, background.clone());
     spawn_key_refresher(&tracker, &state, background.clone());
+    scans::spawn_workers(&tracker, &state, background.clone());
 
     let app = router(state.clone());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();

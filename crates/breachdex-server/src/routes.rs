@@ -5,6 +5,7 @@
 use crate::engine::{self, IdentityKind, RecordFilter};
 use crate::error::{ApiError, AppPath, AppQuery, JsonBody};
 use crate::identities;
+use crate::scans;
 use crate::state::{AppState, KeyEntry, Outcome};
 use crate::store::LogRow;
 use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request, State};
@@ -43,6 +44,13 @@ fn function_of(route: &str) -> Option<&'static str> {
         "/api/v1/identities/" | "/api/v1/identities" | "/api/v1/identities/{id}/" | "/api/v1/identities/{id}" => {
             "identities"
         }
+        "/api/v1/scans/"
+        | "/api/v1/scans"
+        | "/api/v1/scans/{id}/"
+        | "/api/v1/scans/{id}"
+        | "/api/v1/scans/{id}/findings/"
+        | "/api/v1/scans/{id}/findings" => "scans",
+        "/api/v1/risk-score/" | "/api/v1/risk-score" => "risk-score",
         _ => return None,
     })
 }
@@ -65,6 +73,14 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/identities", get(identities::list).post(identities::create))
         .route("/api/v1/identities/{id}/", get(identities::get_one).delete(identities::delete))
         .route("/api/v1/identities/{id}", get(identities::get_one).delete(identities::delete))
+        .route("/api/v1/scans/", post(scans::create))
+        .route("/api/v1/scans", post(scans::create))
+        .route("/api/v1/scans/{id}/", get(scans::get_one))
+        .route("/api/v1/scans/{id}", get(scans::get_one))
+        .route("/api/v1/scans/{id}/findings/", get(scans::findings))
+        .route("/api/v1/scans/{id}/findings", get(scans::findings))
+        .route("/api/v1/risk-score/", get(scans::risk_score))
+        .route("/api/v1/risk-score", get(scans::risk_score))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     let mut app = Router::new()
         .route("/healthz", get(healthz))
@@ -128,7 +144,7 @@ fn static_method(method: &Method) -> &'static str {
 }
 
 fn static_route(route: &str) -> &'static str {
-    const ROUTES: [&str; 20] = [
+    const ROUTES: [&str; 28] = [
         "/api/v1/health/",
         "/api/v1/health",
         "/api/v1/breach-check/",
@@ -144,6 +160,14 @@ fn static_route(route: &str) -> &'static str {
         "/api/v1/identities",
         "/api/v1/identities/{id}/",
         "/api/v1/identities/{id}",
+        "/api/v1/scans/",
+        "/api/v1/scans",
+        "/api/v1/scans/{id}/",
+        "/api/v1/scans/{id}",
+        "/api/v1/scans/{id}/findings/",
+        "/api/v1/scans/{id}/findings",
+        "/api/v1/risk-score/",
+        "/api/v1/risk-score",
         "/healthz",
         "/metrics",
         crate::passwords::ROUTE,

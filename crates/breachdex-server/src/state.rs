@@ -73,6 +73,9 @@ pub struct ServerConfig {
     /// Requests per minute one client address may make to the routes that need no key
     /// (the Have I Been Pwned catalog routes, SPEC §12); at least 1.
     pub public_rpm: u32,
+    /// Scan worker tasks (SPEC §14 scans; see [`crate::scans`]): each runs one scan at a
+    /// time on one blocking thread. 0 queues scans without running them.
+    pub scan_workers: usize,
 }
 
 /// Default of [`ServerConfig::public_rpm`]: generous for applications listing breaches,
@@ -83,7 +86,7 @@ impl ServerConfig {
     /// Defaults for an index and a data directory: no CORS, 30 days of log (pruned
     /// hourly), no trusted proxy, no metrics, refresh and flush every second, a queue of
     /// 65,536 log rows, `/range` open to all, [`DEFAULT_PUBLIC_RPM`] keyless requests per
-    /// address and minute on the Have I Been Pwned catalog routes.
+    /// address and minute on the Have I Been Pwned catalog routes, one scan worker.
     pub fn new(index: impl Into<PathBuf>, data: impl Into<PathBuf>) -> ServerConfig {
         ServerConfig {
             index: index.into(),
@@ -100,6 +103,7 @@ impl ServerConfig {
             passwords_require_key: false,
             passwords_rpm: DEFAULT_PASSWORDS_RPM,
             public_rpm: DEFAULT_PUBLIC_RPM,
+            scan_workers: 1,
         }
     }
 }
@@ -374,6 +378,8 @@ pub(crate) struct Inner {
     pub range_limiter: ClientLimiter,
     /// Requests per client address on the Have I Been Pwned routes that need no key.
     pub public_limiter: ClientLimiter,
+    /// The scan queue's wake-up, progress and due organization risks.
+    pub scans: crate::scans::ScanQueue,
 }
 
 impl AppState {
@@ -390,6 +396,11 @@ impl AppState {
         let now = engine::now_unix();
         let (month, _) = engine::month_of(now);
         let usage: HashMap<String, u64> = store.usage(&month_text(month))?.into_iter().collect();
+        // Scans a stopped server left running start again from their beginning.
+        let requeued = store.requeue_running_scans()?;
+        if requeued > 0 {
+            tracing::info!(scans = requeued, "scans interrupted by the last stop are queued again");
+        }
         // Prime the change detector, so the first refresh only sees later changes.
         store.changed_elsewhere()?;
         let mut keys = HashMap::new();
@@ -416,6 +427,7 @@ impl AppState {
             public_limiter,
             metrics: Metrics::default(),
             range_limiter,
+            scans: crate::scans::ScanQueue::default(),
         })))
     }
 

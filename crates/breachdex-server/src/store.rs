@@ -225,7 +225,8 @@ impl Default for KeyLimits {
 }
 
 /// The server's state. Every method blocks: call it from a blocking thread.
-pub trait StateStore: Send + Sync + 'static {
+/// Scans, findings and risk scores are [`ScanStore`](crate::scan_store::ScanStore)'s part.
+pub trait StateStore: crate::scan_store::ScanStore + Send + Sync + 'static {
     /// Inserts a key unless the organization is at a limit (checked in the same
     /// transaction, so two concurrent creations cannot both pass).
     fn insert_key(&self, key: &StoredKey, limits: KeyLimits, now: i64) -> Result<(), StoreError>;
@@ -334,6 +335,8 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (identity_id, kind, key)
     ) WITHOUT ROWID;
     CREATE INDEX identity_keys_by_key ON identity_keys (kind, key);",
+    // 3: scans, findings, risk scores.
+    crate::scan_store::MIGRATION,
 ];
 
 /// [`StateStore`] in one SQLite file (WAL, `busy_timeout` 5 s).
@@ -375,11 +378,11 @@ impl SqliteStore {
         &self.path
     }
 
-    fn err(&self, source: rusqlite::Error) -> StoreError {
+    pub(crate) fn err(&self, source: rusqlite::Error) -> StoreError {
         StoreError::Sqlite { path: self.path.clone(), source }
     }
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+    pub(crate) fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
