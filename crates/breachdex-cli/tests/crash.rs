@@ -28,8 +28,14 @@ enum Step {
     Add,
     /// `remove --source` of one of the sample's sources.
     Remove,
+    /// `remove --identity` of an e-mail with records in every segment (an opt-out: row
+    /// deletions, a suppressed key, password subtractions).
+    RemoveIdentity,
     Compact,
 }
+
+/// Every step, in the order the tests run them.
+const STEPS: [Step; 4] = [Step::Add, Step::Remove, Step::RemoveIdentity, Step::Compact];
 
 impl Step {
     fn command(self, index: &Path) -> Command {
@@ -41,6 +47,9 @@ impl Step {
             }
             Step::Remove => {
                 c.args(["remove", "--source", "oldshop-2012"]);
+            }
+            Step::RemoveIdentity => {
+                c.args(["remove", "--identity", "user@example.com"]);
             }
             Step::Compact => {
                 c.args(["compact", "--quiet", "--threads", "1"]);
@@ -58,7 +67,9 @@ impl Step {
     fn failpoints(self) -> &'static [&'static str] {
         match self {
             Step::Add => &["add:after-segment", "add:before-root-manifest", "add:before-publish", "add:after-publish"],
-            Step::Remove => &["remove:before-root-manifest", "remove:before-publish", "remove:after-publish"],
+            Step::Remove | Step::RemoveIdentity => {
+                &["remove:before-root-manifest", "remove:before-publish", "remove:after-publish"]
+            }
             Step::Compact => &[
                 "compact:after-segment",
                 "compact:before-root-manifest",
@@ -189,12 +200,13 @@ fn check_recovery(index: &Path, step: Step, before: &Answers, after: &Answers, q
     published
 }
 
-/// The start state of each step: `add` and `remove` as the first update of a build (so
-/// that the build's manifest is moved aside), `compact` of an index with two segments.
+/// The start state of each step: `add` and `remove --source` as the first update of a
+/// build (so that the build's manifest is moved aside), `remove --identity` and `compact`
+/// of an index with two segments.
 fn start_of(step: Step) -> &'static [Step] {
     match step {
         Step::Add | Step::Remove => &[],
-        Step::Compact => &[Step::Add],
+        Step::RemoveIdentity | Step::Compact => &[Step::Add],
     }
 }
 
@@ -225,7 +237,7 @@ fn case(dir: &Path, step: Step, q: &[String]) -> Case {
 fn a_writer_killed_at_any_failpoint_leaves_one_whole_generation_and_no_garbage_after_the_next() {
     let tmp = tempfile::tempdir().unwrap();
     let q = queries();
-    for step in [Step::Add, Step::Remove, Step::Compact] {
+    for step in STEPS {
         let Case { start, before, after, .. } = case(tmp.path(), step, &q);
         for point in step.failpoints() {
             let context = format!("{step:?} killed at {point}");
@@ -274,7 +286,7 @@ fn a_writer_killed_at_random_times_leaves_one_whole_generation() {
     let mut state = seed;
     let tmp = tempfile::tempdir().unwrap();
     let q = queries();
-    for step in [Step::Add, Step::Remove, Step::Compact] {
+    for step in STEPS {
         // The uninterrupted run gives the new generation's answers and the range of delays.
         let Case { start, before, after, duration } = case(tmp.path(), step, &q);
         let (mut killed, mut published) = (0, 0);
@@ -323,7 +335,7 @@ fn a_second_writer_while_the_lock_is_held_fails_at_once_naming_the_holder() {
     writeln!(lock, "{}", std::process::id()).unwrap();
     let pid = format!("pid {}", std::process::id());
 
-    for step in [Step::Add, Step::Remove, Step::Compact] {
+    for step in STEPS {
         let o = step.command(&index).output().unwrap();
         assert_eq!(o.status.code(), Some(1), "{step:?} while the lock is held: {o:?}");
         let stderr = String::from_utf8_lossy(&o.stderr);
