@@ -60,6 +60,13 @@ pub struct ServeArgs {
     /// while the rest queue; 0 queues scans without running them.
     #[arg(long, default_value_t = 1)]
     scan_workers: usize,
+    /// Accept `http` webhook and callback URLs (otherwise `https` only).
+    #[arg(long)]
+    allow_http_webhooks: bool,
+    /// Accept webhook and callback URLs resolving to loopback, private, link-local or
+    /// cloud metadata addresses (for tests and closed networks; otherwise refused).
+    #[arg(long)]
+    allow_private_webhooks: bool,
 }
 
 /// `breachdex keys` subcommands.
@@ -229,6 +236,10 @@ pub fn cmd_serve(a: ServeArgs) -> Result<ExitCode> {
     config.passwords_rpm = a.passwords_rpm;
     config.public_rpm = a.public_rpm;
     config.scan_workers = a.scan_workers;
+    config.webhook_policy = breachdex_server::ssrf::UrlPolicy {
+        allow_http: a.allow_http_webhooks,
+        allow_private: a.allow_private_webhooks,
+    };
     if let Some(list) = &a.trust_proxy {
         config.trust_proxy = keys::parse_cidrs(list).map_err(|m| anyhow::anyhow!("--trust-proxy: {m}"))?;
     }

@@ -197,9 +197,7 @@ pub fn identity_json(i: &StoredIdentity) -> Value {
 
 /// A new public id: `prefix` and 12 random bytes in hex.
 pub(crate) fn new_id(prefix: &str) -> Result<String, ApiError> {
-    let mut buf = [0u8; 12];
-    getrandom::fill(&mut buf).map_err(|e| ApiError::Internal(format!("cannot read random bytes: {e}")))?;
-    Ok(format!("{prefix}_{}", buf.iter().map(|b| format!("{b:02x}")).collect::<String>()))
+    Ok(format!("{prefix}_{}", crate::keys::random_hex_text(12).map_err(ApiError::Internal)?))
 }
 
 /// Runs a blocking store call off the async workers.

@@ -74,7 +74,7 @@ impl Plan {
 }
 
 /// The functions of the allow-list, in SPEC order.
-pub const FUNCTIONS: [&str; 10] = [
+pub const FUNCTIONS: [&str; 11] = [
     "health",
     "breach-check",
     "breach-data",
@@ -85,6 +85,7 @@ pub const FUNCTIONS: [&str; 10] = [
     "identities",
     "scans",
     "risk-score",
+    "webhooks",
 ];
 
 /// SHA-256 of a key as presented.
@@ -93,8 +94,14 @@ pub fn key_hash(key: &str) -> [u8; 32] {
 }
 
 fn random_hex(bytes: usize) -> Result<String, AdminError> {
+    random_hex_text(bytes).map_err(AdminError::Random)
+}
+
+/// `bytes` random bytes from the operating system, in lowercase hex (ids, keys and
+/// webhook secrets); the error says why no random bytes could be read.
+pub fn random_hex_text(bytes: usize) -> Result<String, String> {
     let mut buf = vec![0u8; bytes];
-    getrandom::fill(&mut buf).map_err(|e| AdminError::Random(e.to_string()))?;
+    getrandom::fill(&mut buf).map_err(|e| format!("cannot read random bytes: {e}"))?;
     Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }
 

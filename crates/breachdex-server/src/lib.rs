@@ -13,6 +13,8 @@
 //! - [`client_limit`]: requests per minute per client address;
 //! - [`hibp`]: the Have I Been Pwned v3 routes (SPEC §12) with HIBP's conventions;
 //! - [`identities`]: watched identities (SPEC §14), scoped to the key's organization;
+//! - [`webhooks`]: webhooks (SPEC §14), their signed payloads, delivery queue and dispatcher;
+//! - [`ssrf`]: the policy of webhook and callback URLs (no private or metadata addresses);
 //! - [`error`]: [`ApiError`] and the wrapped extractors;
 //! - [`scans`]: scans, findings and risk scores (SPEC §14), and the background scan worker;
 //! - [`scan_store`]: their tables in the state database;
@@ -44,9 +46,11 @@ pub mod passwords;
 pub mod routes;
 pub mod scan_store;
 pub mod scans;
+pub mod ssrf;
 pub mod state;
 pub mod store;
 pub mod tls;
+pub mod webhooks;
 
 pub use error::ApiError;
 pub use routes::{BODY_LIMIT, router};
@@ -101,8 +105,9 @@ pub async fn shutdown_signal() {
 /// `flush_interval`, and every `prune_interval` deletion of rows older than the retention), and the key
 /// refresher (every `refresh_interval`: a key revoked by `breachdex keys revoke` is
 /// refused from then on; a key created meanwhile is found on its first use, or within
-/// one interval if that very key had been tried before it existed). The index
-/// watcher follows the published path on its own thread.
+/// one interval if that very key had been tried before it existed), and the webhook
+/// dispatcher ([`webhooks::spawn_dispatcher`]). The index watcher follows the
+/// published path on its own thread.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
@@ -114,6 +119,7 @@ pub async fn serve(
     spawn_writer(&tracker, &state, background.clone());
     spawn_key_refresher(&tracker, &state, background.clone());
     scans::spawn_workers(&tracker, &state, background.clone());
+    webhooks::spawn_dispatcher(&tracker, &state, background.clone());
 
     let app = router(state.clone());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();

@@ -4,16 +4,16 @@
 
 use crate::engine::{self, IdentityKind, RecordFilter};
 use crate::error::{ApiError, AppPath, AppQuery, JsonBody};
-use crate::identities;
 use crate::scans;
 use crate::state::{AppState, KeyEntry, Outcome};
 use crate::store::LogRow;
+use crate::{identities, webhooks};
 use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
@@ -51,6 +51,12 @@ fn function_of(route: &str) -> Option<&'static str> {
         | "/api/v1/scans/{id}/findings/"
         | "/api/v1/scans/{id}/findings" => "scans",
         "/api/v1/risk-score/" | "/api/v1/risk-score" => "risk-score",
+        "/api/v1/webhooks/"
+        | "/api/v1/webhooks"
+        | "/api/v1/webhooks/{id}/"
+        | "/api/v1/webhooks/{id}"
+        | "/api/v1/webhooks/{id}/deliveries/"
+        | "/api/v1/webhooks/{id}/deliveries" => "webhooks",
         _ => return None,
     })
 }
@@ -81,6 +87,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/scans/{id}/findings", get(scans::findings))
         .route("/api/v1/risk-score/", get(scans::risk_score))
         .route("/api/v1/risk-score", get(scans::risk_score))
+        .route("/api/v1/webhooks/", get(webhooks::list).post(webhooks::create))
+        .route("/api/v1/webhooks", get(webhooks::list).post(webhooks::create))
+        .route("/api/v1/webhooks/{id}/", delete(webhooks::delete))
+        .route("/api/v1/webhooks/{id}", delete(webhooks::delete))
+        .route("/api/v1/webhooks/{id}/deliveries/", get(webhooks::deliveries))
+        .route("/api/v1/webhooks/{id}/deliveries", get(webhooks::deliveries))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     let mut app = Router::new()
         .route("/healthz", get(healthz))
@@ -144,7 +156,7 @@ fn static_method(method: &Method) -> &'static str {
 }
 
 fn static_route(route: &str) -> &'static str {
-    const ROUTES: [&str; 28] = [
+    const ROUTES: [&str; 34] = [
         "/api/v1/health/",
         "/api/v1/health",
         "/api/v1/breach-check/",
@@ -168,6 +180,12 @@ fn static_route(route: &str) -> &'static str {
         "/api/v1/scans/{id}/findings",
         "/api/v1/risk-score/",
         "/api/v1/risk-score",
+        "/api/v1/webhooks/",
+        "/api/v1/webhooks",
+        "/api/v1/webhooks/{id}/",
+        "/api/v1/webhooks/{id}",
+        "/api/v1/webhooks/{id}/deliveries/",
+        "/api/v1/webhooks/{id}/deliveries",
         "/healthz",
         "/metrics",
         crate::passwords::ROUTE,

@@ -76,6 +76,14 @@ pub struct ServerConfig {
     /// Scan worker tasks (SPEC §14 scans; see [`crate::scans`]): each runs one scan at a
     /// time on one blocking thread. 0 queues scans without running them.
     pub scan_workers: usize,
+    /// What webhook and callback URLs may be (`--allow-http-webhooks`,
+    /// `--allow-private-webhooks`; [`crate::ssrf`]).
+    pub webhook_policy: crate::ssrf::UrlPolicy,
+    /// The longest a webhook delivery attempt may take (connection, TLS, request and
+    /// the answer's head).
+    pub webhook_timeout: std::time::Duration,
+    /// The delay after a first failed delivery attempt; it doubles after each next one.
+    pub webhook_retry_base: std::time::Duration,
 }
 
 /// Default of [`ServerConfig::public_rpm`]: generous for applications listing breaches,
@@ -86,7 +94,9 @@ impl ServerConfig {
     /// Defaults for an index and a data directory: no CORS, 30 days of log (pruned
     /// hourly), no trusted proxy, no metrics, refresh and flush every second, a queue of
     /// 65,536 log rows, `/range` open to all, [`DEFAULT_PUBLIC_RPM`] keyless requests per
-    /// address and minute on the Have I Been Pwned catalog routes, one scan worker.
+    /// address and minute on the Have I Been Pwned catalog routes, one scan worker,
+    /// webhooks to public `https` URLs only, 10 s per delivery attempt, retries 1 s
+    /// doubling.
     pub fn new(index: impl Into<PathBuf>, data: impl Into<PathBuf>) -> ServerConfig {
         ServerConfig {
             index: index.into(),
@@ -104,6 +114,9 @@ impl ServerConfig {
             passwords_rpm: DEFAULT_PASSWORDS_RPM,
             public_rpm: DEFAULT_PUBLIC_RPM,
             scan_workers: 1,
+            webhook_policy: crate::ssrf::UrlPolicy::default(),
+            webhook_timeout: std::time::Duration::from_secs(10),
+            webhook_retry_base: std::time::Duration::from_secs(1),
         }
     }
 }
@@ -380,6 +393,8 @@ pub(crate) struct Inner {
     pub public_limiter: ClientLimiter,
     /// The scan queue's wake-up, progress and due organization risks.
     pub scans: crate::scans::ScanQueue,
+    /// Wakes the webhook dispatcher when deliveries are queued.
+    pub webhook_wake: tokio::sync::Notify,
 }
 
 impl AppState {
@@ -428,6 +443,7 @@ impl AppState {
             metrics: Metrics::default(),
             range_limiter,
             scans: crate::scans::ScanQueue::default(),
+            webhook_wake: tokio::sync::Notify::new(),
         })))
     }
 

@@ -176,6 +176,127 @@ pub struct StoredIdentity {
     pub deleted_at: Option<i64>,
 }
 
+/// A registered webhook (SPEC §14). The secret is stored as issued, since signing
+/// needs it (see the README, "Monitoring: webhooks").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredWebhook {
+    /// Public id (`whk_…`).
+    pub id: String,
+    /// Organization.
+    pub org: String,
+    /// The URL, as registered (checked by [`crate::ssrf`]).
+    pub url: String,
+    /// Subscribed event names.
+    pub events: Vec<String>,
+    /// The signing secret (`whsec_…`).
+    pub secret: String,
+    /// Unix time of creation.
+    pub created_at: i64,
+    /// Unix time of the deletion.
+    pub deleted_at: Option<i64>,
+}
+
+/// An event to deliver to an organization's webhooks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutgoingEvent {
+    /// The organization whose webhooks subscribed to `event` receive it.
+    pub org: String,
+    /// The event name (`breach.detected`, ...).
+    pub event: String,
+    /// Unix time of the event.
+    pub timestamp: i64,
+    /// The event's `data` object.
+    pub data: serde_json::Value,
+}
+
+/// A one-off destination of an event besides the organization's webhooks (a scan's
+/// `callback_url`), signed with its own secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Callback {
+    /// The URL (checked by [`crate::ssrf`] when it was given).
+    pub url: String,
+    /// The secret its payloads are signed with.
+    pub secret: String,
+}
+
+/// A delivery due for an attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueDelivery {
+    /// Row id.
+    pub id: i64,
+    /// Destination.
+    pub url: String,
+    /// Event name.
+    pub event: String,
+    /// The exact body to send (signed once, at enqueue time: every attempt sends the
+    /// same bytes).
+    pub body: Vec<u8>,
+    /// The `X-Breachdex-Signature` value.
+    pub signature: String,
+    /// Attempts made so far.
+    pub attempts: u32,
+}
+
+/// One logged delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptLog {
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    /// Unix time in milliseconds when it started.
+    pub at_ms: i64,
+    /// The receiver's HTTP status, when it answered.
+    pub status_code: Option<u16>,
+    /// Why it failed, when it did.
+    pub error: Option<String>,
+    /// How long it took, in milliseconds.
+    pub duration_ms: u64,
+}
+
+/// What happens to a delivery after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    /// The receiver answered 2xx: done.
+    Delivered,
+    /// Failed; try again at this Unix time in milliseconds.
+    Retry {
+        /// When.
+        next_at_ms: i64,
+    },
+    /// Failed for the last time.
+    Failed,
+}
+
+/// A delivery with its attempt log, as `GET /api/v1/webhooks/{id}/deliveries/` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryView {
+    /// Row id.
+    pub id: i64,
+    /// Event name.
+    pub event: String,
+    /// `pending`, `delivered`, `failed` or `cancelled` (its webhook was deleted).
+    pub status: String,
+    /// Unix time in milliseconds of the enqueue.
+    pub created_at_ms: i64,
+    /// When the next attempt is due (pending ones).
+    pub next_at_ms: Option<i64>,
+    /// Every attempt, oldest first.
+    pub attempts: Vec<AttemptLog>,
+}
+
+/// A watched identity's new breach, found in the change feed: fires `breach.detected`
+/// once per (identity, source).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Detection {
+    /// The identity.
+    pub identity_id: String,
+    /// Its organization.
+    pub org: String,
+    /// The source.
+    pub source_id: u32,
+    /// The event's `data`.
+    pub data: serde_json::Value,
+}
+
 /// One row of the request log. Built on every request without allocating (shared
 /// strings, static route and method names).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -267,6 +388,45 @@ pub trait StateStore: crate::scan_store::ScanStore + Send + Sync + 'static {
     /// The derived keys of the active identities of every organization, as
     /// `(identity id, key)`, for matching against the change feed.
     fn watched_keys(&self) -> Result<Vec<(String, WatchedKey)>, StoreError>;
+    /// The active identities with these ids, whatever their organization (for the
+    /// change-feed matcher).
+    fn identities_by_id(&self, ids: &[String]) -> Result<Vec<StoredIdentity>, StoreError>;
+    /// Registers a webhook unless its organization already has `limit` active ones
+    /// ([`StoreError::LimitExceeded`], checked in the same transaction).
+    fn insert_webhook(&self, webhook: &StoredWebhook, limit: Option<u64>) -> Result<(), StoreError>;
+    /// The active webhooks of `org`, oldest first.
+    fn list_webhooks(&self, org: &str) -> Result<Vec<StoredWebhook>, StoreError>;
+    /// Deletes the active webhook `id` of `org` and cancels its pending deliveries;
+    /// `false` when `org` has no such webhook.
+    fn delete_webhook(&self, org: &str, id: &str, now: i64) -> Result<bool, StoreError>;
+    /// Writes one delivery row per active webhook of `event.org` subscribed to
+    /// `event.event`, plus one to `callback`, each body signed with its secret; due at
+    /// `now_ms`. Returns how many.
+    fn enqueue_event(
+        &self,
+        event: &OutgoingEvent,
+        callback: Option<&Callback>,
+        now_ms: i64,
+    ) -> Result<usize, StoreError>;
+    /// Claims up to `limit` pending deliveries due at `now_ms` (their next attempt is
+    /// moved to `lease_until_ms`, so that a delivery is not picked twice; a process that
+    /// dies during the attempt leaves it due again at the lease's end).
+    fn claim_due(&self, now_ms: i64, lease_until_ms: i64, limit: usize) -> Result<Vec<DueDelivery>, StoreError>;
+    /// When the next pending delivery is due (Unix milliseconds).
+    fn next_due(&self) -> Result<Option<i64>, StoreError>;
+    /// Logs an attempt and moves the delivery on by `outcome`, in one transaction.
+    fn record_attempt(&self, id: i64, log: &AttemptLog, outcome: AttemptOutcome) -> Result<(), StoreError>;
+    /// The latest `limit` deliveries of webhook `webhook_id` of `org`, newest first, with
+    /// their attempts; `None` when `org` has no such webhook (deleted ones included).
+    fn deliveries(&self, org: &str, webhook_id: &str, limit: usize) -> Result<Option<Vec<DeliveryView>>, StoreError>;
+    /// The last index generation whose change feed was matched against the watched
+    /// identities (`None`: none yet).
+    fn monitored_generation(&self) -> Result<Option<u64>, StoreError>;
+    /// In one transaction: for each detection not seen before (per identity and
+    /// source), remembers it and enqueues `breach.detected` (as
+    /// [`enqueue_event`](Self::enqueue_event)); then sets the monitored generation to
+    /// `generation`. Returns the detections that were new.
+    fn record_detections(&self, generation: u64, detections: &[Detection], now_ms: i64) -> Result<usize, StoreError>;
 }
 
 /// Schema migrations; `PRAGMA user_version` is the number applied.
@@ -337,6 +497,52 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX identity_keys_by_key ON identity_keys (kind, key);",
     // 3: scans, findings, risk scores.
     crate::scan_store::MIGRATION,
+    // 4: webhooks, their delivery queue and attempt log; breach.detected's progress.
+    "CREATE TABLE webhooks (
+        id TEXT PRIMARY KEY,
+        org TEXT NOT NULL,
+        url TEXT NOT NULL,
+        events TEXT NOT NULL,
+        secret TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        deleted_at INTEGER
+    );
+    CREATE INDEX webhooks_by_org ON webhooks (org, deleted_at, created_at);
+    CREATE TABLE deliveries (
+        id INTEGER PRIMARY KEY,
+        org TEXT NOT NULL,
+        webhook_id TEXT,
+        url TEXT NOT NULL,
+        event TEXT NOT NULL,
+        body BLOB NOT NULL,
+        signature TEXT NOT NULL,
+        status TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        next_at_ms INTEGER,
+        created_at_ms INTEGER NOT NULL
+    );
+    CREATE INDEX deliveries_due ON deliveries (status, next_at_ms);
+    CREATE INDEX deliveries_by_webhook ON deliveries (webhook_id, id);
+    CREATE TABLE delivery_attempts (
+        delivery_id INTEGER NOT NULL REFERENCES deliveries (id),
+        attempt INTEGER NOT NULL,
+        at_ms INTEGER NOT NULL,
+        status_code INTEGER,
+        error TEXT,
+        duration_ms INTEGER NOT NULL,
+        PRIMARY KEY (delivery_id, attempt)
+    ) WITHOUT ROWID;
+    CREATE TABLE breach_detections (
+        identity_id TEXT NOT NULL,
+        source_id INTEGER NOT NULL,
+        generation INTEGER NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        PRIMARY KEY (identity_id, source_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE monitor_state (
+        name TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    ) WITHOUT ROWID;",
 ];
 
 /// [`StateStore`] in one SQLite file (WAL, `busy_timeout` 5 s).
@@ -459,6 +665,79 @@ fn identity_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredIdentity
 fn json_list(list: &[String]) -> String {
     serde_json::Value::from(list).to_string()
 }
+
+const WEBHOOK_COLUMNS: &str = "id, org, url, events, secret, created_at, deleted_at";
+
+fn webhook_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredWebhook> {
+    Ok(StoredWebhook {
+        id: row.get(0)?,
+        org: row.get(1)?,
+        url: row.get(2)?,
+        events: string_list(row, 3)?,
+        secret: row.get(4)?,
+        created_at: row.get(5)?,
+        deleted_at: row.get(6)?,
+    })
+}
+
+/// Inserts one delivery row: `event` signed with `secret` for `url`.
+fn insert_delivery(
+    tx: &rusqlite::Transaction<'_>,
+    event: &OutgoingEvent,
+    webhook_id: Option<&str>,
+    url: &str,
+    secret: &str,
+    now_ms: i64,
+) -> rusqlite::Result<()> {
+    let signed = crate::webhooks::sign_payload(secret, &event.event, event.timestamp, &event.data);
+    tx.prepare_cached(
+        "INSERT INTO deliveries (org, webhook_id, url, event, body, signature, status, attempts, next_at_ms, \
+         created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 0, ?7, ?7)",
+    )?
+    .execute(params![event.org, webhook_id, url, event.event, signed.body, signed.header, now_ms])?;
+    Ok(())
+}
+
+/// [`StateStore::enqueue_event`] inside a transaction.
+fn enqueue_in(
+    tx: &rusqlite::Transaction<'_>,
+    event: &OutgoingEvent,
+    callback: Option<&Callback>,
+    now_ms: i64,
+) -> rusqlite::Result<usize> {
+    let hooks: Vec<StoredWebhook> = {
+        let mut stmt = tx.prepare_cached(&format!(
+            "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE org = ?1 AND deleted_at IS NULL ORDER BY created_at, rowid"
+        ))?;
+        let rows = stmt.query_map(params![event.org], webhook_from_row)?;
+        rows.collect::<Result<_, _>>()?
+    };
+    let mut n = 0;
+    for hook in hooks.iter().filter(|h| h.events.contains(&event.event)) {
+        insert_delivery(tx, event, Some(&hook.id), &hook.url, &hook.secret, now_ms)?;
+        n += 1;
+    }
+    if let Some(cb) = callback {
+        insert_delivery(tx, event, None, &cb.url, &cb.secret, now_ms)?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+fn attempt_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AttemptLog> {
+    let status: Option<i64> = row.get(2)?;
+    let duration: i64 = row.get(4)?;
+    Ok(AttemptLog {
+        attempt: u32::try_from(row.get::<_, i64>(0)?).unwrap_or(0),
+        at_ms: row.get(1)?,
+        status_code: status.and_then(|s| u16::try_from(s).ok()),
+        error: row.get(3)?,
+        duration_ms: u64::try_from(duration).unwrap_or(0),
+    })
+}
+
+/// The `monitor_state` row holding the last generation matched.
+const MONITORED_GENERATION: &str = "monitored_generation";
 
 fn log_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<LogRow> {
     let status: i64 = row.get(5)?;
@@ -770,6 +1049,256 @@ impl StateStore for SqliteStore {
             .map_err(|e| self.err(e))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
     }
+
+    fn identities_by_id(&self, ids: &[String]) -> Result<Vec<StoredIdentity>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(&format!("SELECT {IDENTITY_COLUMNS} FROM identities WHERE id = ?1 AND deleted_at IS NULL"))
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(i) = stmt.query_row(params![id], identity_from_row).optional().map_err(|e| self.err(e))? {
+                out.push(i);
+            }
+        }
+        Ok(out)
+    }
+
+    fn insert_webhook(&self, webhook: &StoredWebhook, limit: Option<u64>) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| self.err(e))?;
+        if let Some(limit) = limit {
+            let active: i64 = tx
+                .query_row(
+                    "SELECT COUNT(*) FROM webhooks WHERE org = ?1 AND deleted_at IS NULL",
+                    params![webhook.org],
+                    |r| r.get(0),
+                )
+                .map_err(|e| self.err(e))?;
+            if u64::try_from(active).unwrap_or(0) >= limit {
+                return Err(StoreError::LimitExceeded(format!(
+                    "the organization already has {active} webhooks, the most its plan allows ({limit}); \
+                     delete one or use a key of a larger plan"
+                )));
+            }
+        }
+        tx.execute(
+            &format!("INSERT INTO webhooks ({WEBHOOK_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+            params![
+                webhook.id,
+                webhook.org,
+                webhook.url,
+                json_list(&webhook.events),
+                webhook.secret,
+                webhook.created_at,
+                webhook.deleted_at
+            ],
+        )
+        .map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    fn list_webhooks(&self, org: &str) -> Result<Vec<StoredWebhook>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE org = ?1 AND deleted_at IS NULL ORDER BY created_at, rowid"
+            ))
+            .map_err(|e| self.err(e))?;
+        let rows = stmt.query_map(params![org], webhook_from_row).map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    fn delete_webhook(&self, org: &str, id: &str, now: i64) -> Result<bool, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| self.err(e))?;
+        let n = tx
+            .execute(
+                "UPDATE webhooks SET deleted_at = ?3 WHERE id = ?1 AND org = ?2 AND deleted_at IS NULL",
+                params![id, org, now],
+            )
+            .map_err(|e| self.err(e))?;
+        if n > 0 {
+            tx.execute(
+                "UPDATE deliveries SET status = 'cancelled', next_at_ms = NULL WHERE webhook_id = ?1 AND status = 'pending'",
+                params![id],
+            )
+            .map_err(|e| self.err(e))?;
+        }
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(n > 0)
+    }
+
+    fn enqueue_event(
+        &self,
+        event: &OutgoingEvent,
+        callback: Option<&Callback>,
+        now_ms: i64,
+    ) -> Result<usize, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| self.err(e))?;
+        let n = enqueue_in(&tx, event, callback, now_ms).map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(n)
+    }
+
+    fn claim_due(&self, now_ms: i64, lease_until_ms: i64, limit: usize) -> Result<Vec<DueDelivery>, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| self.err(e))?;
+        let due: Vec<DueDelivery> = {
+            let mut stmt = tx
+                .prepare_cached(
+                    "SELECT id, url, event, body, signature, attempts FROM deliveries \
+                     WHERE status = 'pending' AND next_at_ms <= ?1 ORDER BY next_at_ms, id LIMIT ?2",
+                )
+                .map_err(|e| self.err(e))?;
+            let rows = stmt
+                .query_map(params![now_ms, i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+                    Ok(DueDelivery {
+                        id: r.get(0)?,
+                        url: r.get(1)?,
+                        event: r.get(2)?,
+                        body: r.get(3)?,
+                        signature: r.get(4)?,
+                        attempts: u32::try_from(r.get::<_, i64>(5)?).unwrap_or(u32::MAX),
+                    })
+                })
+                .map_err(|e| self.err(e))?;
+            rows.collect::<Result<_, _>>().map_err(|e| self.err(e))?
+        };
+        {
+            let mut lease =
+                tx.prepare_cached("UPDATE deliveries SET next_at_ms = ?2 WHERE id = ?1").map_err(|e| self.err(e))?;
+            for d in &due {
+                lease.execute(params![d.id, lease_until_ms]).map_err(|e| self.err(e))?;
+            }
+        }
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(due)
+    }
+
+    fn next_due(&self) -> Result<Option<i64>, StoreError> {
+        self.conn()
+            .query_row("SELECT MIN(next_at_ms) FROM deliveries WHERE status = 'pending'", [], |r| r.get(0))
+            .map_err(|e| self.err(e))
+    }
+
+    fn record_attempt(&self, id: i64, log: &AttemptLog, outcome: AttemptOutcome) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| self.err(e))?;
+        tx.execute(
+            "INSERT OR REPLACE INTO delivery_attempts (delivery_id, attempt, at_ms, status_code, error, duration_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                id,
+                i64::from(log.attempt),
+                log.at_ms,
+                log.status_code.map(i64::from),
+                log.error,
+                i64::try_from(log.duration_ms).unwrap_or(i64::MAX)
+            ],
+        )
+        .map_err(|e| self.err(e))?;
+        let (status, next) = match outcome {
+            AttemptOutcome::Delivered => ("delivered", None),
+            AttemptOutcome::Retry { next_at_ms } => ("pending", Some(next_at_ms)),
+            AttemptOutcome::Failed => ("failed", None),
+        };
+        // A delivery cancelled meanwhile (its webhook deleted) stays cancelled.
+        tx.execute(
+            "UPDATE deliveries SET attempts = ?2, status = CASE WHEN status = 'cancelled' THEN status ELSE ?3 END, \
+             next_at_ms = CASE WHEN status = 'cancelled' THEN NULL ELSE ?4 END WHERE id = ?1",
+            params![id, i64::from(log.attempt), status, next],
+        )
+        .map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    fn deliveries(&self, org: &str, webhook_id: &str, limit: usize) -> Result<Option<Vec<DeliveryView>>, StoreError> {
+        let conn = self.conn();
+        let known: Option<i64> = conn
+            .query_row("SELECT 1 FROM webhooks WHERE id = ?1 AND org = ?2", params![webhook_id, org], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.err(e))?;
+        if known.is_none() {
+            return Ok(None);
+        }
+        let mut stmt = conn
+            .prepare(
+                "SELECT id, event, status, created_at_ms, next_at_ms FROM deliveries WHERE webhook_id = ?1 \
+                 ORDER BY id DESC LIMIT ?2",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![webhook_id, i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+                let status: String = r.get(2)?;
+                Ok(DeliveryView {
+                    id: r.get(0)?,
+                    event: r.get(1)?,
+                    next_at_ms: if status == "pending" { r.get(4)? } else { None },
+                    status,
+                    created_at_ms: r.get(3)?,
+                    attempts: Vec::new(),
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        let mut out: Vec<DeliveryView> = rows.collect::<Result<_, _>>().map_err(|e| self.err(e))?;
+        let mut attempts = conn
+            .prepare(
+                "SELECT attempt, at_ms, status_code, error, duration_ms FROM delivery_attempts \
+                 WHERE delivery_id = ?1 ORDER BY attempt",
+            )
+            .map_err(|e| self.err(e))?;
+        for d in &mut out {
+            let rows = attempts.query_map(params![d.id], attempt_from_row).map_err(|e| self.err(e))?;
+            d.attempts = rows.collect::<Result<_, _>>().map_err(|e| self.err(e))?;
+        }
+        Ok(Some(out))
+    }
+
+    fn monitored_generation(&self) -> Result<Option<u64>, StoreError> {
+        let value: Option<i64> = self
+            .conn()
+            .query_row("SELECT value FROM monitor_state WHERE name = ?1", params![MONITORED_GENERATION], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.err(e))?;
+        Ok(value.map(|v| u64::try_from(v).unwrap_or(0)))
+    }
+
+    fn record_detections(&self, generation: u64, detections: &[Detection], now_ms: i64) -> Result<usize, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| self.err(e))?;
+        let g = i64::try_from(generation).unwrap_or(i64::MAX);
+        let mut new = 0;
+        for d in detections {
+            let inserted = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO breach_detections (identity_id, source_id, generation, created_at_ms) \
+                     VALUES (?1, ?2, ?3, ?4)",
+                )
+                .and_then(|mut s| s.execute(params![d.identity_id, i64::from(d.source_id), g, now_ms]))
+                .map_err(|e| self.err(e))?;
+            if inserted == 0 {
+                continue;
+            }
+            new += 1;
+            let event = OutgoingEvent {
+                org: d.org.clone(),
+                event: crate::webhooks::BREACH_DETECTED.to_string(),
+                timestamp: now_ms.div_euclid(1000),
+                data: d.data.clone(),
+            };
+            enqueue_in(&tx, &event, None, now_ms).map_err(|e| self.err(e))?;
+        }
+        tx.execute(
+            "INSERT INTO monitor_state (name, value) VALUES (?1, ?2) \
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            params![MONITORED_GENERATION, g],
+        )
+        .map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(new)
+    }
 }
 
 #[cfg(test)]
@@ -899,6 +1428,91 @@ mod tests {
         drop(store);
         let store = SqliteStore::open(dir.path()).unwrap();
         assert_eq!(store.list_identities("acme").unwrap().len(), 2, "kept across a reopen");
+    }
+
+    fn webhook(id: &str, org: &str, events: &[&str]) -> StoredWebhook {
+        StoredWebhook {
+            id: id.into(),
+            org: org.into(),
+            url: format!("https://{id}.example/in"),
+            events: events.iter().map(|e| e.to_string()).collect(),
+            secret: format!("whsec_{id}"),
+            created_at: 1,
+            deleted_at: None,
+        }
+    }
+
+    #[test]
+    fn events_queue_per_subscribed_webhook_and_attempts_move_them_on_across_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        store.insert_webhook(&webhook("w1", "acme", &["breach.detected"]), Some(2)).unwrap();
+        store.insert_webhook(&webhook("w2", "acme", &["scan.completed"]), Some(2)).unwrap();
+        let third = store.insert_webhook(&webhook("w3", "acme", &["scan.completed"]), Some(2));
+        assert!(matches!(third, Err(StoreError::LimitExceeded(_))), "{third:?}");
+        store.insert_webhook(&webhook("o1", "other", &["breach.detected"]), Some(2)).unwrap();
+        let event = OutgoingEvent {
+            org: "acme".into(),
+            event: "breach.detected".into(),
+            timestamp: 5,
+            data: serde_json::json!({"n": 1}),
+        };
+        let callback = Callback { url: "https://cb.example/".into(), secret: "cb".into() };
+        assert_eq!(store.enqueue_event(&event, Some(&callback), 1_000).unwrap(), 2, "w1 and the callback");
+        assert_eq!(store.next_due().unwrap(), Some(1_000));
+        assert!(store.claim_due(999, 5_000, 10).unwrap().is_empty(), "not due yet");
+        let due = store.claim_due(1_000, 5_000, 10).unwrap();
+        let urls: Vec<&str> = due.iter().map(|d| d.url.as_str()).collect();
+        assert_eq!(urls, ["https://w1.example/in", "https://cb.example/"]);
+        let signed = crate::webhooks::sign_payload("whsec_w1", "breach.detected", 5, &event.data);
+        assert_eq!((&due[0].body, &due[0].signature), (&signed.body, &signed.header), "signed with w1's secret");
+        assert!(store.claim_due(2_000, 6_000, 10).unwrap().is_empty(), "leased");
+        let log = |attempt, status| AttemptLog {
+            attempt,
+            at_ms: 2_000,
+            status_code: Some(status),
+            error: None,
+            duration_ms: 3,
+        };
+        store.record_attempt(due[0].id, &log(1, 500), AttemptOutcome::Retry { next_at_ms: 3_000 }).unwrap();
+        store.record_attempt(due[1].id, &log(1, 204), AttemptOutcome::Delivered).unwrap();
+        drop(store);
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let again = store.claim_due(3_000, 9_000, 10).unwrap();
+        assert_eq!((again.len(), again[0].id, again[0].attempts), (1, due[0].id, 1), "resumed after a reopen");
+        store.record_attempt(again[0].id, &log(2, 200), AttemptOutcome::Delivered).unwrap();
+        assert_eq!(store.next_due().unwrap(), None);
+        let views = store.deliveries("acme", "w1", 10).unwrap().unwrap();
+        assert_eq!(views.len(), 1);
+        assert_eq!(views[0].status, "delivered");
+        let codes: Vec<Option<u16>> = views[0].attempts.iter().map(|a| a.status_code).collect();
+        assert_eq!(codes, [Some(500), Some(200)]);
+        assert_eq!(store.deliveries("other", "w1", 10).unwrap(), None, "another organization's webhook");
+        // Deleting a webhook cancels what it still had pending.
+        store.enqueue_event(&event, None, 10_000).unwrap();
+        assert!(!store.delete_webhook("other", "w1", 11).unwrap());
+        assert!(store.delete_webhook("acme", "w1", 11).unwrap());
+        assert_eq!(store.next_due().unwrap(), None);
+        assert_eq!(store.list_webhooks("acme").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_detection_fires_once_per_identity_and_source_and_moves_the_generation_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        store.insert_webhook(&webhook("w1", "acme", &["breach.detected"]), None).unwrap();
+        assert_eq!(store.monitored_generation().unwrap(), None);
+        let hit = |source_id| Detection {
+            identity_id: "i1".into(),
+            org: "acme".into(),
+            source_id,
+            data: serde_json::json!({"source": source_id}),
+        };
+        assert_eq!(store.record_detections(2, &[hit(7), hit(8)], 1_000).unwrap(), 2);
+        assert_eq!(store.monitored_generation().unwrap(), Some(2));
+        assert_eq!(store.record_detections(3, &[hit(7), hit(9)], 2_000).unwrap(), 1, "7 was told already");
+        assert_eq!(store.monitored_generation().unwrap(), Some(3));
+        assert_eq!(store.claim_due(2_000, 3_000, 10).unwrap().len(), 3);
     }
 
     #[test]

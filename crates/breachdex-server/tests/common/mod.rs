@@ -325,3 +325,98 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// A request a [`Receiver`] got.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub path: String,
+    /// Lowercase names.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// The status it was answered with.
+    pub answered: u16,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).expect("a JSON body")
+    }
+}
+
+/// A webhook receiver on 127.0.0.1 port 0: records every request and answers with
+/// the next status of its script (200 once the script is used up).
+pub struct Receiver {
+    pub addr: SocketAddr,
+    received: std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
+}
+
+impl Receiver {
+    pub fn start(script: &[u16]) -> Receiver {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Received>::new()));
+        let script = std::sync::Arc::new(std::sync::Mutex::new(std::collections::VecDeque::from(script.to_vec())));
+        let log = received.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+                let mut bytes = Vec::new();
+                let mut buf = [0u8; 16384];
+                while !complete(&bytes) {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => bytes.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let Some(end) = split_head(&bytes) else { continue };
+                let head = String::from_utf8_lossy(&bytes[..end]).to_string();
+                let mut lines = head.split("\r\n");
+                let path = lines.next().and_then(|l| l.split(' ').nth(1)).unwrap_or("").to_string();
+                let headers = lines
+                    .filter_map(|l| l.split_once(':'))
+                    .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+                    .collect();
+                let answered = script.lock().unwrap().pop_front().unwrap_or(200);
+                let body = bytes[end + 4..].to_vec();
+                log.lock().unwrap().push(Received { path, headers, body, answered });
+                let _ = stream.write_all(
+                    format!("HTTP/1.1 {answered} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").as_bytes(),
+                );
+            }
+        });
+        Receiver { addr, received }
+    }
+
+    /// `http://127.0.0.1:PORT/PATH`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}/{path}", self.addr)
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+
+    /// Waits (up to `timeout`) until `n` requests have arrived; returns them all.
+    pub fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Received> {
+        let start = std::time::Instant::now();
+        loop {
+            let got = self.received();
+            if got.len() >= n || start.elapsed() > timeout {
+                return got;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// [`config`] accepting `http` and private webhook URLs (the receiver is on 127.0.0.1).
+pub fn open_webhooks_config(index: &Path, data: &Path) -> ServerConfig {
+    let mut c = config(index, data);
+    c.webhook_policy = breachdex_server::ssrf::UrlPolicy { allow_http: true, allow_private: true };
+    c
+}
