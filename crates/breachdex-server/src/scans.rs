@@ -10,15 +10,16 @@
 //! # The worker
 //!
 //! A scan request only queues a row (`pending`). [`ServerConfig::scan_workers`]
-//! (default 1) worker tasks take the oldest pending scan, mark it `running`, check its
-//! identifiers on one blocking thread (yielding between identifiers; the progress is kept
-//! in memory and shown while it runs), then write its findings, counts and the identity's
-//! risk in one transaction (`completed`), or record why it failed (`failed`: the identity
-//! was deleted meanwhile, the index refused an identifier, the database failed). So a
-//! burst of scans waits in the queue and occupies at most `scan_workers` threads, while
-//! the check endpoints keep the async workers. A scan left `running` by a stopped server
-//! is queued again at the next start and runs from its beginning (nothing of an
-//! unfinished scan is ever written). `scan_workers` 0 queues scans without running them.
+//! (default 1) workers, each on its own thread of the blocking pool, take the oldest
+//! pending scan, mark it `running`, check its identifiers (yielding the thread between
+//! identifiers; the progress is kept in memory and shown while it runs), then write its
+//! findings, counts and the identity's risk in one transaction (`completed`), or record
+//! why it failed (`failed`: the identity was deleted meanwhile, the index refused an
+//! identifier, the database failed). So a burst of scans waits in the queue and occupies
+//! at most `scan_workers` threads, and a scan never waits for the async workers that the
+//! check endpoints keep busy. A scan left `running` by a stopped server is queued again at
+//! the next start and runs from its beginning (nothing of an unfinished scan is ever
+//! written). `scan_workers` 0 queues scans without running them.
 //!
 //! After its scans, the worker recalculates each organization's risk (see
 //! [`engine::combine_risks`]) once the queue is empty or at least every
@@ -40,9 +41,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Mutex;
-use std::time::Duration;
-use tokio::sync::Notify;
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -52,6 +52,9 @@ pub const PER_PAGE: u64 = 25;
 pub const SCAN_TYPES: [&str; 2] = ["full", "quick"];
 /// The longest an organization's risk waits for recalculation during a burst of scans.
 pub const ORG_RISK_INTERVAL: Duration = Duration::from_secs(1);
+/// How long an idle worker sleeps before it looks at the queue again (a scan queued by
+/// this server wakes it at once; the timeout also bounds how late it notices a stop).
+const IDLE_WAIT: Duration = Duration::from_millis(200);
 /// Highest page number accepted.
 const MAX_PAGE: u64 = 1_000_000;
 
@@ -59,12 +62,29 @@ const MAX_PAGE: u64 = 1_000_000;
 /// the organizations whose risk is due for recalculation.
 #[derive(Debug, Default)]
 pub struct ScanQueue {
-    wake: Notify,
+    /// Scans queued since a worker last looked, and the workers' wake-up.
+    queued: Mutex<u64>,
+    wake: Condvar,
     progress: Mutex<HashMap<String, u8>>,
     dirty_orgs: Mutex<BTreeSet<String>>,
 }
 
 impl ScanQueue {
+    /// Wakes a worker: a scan was queued.
+    fn notify(&self) {
+        *self.queued.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        self.wake.notify_one();
+    }
+
+    /// Waits until a scan is queued or `timeout` passes. Blocking.
+    fn wait(&self, timeout: Duration) {
+        let mut queued = self.queued.lock().unwrap_or_else(|e| e.into_inner());
+        if *queued == 0 {
+            queued = self.wake.wait_timeout(queued, timeout).unwrap_or_else(|e| e.into_inner()).0;
+        }
+        *queued = 0;
+    }
+
     fn set_progress(&self, scan_id: &str, percent: Option<u8>) {
         let mut map = self.progress.lock().unwrap_or_else(|e| e.into_inner());
         match percent {
@@ -145,7 +165,7 @@ pub async fn create(State(state): State<AppState>, Caller(key): Caller, body: Js
     let store = state.0.store.clone();
     let stored = scan.clone();
     blocking(move || store.insert_scan(&stored)).await?.map_err(store_error)?;
-    state.0.scans.wake.notify_one();
+    state.0.scans.notify();
     let body = json!({
         "scan_id": scan.id,
         "status": scan.status.name(),
@@ -365,51 +385,37 @@ pub async fn risk_score(
     }
 }
 
-/// Starts the configured number of scan workers on `tracker`; they stop after their
-/// current scan when `stop` is cancelled.
+/// Starts the configured number of scan workers, each on a thread of the blocking pool
+/// tracked by `tracker`; they stop after their current scan when `stop` is cancelled.
 pub fn spawn_workers(tracker: &TaskTracker, state: &AppState, stop: CancellationToken) {
     for _ in 0..state.config().scan_workers {
         let state = state.clone();
         let stop = stop.clone();
-        tracker.spawn(async move { worker(state, stop).await });
+        tracker.spawn_blocking(move || worker(&state, &stop));
     }
 }
 
-async fn worker(state: AppState, stop: CancellationToken) {
-    let mut last_org_risk = tokio::time::Instant::now();
+/// A worker's loop. It runs on its own thread from claim to completion, so a scan never
+/// waits for an async worker that the check endpoints keep busy. Blocking.
+fn worker(state: &AppState, stop: &CancellationToken) {
+    let mut last_org_risk = Instant::now();
     while !stop.is_cancelled() {
-        let store = state.0.store.clone();
-        let claimed = blocking(move || store.claim_scan(engine::now_unix())).await;
-        match claimed {
-            Ok(Ok(Some(scan))) => {
-                let inner = state.clone();
-                let id = scan.id.clone();
-                match tokio::task::spawn_blocking(move || run_scan(&inner, &scan)).await {
-                    Ok(()) => {}
-                    Err(e) => tracing::error!(scan = %id, error = %e, "scan task failed"),
-                }
+        match state.0.store.claim_scan(engine::now_unix()) {
+            Ok(Some(scan)) => {
+                run_scan(state, &scan);
                 if last_org_risk.elapsed() >= ORG_RISK_INTERVAL {
-                    recalculate_orgs(&state).await;
-                    last_org_risk = tokio::time::Instant::now();
-                }
-                tokio::task::yield_now().await;
-            }
-            Ok(Ok(None)) => {
-                recalculate_orgs(&state).await;
-                last_org_risk = tokio::time::Instant::now();
-                tokio::select! {
-                    () = stop.cancelled() => return,
-                    () = state.0.scans.wake.notified() => {}
-                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    recalculate_orgs(state);
+                    last_org_risk = Instant::now();
                 }
             }
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "cannot take a scan from the queue");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+            Ok(None) => {
+                recalculate_orgs(state);
+                last_org_risk = Instant::now();
+                state.0.scans.wait(IDLE_WAIT);
             }
             Err(e) => {
-                tracing::error!(error = ?e, "scan queue task failed");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                tracing::error!(error = %e, "cannot take a scan from the queue");
+                std::thread::sleep(Duration::from_secs(1));
             }
         }
     }
@@ -461,25 +467,18 @@ fn scan_once(state: &AppState, scan: &StoredScan) -> Result<(), String> {
 }
 
 /// Recombines the risk of every organization with scans completed since the last time.
-async fn recalculate_orgs(state: &AppState) {
+/// Blocking.
+fn recalculate_orgs(state: &AppState) {
     let orgs = std::mem::take(&mut *state.0.scans.dirty_orgs.lock().unwrap_or_else(|e| e.into_inner()));
-    if orgs.is_empty() {
-        return;
-    }
-    let store = state.0.store.clone();
-    let result = blocking(move || {
-        for org in orgs {
-            let risks = store.identity_risks(&org)?;
+    let store = &state.0.store;
+    for org in orgs {
+        let result = store.identity_risks(&org).and_then(|risks| {
             let combined = engine::combine_risks(&risks);
-            store.record_org_risk(&org, &combined, &engine::recommendations(&combined), engine::now_unix())?;
+            store.record_org_risk(&org, &combined, &engine::recommendations(&combined), engine::now_unix())
+        });
+        if let Err(e) = result {
+            tracing::error!(error = %e, "cannot record an organization's risk");
         }
-        Ok(())
-    })
-    .await;
-    match result {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::error!(error = %e, "cannot record an organization's risk"),
-        Err(e) => tracing::error!(error = ?e, "organization risk task failed"),
     }
 }
 
