@@ -1,6 +1,7 @@
 //! The state of scans, findings and risk scores (SPEC §14) behind [`ScanStore`], and
 //! its SQLite implementation on [`SqliteStore`] (tables of migration 3: `scans`,
-//! `findings`, `finding_seen`, `risk_history`, `risk_latest`).
+//! `findings`, `finding_seen`, `risk_history`, `risk_latest`; migration 5 adds a scan's
+//! callback URL and secret).
 //!
 //! - A scan row goes `pending` → `running` → `completed` or `failed` (with a reason).
 //!   [`ScanStore::claim_scan`] takes the oldest pending one; at start
@@ -15,7 +16,7 @@
 //!   which the organization's score is combined.
 
 use crate::engine::{Finding, RiskAssessment, RiskCategories, RiskLevel, Severity, Trend};
-use crate::store::{SqliteStore, StoreError};
+use crate::store::{Callback, SqliteStore, StoreError};
 use rusqlite::{OptionalExtension, Transaction, params};
 
 /// Where a scan is.
@@ -77,6 +78,26 @@ pub struct StoredScan {
     pub started_at: Option<i64>,
     /// Unix time it completed or failed.
     pub completed_at: Option<i64>,
+    /// Where `scan.completed` is also sent, with its signing secret.
+    pub callback: Option<Callback>,
+}
+
+/// A finding as written: its id, and whether it is new.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedFinding {
+    /// Public id (`fnd_…`).
+    pub id: String,
+    /// First time the identity has this (identifier kind, identifier, source, category).
+    pub is_new: bool,
+}
+
+/// What completing a scan wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompletedScan {
+    /// The findings, in order.
+    pub findings: Vec<RecordedFinding>,
+    /// The identity's risk before this scan (`None`: its first calculation).
+    pub previous: Option<RiskAssessment>,
 }
 
 /// A finding as stored.
@@ -150,7 +171,8 @@ pub trait ScanStore {
     fn fail_scan(&self, id: &str, reason: &str, now: i64) -> Result<(), StoreError>;
     /// Completes a running scan in one transaction: its findings (in order), counts and
     /// generation, the identity's `last_scanned`, and the identity's risk row (its trend
-    /// from the previous one). Returns which findings are new, in order.
+    /// from the previous one). Returns the findings' ids and novelty, in order, and the
+    /// identity's previous risk.
     fn complete_scan(
         &self,
         scan: &StoredScan,
@@ -159,10 +181,10 @@ pub trait ScanStore {
         risk: &RiskAssessment,
         recommendations: &[&str],
         now: i64,
-    ) -> Result<Vec<bool>, StoreError>;
+    ) -> Result<CompletedScan, StoreError>;
     /// Records findings of an identity of `org` outside a scan's completion (scan id
-    /// optional), e.g. for a breach matched in a new index generation; returns which are
-    /// new, in order.
+    /// optional), e.g. for a breach matched in a new index generation; returns their
+    /// ids and which are new, in order.
     fn record_findings(
         &self,
         org: &str,
@@ -170,7 +192,7 @@ pub trait ScanStore {
         scan_id: Option<&str>,
         findings: &[Finding],
         now: i64,
-    ) -> Result<Vec<bool>, StoreError>;
+    ) -> Result<Vec<RecordedFinding>, StoreError>;
     /// One page (from 1) of `per_page` findings of a scan that pass `filter`, in the
     /// scan's order, and how many pass in all.
     fn findings_page(
@@ -267,8 +289,13 @@ pub(crate) const MIGRATION: &str = "CREATE TABLE scans (
     );
     CREATE INDEX risk_latest_by_org ON risk_latest (org);";
 
+/// Migration 5 (appended to the store's `MIGRATIONS`): a scan's callback.
+pub(crate) const MIGRATION_CALLBACK: &str = "ALTER TABLE scans ADD COLUMN callback_url TEXT;
+    ALTER TABLE scans ADD COLUMN callback_secret TEXT;";
+
 const SCAN_COLUMNS: &str = "id, org, identity_id, scan_type, status, error, generation, findings_count, \
-     critical_count, high_count, medium_count, low_count, created_at, started_at, completed_at";
+     critical_count, high_count, medium_count, low_count, created_at, started_at, completed_at, callback_url, \
+     callback_secret";
 
 fn count(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
@@ -288,6 +315,10 @@ fn scan_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredScan> {
         created_at: r.get(12)?,
         started_at: r.get(13)?,
         completed_at: r.get(14)?,
+        callback: match (r.get::<_, Option<String>>(15)?, r.get::<_, Option<String>>(16)?) {
+            (Some(url), Some(secret)) => Some(Callback { url, secret }),
+            _ => None,
+        },
     })
 }
 
@@ -364,7 +395,7 @@ impl SqliteStore {
         scan_id: Option<&str>,
         findings: &[Finding],
         now: i64,
-    ) -> Result<Vec<bool>, StoreError> {
+    ) -> Result<Vec<RecordedFinding>, StoreError> {
         let mut seen = tx
             .prepare_cached(
                 "INSERT OR IGNORE INTO finding_seen (identity_id, identifier_kind, identifier, source, category, \
@@ -376,7 +407,7 @@ impl SqliteStore {
                 "INSERT INTO findings (id, org, identity_id, scan_id, position, identifier_kind, identifier, source, \
                  source_id, category, severity, title, description, remediation, status, is_new, created_at) \
                  VALUES ('fnd_' || lower(hex(randomblob(12))), ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, \
-                 ?13, 'open', ?14, ?15)",
+                 ?13, 'open', ?14, ?15) RETURNING id",
             )
             .map_err(|e| self.err(e))?;
         let mut new = Vec::with_capacity(findings.len());
@@ -386,25 +417,29 @@ impl SqliteStore {
                 .execute(params![identity_id, f.identifier_kind, f.identifier, f.source, category, now])
                 .map_err(|e| self.err(e))?
                 > 0;
-            add.execute(params![
-                org,
-                identity_id,
-                scan_id,
-                position as i64,
-                f.identifier_kind,
-                f.identifier,
-                f.source,
-                i64::from(f.source_id),
-                category,
-                i64::from(f.severity.score()),
-                f.title,
-                f.description,
-                json_text(&f.remediation_steps),
-                i64::from(is_new),
-                now
-            ])
-            .map_err(|e| self.err(e))?;
-            new.push(is_new);
+            let id: String = add
+                .query_row(
+                    params![
+                        org,
+                        identity_id,
+                        scan_id,
+                        position as i64,
+                        f.identifier_kind,
+                        f.identifier,
+                        f.source,
+                        i64::from(f.source_id),
+                        category,
+                        i64::from(f.severity.score()),
+                        f.title,
+                        f.description,
+                        json_text(&f.remediation_steps),
+                        i64::from(is_new),
+                        now
+                    ],
+                    |r| r.get(0),
+                )
+                .map_err(|e| self.err(e))?;
+            new.push(RecordedFinding { id, is_new });
         }
         Ok(new)
     }
@@ -418,16 +453,19 @@ impl SqliteStore {
         risk: &RiskAssessment,
         recommendations: &[&str],
         now: i64,
-    ) -> Result<StoredRisk, StoreError> {
-        let previous: Option<i64> = tx
+    ) -> Result<(StoredRisk, Option<RiskAssessment>), StoreError> {
+        let previous = tx
             .query_row(
-                "SELECT overall FROM risk_history WHERE org = ?1 AND identity_id IS ?2 ORDER BY id DESC LIMIT 1",
+                &format!(
+                    "SELECT {RISK_COLUMNS} FROM risk_history WHERE org = ?1 AND identity_id IS ?2 \
+                     ORDER BY id DESC LIMIT 1"
+                ),
                 params![org, identity_id],
-                |r| r.get(0),
+                assessment_from_row,
             )
             .optional()
             .map_err(|e| self.err(e))?;
-        let trend = Trend::of(previous.map(score), risk.overall_score);
+        let trend = Trend::of(previous.as_ref().map(|p| p.overall_score), risk.overall_score);
         tx.execute(
             "INSERT INTO risk_history (org, identity_id, overall, breach, exposure, password, worst, findings, trend, \
              recommendations, calculated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
@@ -455,12 +493,13 @@ impl SqliteStore {
             )
             .map_err(|e| self.err(e))?;
         }
-        Ok(StoredRisk {
+        let stored = StoredRisk {
             assessment: risk.clone(),
             trend,
             recommendations: recommendations.iter().map(|r| (*r).to_string()).collect(),
             calculated_at: now,
-        })
+        };
+        Ok((stored, previous))
     }
 }
 
@@ -468,8 +507,18 @@ impl ScanStore for SqliteStore {
     fn insert_scan(&self, scan: &StoredScan) -> Result<(), StoreError> {
         self.conn()
             .execute(
-                "INSERT INTO scans (id, org, identity_id, scan_type, status, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![scan.id, scan.org, scan.identity_id, scan.scan_type, scan.status.name(), scan.created_at],
+                "INSERT INTO scans (id, org, identity_id, scan_type, status, created_at, callback_url, callback_secret) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    scan.id,
+                    scan.org,
+                    scan.identity_id,
+                    scan.scan_type,
+                    scan.status.name(),
+                    scan.created_at,
+                    scan.callback.as_ref().map(|c| c.url.as_str()),
+                    scan.callback.as_ref().map(|c| c.secret.as_str())
+                ],
             )
             .map_err(|e| self.err(e))?;
         Ok(())
@@ -526,7 +575,7 @@ impl ScanStore for SqliteStore {
         risk: &RiskAssessment,
         recommendations: &[&str],
         now: i64,
-    ) -> Result<Vec<bool>, StoreError> {
+    ) -> Result<CompletedScan, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| self.err(e))?;
         let new = self.insert_findings(&tx, &scan.org, &scan.identity_id, Some(&scan.id), findings, now)?;
@@ -548,9 +597,9 @@ impl ScanStore for SqliteStore {
         .map_err(|e| self.err(e))?;
         tx.execute("UPDATE identities SET last_scanned = ?2 WHERE id = ?1", params![scan.identity_id, now])
             .map_err(|e| self.err(e))?;
-        self.insert_risk(&tx, &scan.org, Some(&scan.identity_id), risk, recommendations, now)?;
+        let (_, previous) = self.insert_risk(&tx, &scan.org, Some(&scan.identity_id), risk, recommendations, now)?;
         tx.commit().map_err(|e| self.err(e))?;
-        Ok(new)
+        Ok(CompletedScan { findings: new, previous })
     }
 
     fn record_findings(
@@ -560,7 +609,7 @@ impl ScanStore for SqliteStore {
         scan_id: Option<&str>,
         findings: &[Finding],
         now: i64,
-    ) -> Result<Vec<bool>, StoreError> {
+    ) -> Result<Vec<RecordedFinding>, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| self.err(e))?;
         let new = self.insert_findings(&tx, org, identity_id, scan_id, findings, now)?;
@@ -641,7 +690,7 @@ impl ScanStore for SqliteStore {
     ) -> Result<StoredRisk, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| self.err(e))?;
-        let stored = self.insert_risk(&tx, org, None, risk, recommendations, now)?;
+        let (stored, _) = self.insert_risk(&tx, org, None, risk, recommendations, now)?;
         tx.commit().map_err(|e| self.err(e))?;
         Ok(stored)
     }
@@ -684,6 +733,7 @@ mod tests {
             created_at,
             started_at: None,
             completed_at: None,
+            callback: None,
         }
     }
 
@@ -721,8 +771,10 @@ mod tests {
             finding("b", Severity::Low, FindingCategory::Breach),
         ];
         let risk = crate::engine::assess_findings(&findings, 1_767_225_600);
-        let new = store.complete_scan(&first, "gen-1", &findings, &risk, &["do it"], 12).unwrap();
-        assert_eq!(new, [true, true]);
+        let done = store.complete_scan(&first, "gen-1", &findings, &risk, &["do it"], 12).unwrap();
+        let new: Vec<bool> = done.findings.iter().map(|f| f.is_new).collect();
+        assert_eq!((new, done.previous), (vec![true, true], None));
+        assert!(done.findings.iter().all(|f| f.id.starts_with("fnd_")) && done.findings[0].id != done.findings[1].id);
         let done = store.scan("acme", "s1").unwrap().unwrap();
         assert_eq!((done.status, done.counts, done.completed_at), (ScanStatus::Completed, [2, 1, 0, 0, 1], Some(12)));
         assert_eq!(store.identity("acme", "i1").unwrap().unwrap().last_scanned, Some(12));
@@ -730,8 +782,9 @@ mod tests {
         let second = store.claim_scan(13).unwrap().unwrap();
         assert_eq!(second.id, "s2");
         assert_eq!(store.claim_scan(13).unwrap(), None, "nothing pending");
-        let new = store.complete_scan(&second, "gen-1", &findings[..1], &risk, &[], 14).unwrap();
-        assert_eq!(new, [false], "seen in the first scan");
+        let done = store.complete_scan(&second, "gen-1", &findings[..1], &risk, &[], 14).unwrap();
+        assert!(!done.findings[0].is_new, "seen in the first scan");
+        assert_eq!(done.previous.as_ref(), Some(&risk), "the first scan's risk");
         let latest = store.latest_risk("acme", Some("i1")).unwrap().unwrap();
         assert_eq!((latest.trend, latest.calculated_at), (Trend::Stable, 14));
         assert_eq!(store.latest_risk("acme", None).unwrap(), None, "no organization row yet");
@@ -745,7 +798,7 @@ mod tests {
         assert_eq!((failed.status, failed.error.as_deref()), (ScanStatus::Failed, Some("gone")));
         let new =
             store.record_findings("acme", "i1", None, &[finding("c", Severity::High, FindingCategory::Credential)], 17);
-        assert_eq!(new.unwrap(), [true]);
+        assert!(new.unwrap()[0].is_new);
     }
 
     #[test]

@@ -7,6 +7,24 @@
 //! - `full` (the default): every e-mail and every username of the identity;
 //! - `quick`: its e-mails only.
 //!
+//! # Callback and events
+//!
+//! `callback_url` is checked as a webhook URL is ([`crate::ssrf`], after resolution; a
+//! refusal is a `400` naming `callback_url`); the `201` then shows the URL and a
+//! `callback_secret`, once, which signs the payloads sent to it. When a scan completes,
+//! [`crate::webhooks::enqueue`] queues for the organization's subscribed webhooks:
+//!
+//! - `finding.new` for each finding that is new for the identity (data: `scan_id`,
+//!   `identity_id` and the `finding` as the findings page shows it);
+//! - `alert.triggered` when the identity's risk level after the scan is `high` or
+//!   `critical` and higher than after its previous calculation (or it had none): data
+//!   `rule` (`risk_level_raised`), `identity_id`, `scan_id`, `risk_level`,
+//!   `overall_score`, `previous_risk_level`, `previous_score`;
+//! - `scan.completed` (also to the scan's callback): the scan's id, identity, type,
+//!   counts per severity, new findings, risk score and level, completion time.
+//!
+//! A failed scan sends nothing.
+//!
 //! # The worker
 //!
 //! A scan request only queues a row (`pending`). [`ServerConfig::scan_workers`]
@@ -32,8 +50,9 @@ use crate::engine::{self, FindingCategory, RiskAssessment, RiskCategories, RiskL
 use crate::error::{ApiError, AppPath, AppQuery, JsonBody};
 use crate::identities::{blocking, identity_json, new_id, store_error};
 use crate::routes::Caller;
-use crate::scan_store::{FindingFilter, ScanStatus, StoredFinding, StoredRisk, StoredScan};
+use crate::scan_store::{CompletedScan, FindingFilter, ScanStatus, StoredFinding, StoredRisk, StoredScan};
 use crate::state::AppState;
+use crate::store::{Callback, OutgoingEvent};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -55,6 +74,8 @@ pub const ORG_RISK_INTERVAL: Duration = Duration::from_secs(1);
 /// How long an idle worker sleeps before it looks at the queue again (a scan queued by
 /// this server wakes it at once; the timeout also bounds how late it notices a stop).
 const IDLE_WAIT: Duration = Duration::from_millis(200);
+/// Random bytes of a callback's signing secret (before hex).
+const CALLBACK_SECRET_BYTES: usize = 32;
 /// Highest page number accepted.
 const MAX_PAGE: u64 = 1_000_000;
 
@@ -135,12 +156,15 @@ pub async fn create(State(state): State<AppState>, Caller(key): Caller, body: Js
             ApiError::field("scan_type", format!("unknown scan_type '{t}' (one of {})", SCAN_TYPES.join(", ")))
         })?,
     };
-    if new.callback_url.is_some() {
-        return Err(ApiError::field(
-            "callback_url",
-            "callback_url is not supported by this server yet; leave it out and poll GET /api/v1/scans/{id}/",
-        ));
-    }
+    let callback = match new.callback_url.as_deref() {
+        None => None,
+        Some(url) => {
+            let url = crate::webhooks::check_callback_url(&state, "callback_url", url).await?;
+            let secret =
+                format!("cbsec_{}", crate::keys::random_hex_text(CALLBACK_SECRET_BYTES).map_err(ApiError::Internal)?);
+            Some(Callback { url, secret })
+        }
+    };
     let org = key.org.to_string();
     let store = state.0.store.clone();
     let wanted = identity_id.clone();
@@ -161,12 +185,13 @@ pub async fn create(State(state): State<AppState>, Caller(key): Caller, body: Js
         created_at: engine::now_unix(),
         started_at: None,
         completed_at: None,
+        callback,
     };
     let store = state.0.store.clone();
     let stored = scan.clone();
     blocking(move || store.insert_scan(&stored)).await?.map_err(store_error)?;
     state.0.scans.notify();
-    let body = json!({
+    let mut body = json!({
         "scan_id": scan.id,
         "status": scan.status.name(),
         "progress": 0,
@@ -174,6 +199,11 @@ pub async fn create(State(state): State<AppState>, Caller(key): Caller, body: Js
         "identity": identity_json(&identity),
         "created_at": engine::rfc3339(scan.created_at),
     });
+    if let (Some(callback), Some(map)) = (&scan.callback, body.as_object_mut()) {
+        // Shown once: the callback's payloads are signed with it.
+        map.insert("callback_url".into(), json!(callback.url));
+        map.insert("callback_secret".into(), json!(callback.secret));
+    }
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
@@ -462,7 +492,88 @@ fn scan_once(state: &AppState, scan: &StoredScan) -> Result<(), String> {
     let now = engine::now_unix();
     let risk = engine::assess_findings(&findings, now);
     let recommendations = engine::recommendations(&risk);
-    store.complete_scan(scan, &generation, &findings, &risk, &recommendations, now).map_err(internal)?;
+    let done = store.complete_scan(scan, &generation, &findings, &risk, &recommendations, now).map_err(internal)?;
+    // The scan is complete whatever happens to its events; a failure to queue them is logged.
+    if let Err(e) = emit_events(state, scan, &findings, &risk, &done, now) {
+        tracing::error!(scan = %scan.id, error = %e, "cannot queue the events of a scan");
+    }
+    Ok(())
+}
+
+/// Whether a risk change raises an alert: the level is now high or critical and was lower
+/// before (or there was no earlier calculation).
+fn alert_due(previous: Option<&RiskAssessment>, now: &RiskAssessment) -> bool {
+    now.risk_level >= RiskLevel::High && previous.is_none_or(|p| p.risk_level < now.risk_level)
+}
+
+/// Queues a completed scan's events for the organization's webhooks: `finding.new` for
+/// each new finding, `alert.triggered` when [`alert_due`], and `scan.completed` (also to
+/// the scan's callback). Blocking.
+fn emit_events(
+    state: &AppState,
+    scan: &StoredScan,
+    findings: &[engine::Finding],
+    risk: &RiskAssessment,
+    done: &CompletedScan,
+    now: i64,
+) -> Result<(), crate::store::StoreError> {
+    let event = |name: &str, data: Value| OutgoingEvent {
+        org: scan.org.clone(),
+        event: name.to_string(),
+        timestamp: now,
+        data,
+    };
+    for (f, recorded) in findings.iter().zip(&done.findings).filter(|(_, r)| r.is_new) {
+        let data = json!({
+            "scan_id": scan.id,
+            "identity_id": scan.identity_id,
+            "finding": {
+                "id": recorded.id,
+                "title": f.title,
+                "description": f.description,
+                "severity": f.severity.label(),
+                "severity_score": f.severity.score(),
+                "category": f.category.name(),
+                "status": "open",
+                "source": f.source,
+                "source_id": f.source_id,
+                "identifier": f.identifier,
+                "identifier_kind": f.identifier_kind,
+                "remediation_steps": f.remediation_steps,
+                "created_at": engine::rfc3339(now),
+            },
+        });
+        crate::webhooks::enqueue(state, &event(crate::webhooks::FINDING_NEW, data), None)?;
+    }
+    if alert_due(done.previous.as_ref(), risk) {
+        let data = json!({
+            "rule": "risk_level_raised",
+            "identity_id": scan.identity_id,
+            "scan_id": scan.id,
+            "risk_level": risk.risk_level,
+            "overall_score": risk.overall_score,
+            "previous_risk_level": done.previous.as_ref().map(|p| p.risk_level),
+            "previous_score": done.previous.as_ref().map(|p| p.overall_score),
+        });
+        crate::webhooks::enqueue(state, &event(crate::webhooks::ALERT_TRIGGERED, data), None)?;
+    }
+    let of = |s: Severity| findings.iter().filter(|f| f.severity == s).count();
+    let data = json!({
+        "scan_id": scan.id,
+        "identity_id": scan.identity_id,
+        "scan_type": scan.scan_type,
+        "status": ScanStatus::Completed.name(),
+        "findings_count": findings.len(),
+        "new_findings_count": done.findings.iter().filter(|r| r.is_new).count(),
+        "critical_count": of(Severity::Critical),
+        "high_count": of(Severity::High),
+        "medium_count": of(Severity::Medium),
+        "low_count": of(Severity::Low),
+        "overall_score": risk.overall_score,
+        "risk_level": risk.risk_level,
+        "completed_at": engine::rfc3339(now),
+    });
+    crate::webhooks::enqueue(state, &event(crate::webhooks::SCAN_COMPLETED, data), scan.callback.as_ref())?;
     Ok(())
 }
 
@@ -485,6 +596,27 @@ fn recalculate_orgs(state: &AppState) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn risk(score: u8) -> RiskAssessment {
+        RiskAssessment {
+            overall_score: score,
+            risk_level: RiskLevel::of(score, score > 0),
+            categories: RiskCategories::default(),
+            worst: None,
+            findings: u64::from(score > 0),
+        }
+    }
+
+    #[test]
+    fn an_alert_fires_when_the_level_rises_to_high_or_critical() {
+        assert!(alert_due(None, &risk(60)), "first calculation, high");
+        assert!(alert_due(None, &risk(80)), "first calculation, critical");
+        assert!(!alert_due(None, &risk(40)), "medium");
+        assert!(alert_due(Some(&risk(40)), &risk(60)), "medium to high");
+        assert!(alert_due(Some(&risk(60)), &risk(80)), "high to critical");
+        assert!(!alert_due(Some(&risk(60)), &risk(70)), "high stays high");
+        assert!(!alert_due(Some(&risk(80)), &risk(60)), "critical to high falls");
+    }
 
     fn params(severity: Option<&str>, category: Option<&str>, page: Option<&str>) -> FindingsParams {
         FindingsParams {

@@ -543,6 +543,8 @@ const MIGRATIONS: &[&str] = &[
         name TEXT PRIMARY KEY,
         value INTEGER NOT NULL
     ) WITHOUT ROWID;",
+    // 5: a scan's callback URL and the secret its payloads are signed with.
+    crate::scan_store::MIGRATION_CALLBACK,
 ];
 
 /// [`StateStore`] in one SQLite file (WAL, `busy_timeout` 5 s).

@@ -8,7 +8,8 @@ mod common;
 
 use breachdex_server::keys::NewKey;
 use breachdex_server::store::DB_FILE;
-use common::{Response, TestServer, config, create};
+use common::{Received, Receiver, Response, TestServer, config, create, open_webhooks_config};
+use hmac::{KeyInit, Mac};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -354,7 +355,8 @@ fn bad_scan_requests_name_the_field_and_the_function_allow_list_holds() {
         (json!({}), "identity_id"),
         (json!({"identity_id": " "}), "identity_id"),
         (json!({"identity_id": id, "scan_type": "deep"}), "scan_type"),
-        (json!({"identity_id": id, "callback_url": "https://example.org/hook"}), "callback_url"),
+        (json!({"identity_id": id, "callback_url": "https://127.0.0.1/hook"}), "callback_url"),
+        (json!({"identity_id": id, "callback_url": "http://169.254.169.254/latest"}), "callback_url"),
         (json!({"identity_id": id, "extra": 1}), "body"),
     ] {
         let r = server.post_json("/api/v1/scans/", &k, &body.to_string());
@@ -414,4 +416,87 @@ fn scans_pending_or_running_when_the_server_stops_complete_after_a_restart() {
     let failed = finish(&server, &k, &doomed);
     assert_eq!(failed["status"], "failed");
     assert!(failed["error"].as_str().is_some_and(|e| e.contains("deleted")), "{failed}");
+}
+
+/// Checks both signatures of a delivery (HMAC-SHA256 computed here with the `hmac`
+/// crate); returns the payload.
+fn verified(r: &Received, secret: &str) -> Value {
+    let hex = |message: &[u8]| {
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(message);
+        format!("sha256={}", mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect::<String>())
+    };
+    assert_eq!(r.header("x-breachdex-signature"), Some(hex(&r.body).as_str()));
+    let payload = r.json();
+    let signature = payload["signature"].as_str().unwrap();
+    let text = std::str::from_utf8(&r.body).unwrap();
+    let unsigned = format!("{}}}", text.strip_suffix(&format!(",\"signature\":\"{signature}\"}}")).unwrap());
+    assert_eq!(signature, hex(unsigned.as_bytes()));
+    payload
+}
+
+fn events_of(received: &[Received], secret: &str, event: &str) -> Vec<Value> {
+    received.iter().filter(|r| r.header("x-breachdex-event") == Some(event)).map(|r| verified(r, secret)).collect()
+}
+
+#[test]
+fn a_scan_sends_scan_completed_finding_new_and_alert_triggered_signed() {
+    let data = tempfile::tempdir().unwrap();
+    let server = TestServer::start(open_webhooks_config(scan_index(), data.path()));
+    let k = key(data.path(), "acme");
+    let (hooks, callback) = (Receiver::start(&[]), Receiver::start(&[]));
+    let r = server.post_json(
+        "/api/v1/webhooks/",
+        &k,
+        &json!({"url": hooks.url("in"), "events": ["scan.completed", "finding.new", "alert.triggered"]}).to_string(),
+    );
+    let secret = ok(r, 201)["secret"].as_str().unwrap().to_string();
+    let id = new_identity(&server, &k, json!({"name": "Many", "emails": [MANY]}));
+
+    let started = start_scan(&server, &k, json!({"identity_id": id, "callback_url": callback.url("cb")}));
+    let scan_id = started["scan_id"].as_str().unwrap().to_string();
+    let callback_secret = started["callback_secret"].as_str().expect("the callback's secret, shown once").to_string();
+    let done = finish(&server, &k, &scan_id);
+    let findings = done["findings_count"].as_u64().unwrap() as usize;
+    assert!(findings > 0);
+
+    // Every new finding, one alert (the identity's level rose from nothing to critical),
+    // one scan.completed; the callback gets scan.completed only, signed with its secret.
+    let got = hooks.wait_for(findings + 2, Duration::from_secs(60));
+    let new = events_of(&got, &secret, "finding.new");
+    assert_eq!(new.len(), findings);
+    let (_, listed) = all_findings(&server, &k, &scan_id, "");
+    let mut ids: Vec<&str> = new.iter().map(|p| p["data"]["finding"]["id"].as_str().unwrap()).collect();
+    let mut want: Vec<&str> = listed.iter().map(|f| f["id"].as_str().unwrap()).collect();
+    ids.sort_unstable();
+    want.sort_unstable();
+    assert_eq!(ids, want, "one finding.new per finding of the first scan");
+    let alerts = events_of(&got, &secret, "alert.triggered");
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(
+        (alerts[0]["data"]["risk_level"].as_str(), alerts[0]["data"]["identity_id"].as_str()),
+        (Some("critical"), Some(id.as_str()))
+    );
+    let completed = events_of(&got, &secret, "scan.completed");
+    assert_eq!(completed.len(), 1);
+    assert_eq!(completed[0]["data"]["scan_id"], scan_id.as_str());
+    assert_eq!(completed[0]["data"]["findings_count"].as_u64(), Some(findings as u64));
+    let cb = callback.wait_for(1, Duration::from_secs(30));
+    assert_eq!(cb.len(), 1);
+    assert_eq!(cb[0].path, "/cb");
+    assert_eq!(verified(&cb[0], &callback_secret)["event"], "scan.completed");
+
+    // A repeated scan: nothing new, no alert (the level did not rise), scan.completed again.
+    let again = start_scan(&server, &k, json!({"identity_id": id}))["scan_id"].as_str().unwrap().to_string();
+    finish(&server, &k, &again);
+    let got = hooks.wait_for(findings + 3, Duration::from_secs(60));
+    std::thread::sleep(Duration::from_millis(500));
+    let got_now = hooks.received();
+    assert_eq!(got_now.len(), got.len(), "no more than the repeated scan.completed");
+    let completed = events_of(&got_now, &secret, "scan.completed");
+    assert_eq!(completed.len(), 2);
+    assert_eq!(completed[1]["data"]["new_findings_count"].as_u64(), Some(0));
+    assert_eq!(events_of(&got_now, &secret, "finding.new").len(), findings);
+    assert_eq!(events_of(&got_now, &secret, "alert.triggered").len(), 1);
+    assert_eq!(callback.received().len(), 1, "the second scan had no callback");
 }
