@@ -100,7 +100,8 @@ pub use query::{
 pub use generation::{
     AddOptions, AddReport, Change, ChangeEntry, ChangeKind, CompactOptions, CompactReport, GenerationManifest,
     HistoryEntry, RemoveOptions, RemoveReport, RemoveTarget, RemovedSource, RootManifest, SegmentDeletes, SegmentEntry,
-    UpdateError, add_to_index, compact_index, read_generation_id, read_root_manifest, remove_from_index,
+    UpdateError, WatchHit, WatchList, add_to_index, compact_index, read_generation_id, read_root_manifest,
+    remove_from_index,
 };
 
 // Monitoring: findings of checks, remediation, risk of identities and organizations.

@@ -3,6 +3,7 @@
 //!
 //! - [`manifest`]: the generation manifest (`manifest.json` of an updated index).
 //! - [`layer`]: opening a generation and reading over all its segments as one index.
+//! - [`WatchList`]: matching the change feed against watched keys (monitoring).
 //!
 //! What `build` writes is generation 1: one segment (the index root) and its own
 //! manifest. The first `add`, `remove` or `compact` moves that manifest to
@@ -18,6 +19,7 @@ pub mod manifest;
 mod remove;
 mod update;
 mod verify;
+mod watch;
 
 pub use add::{AddOptions, AddReport, add_to_index};
 pub use changes::{Change, ChangeKind};
@@ -30,6 +32,7 @@ pub use manifest::{
 };
 pub use remove::{RemoveOptions, RemoveReport, RemoveTarget, remove_from_index};
 pub(crate) use verify::{LAYER as VERIFY_LAYER, verify_generation};
+pub use watch::{WatchHit, WatchList};
 
 use crate::format::manifest::ManifestError;
 use crate::index::{OpenError, check_index_dir};

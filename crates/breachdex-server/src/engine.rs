@@ -203,6 +203,34 @@ impl RecordFilter {
     }
 }
 
+/// A source a new generation gave to watched identifiers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourceRef {
+    /// Source id.
+    pub id: u32,
+    /// Slug.
+    pub name: String,
+    /// Title.
+    pub title: String,
+    /// Breach date.
+    pub breach_date: String,
+    /// When it was added.
+    pub publish_date: String,
+}
+
+/// What the generations after one brought to watched keys ([`Engine::new_breaches`]).
+#[derive(Debug, Clone, Default)]
+pub struct NewBreaches {
+    /// The generation read (the newest of the snapshot).
+    pub generation: u64,
+    /// Its hash mode.
+    pub hash_mode: String,
+    /// One hit per (watcher, source), as [`breachdex::WatchList::match_changes`] gives them.
+    pub hits: Vec<breachdex::WatchHit>,
+    /// The sources of the hits.
+    pub sources: HashMap<u32, SourceRef>,
+}
+
 /// Which identifier kind a `breach-data` route names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IdentityKind {
@@ -383,6 +411,53 @@ impl Engine {
         };
         let (_, key) = index.query_key(&query).map_err(|e| e.to_string())?;
         Ok((key, index.hash_mode().to_string()))
+    }
+
+    /// The generation served now and its hash mode.
+    pub fn generation(&self) -> (u64, String) {
+        let index = self.current();
+        (index.generation(), index.hash_mode().to_string())
+    }
+
+    /// The watched keys of `watch` that gained a source in the generations after
+    /// `since`, read from one snapshot of the served index (its change feed, SPEC §13).
+    /// Nothing when `since` is the served generation or later.
+    pub fn new_breaches(&self, since: u64, watch: &breachdex::WatchList) -> Result<NewBreaches, String> {
+        let index = self.current();
+        let mut out = NewBreaches {
+            generation: index.generation(),
+            hash_mode: index.hash_mode().to_string(),
+            ..NewBreaches::default()
+        };
+        if since == 0 || since >= out.generation || watch.is_empty() {
+            return Ok(out);
+        }
+        let changes = index.changes(since).map_err(|e| e.to_string())?;
+        out.hits = watch.match_changes(&changes);
+        for hit in &out.hits {
+            if out.sources.contains_key(&hit.source_id) {
+                continue;
+            }
+            let source = match index.source(hit.source_id) {
+                Some(s) => SourceRef {
+                    id: s.id,
+                    name: s.name.clone(),
+                    title: s.title.clone(),
+                    breach_date: s.date.to_string(),
+                    publish_date: s.publish_date.to_string(),
+                },
+                // Gained and already removed again in a later generation: the name only.
+                None => SourceRef {
+                    id: hit.source_id,
+                    name: index.source_name(hit.source_id).unwrap_or_default().to_string(),
+                    title: String::new(),
+                    breach_date: String::new(),
+                    publish_date: String::new(),
+                },
+            };
+            out.sources.insert(hit.source_id, source);
+        }
+        Ok(out)
     }
 
     /// The Pwned Passwords range of a 5-hex-digit prefix (any case) in the current

@@ -14,6 +14,7 @@
 //! - [`hibp`]: the Have I Been Pwned v3 routes (SPEC §12) with HIBP's conventions;
 //! - [`identities`]: watched identities (SPEC §14), scoped to the key's organization;
 //! - [`webhooks`]: webhooks (SPEC §14), their signed payloads, delivery queue and dispatcher;
+//! - [`monitor`]: `breach.detected`: new generations' change feed against watched identities;
 //! - [`ssrf`]: the policy of webhook and callback URLs (no private or metadata addresses);
 //! - [`error`]: [`ApiError`] and the wrapped extractors;
 //! - [`scans`]: scans, findings and risk scores (SPEC §14), and the background scan worker;
@@ -42,6 +43,7 @@ pub mod error;
 pub mod hibp;
 pub mod identities;
 pub mod keys;
+pub mod monitor;
 pub mod passwords;
 pub mod routes;
 pub mod scan_store;
@@ -106,7 +108,8 @@ pub async fn shutdown_signal() {
 /// refresher (every `refresh_interval`: a key revoked by `breachdex keys revoke` is
 /// refused from then on; a key created meanwhile is found on its first use, or within
 /// one interval if that very key had been tried before it existed), and the webhook
-/// dispatcher ([`webhooks::spawn_dispatcher`]). The index watcher follows the
+/// dispatcher ([`webhooks::spawn_dispatcher`]), and the change-feed monitor
+/// ([`monitor::spawn_monitor`]). The index watcher follows the
 /// published path on its own thread.
 pub async fn serve(
     listener: TcpListener,
@@ -120,6 +123,7 @@ pub async fn serve(
     spawn_key_refresher(&tracker, &state, background.clone());
     scans::spawn_workers(&tracker, &state, background.clone());
     webhooks::spawn_dispatcher(&tracker, &state, background.clone());
+    monitor::spawn_monitor(&tracker, &state, background.clone());
 
     let app = router(state.clone());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();

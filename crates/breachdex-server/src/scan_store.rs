@@ -387,7 +387,7 @@ fn json_text<T: serde::Serialize + ?Sized>(value: &T) -> String {
 
 impl SqliteStore {
     /// Inserts findings in order inside `tx`; returns which are new.
-    fn insert_findings(
+    pub(crate) fn insert_findings(
         &self,
         tx: &Transaction<'_>,
         org: &str,

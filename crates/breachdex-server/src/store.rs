@@ -295,6 +295,8 @@ pub struct Detection {
     pub source_id: u32,
     /// The event's `data`.
     pub data: serde_json::Value,
+    /// The findings of the breach for the identity, recorded with the detection.
+    pub findings: Vec<crate::engine::Finding>,
 }
 
 /// One row of the request log. Built on every request without allocating (shared
@@ -423,9 +425,10 @@ pub trait StateStore: crate::scan_store::ScanStore + Send + Sync + 'static {
     /// identities (`None`: none yet).
     fn monitored_generation(&self) -> Result<Option<u64>, StoreError>;
     /// In one transaction: for each detection not seen before (per identity and
-    /// source), remembers it and enqueues `breach.detected` (as
-    /// [`enqueue_event`](Self::enqueue_event)); then sets the monitored generation to
-    /// `generation`. Returns the detections that were new.
+    /// source), remembers it, records its findings (outside any scan, as
+    /// [`record_findings`](crate::scan_store::ScanStore::record_findings)) and enqueues
+    /// `breach.detected` (as [`enqueue_event`](Self::enqueue_event)); then sets the
+    /// monitored generation to `generation`. Returns the detections that were new.
     fn record_detections(&self, generation: u64, detections: &[Detection], now_ms: i64) -> Result<usize, StoreError>;
 }
 
@@ -1284,6 +1287,7 @@ impl StateStore for SqliteStore {
                 continue;
             }
             new += 1;
+            self.insert_findings(&tx, &d.org, &d.identity_id, None, &d.findings, now_ms.div_euclid(1000))?;
             let event = OutgoingEvent {
                 org: d.org.clone(),
                 event: crate::webhooks::BREACH_DETECTED.to_string(),
@@ -1509,6 +1513,7 @@ mod tests {
             org: "acme".into(),
             source_id,
             data: serde_json::json!({"source": source_id}),
+            findings: Vec::new(),
         };
         assert_eq!(store.record_detections(2, &[hit(7), hit(8)], 1_000).unwrap(), 2);
         assert_eq!(store.monitored_generation().unwrap(), Some(2));

@@ -7,8 +7,7 @@ mod common;
 
 use breachdex_server::keys::{NewKey, open_store};
 use breachdex_server::store::{OutgoingEvent, StateStore};
-use common::{Received, Receiver, Response, TestServer, config, create, index, open_webhooks_config, request};
-use hmac::{KeyInit, Mac};
+use common::{Receiver, Response, TestServer, config, create, index, open_webhooks_config, request, verify};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -18,32 +17,6 @@ fn key(data: &std::path::Path, org: &str, plan: &str) -> String {
 
 fn register(server: &TestServer, key: &str, url: &str, events: &[&str]) -> Response {
     server.post_json("/api/v1/webhooks/", key, &json!({"url": url, "events": events}).to_string())
-}
-
-/// `sha256=<hex>` computed here with the `hmac` crate.
-fn hmac_hex(secret: &str, message: &[u8]) -> String {
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(message);
-    let tag = mac.finalize().into_bytes();
-    format!("sha256={}", tag.iter().map(|b| format!("{b:02x}")).collect::<String>())
-}
-
-/// Checks both signatures of a received delivery against `secret`; returns the payload.
-fn verify(r: &Received, secret: &str) -> Value {
-    assert_eq!(r.header("content-type"), Some("application/json"));
-    assert_eq!(r.header("x-breachdex-signature"), Some(hmac_hex(secret, &r.body).as_str()), "header signature");
-    let payload = r.json();
-    let signature = payload["signature"].as_str().expect("signature in the body").to_string();
-    // The body without its signature member: `{"event":…,"timestamp":…,"data":…}`.
-    let text = std::str::from_utf8(&r.body).unwrap();
-    let member = format!(",\"signature\":\"{signature}\"}}");
-    let unsigned = format!("{}}}", text.strip_suffix(member.as_str()).expect("signature is the last member"));
-    assert_eq!(signature, hmac_hex(secret, unsigned.as_bytes()), "body signature");
-    let mut without = payload.clone();
-    without.as_object_mut().unwrap().remove("signature");
-    assert_eq!(serde_json::from_str::<Value>(&unsigned).unwrap(), without);
-    assert!(payload["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')));
-    payload
 }
 
 /// Queues an event for `org` as the server's own events are queued (the running

@@ -420,3 +420,29 @@ pub fn open_webhooks_config(index: &Path, data: &Path) -> ServerConfig {
     c.webhook_policy = breachdex_server::ssrf::UrlPolicy { allow_http: true, allow_private: true };
     c
 }
+
+/// `sha256=<hex>` computed here with the `hmac` crate.
+pub fn hmac_hex(secret: &str, message: &[u8]) -> String {
+    let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::KeyInit>::new_from_slice(secret.as_bytes()).unwrap();
+    hmac::Mac::update(&mut mac, message);
+    let tag = hmac::Mac::finalize(mac).into_bytes();
+    format!("sha256={}", tag.iter().map(|b| format!("{b:02x}")).collect::<String>())
+}
+
+/// Checks both signatures of a received delivery against `secret`; returns the payload.
+pub fn verify(r: &Received, secret: &str) -> serde_json::Value {
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(r.header("x-breachdex-signature"), Some(hmac_hex(secret, &r.body).as_str()), "header signature");
+    let payload: serde_json::Value = r.json();
+    let signature = payload["signature"].as_str().expect("signature in the body").to_string();
+    // The body without its signature member: `{"event":…,"timestamp":…,"data":…}`.
+    let text = std::str::from_utf8(&r.body).unwrap();
+    let member = format!(",\"signature\":\"{signature}\"}}");
+    let unsigned = format!("{}}}", text.strip_suffix(member.as_str()).expect("signature is the last member"));
+    assert_eq!(signature, hmac_hex(secret, unsigned.as_bytes()), "body signature");
+    let mut without = payload.clone();
+    without.as_object_mut().unwrap().remove("signature");
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&unsigned).unwrap(), without);
+    assert!(payload["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')));
+    payload
+}
