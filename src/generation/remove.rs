@@ -482,7 +482,8 @@ fn write_password_subtractions(
         let present = record.assets();
         if needed.iter().any(|a| present.contains(*a) && !seg.stored_assets().contains(*a)) {
             return Err(UpdateError::Invalid(format!(
-                "this index counts passwords but does not store them (built with --store without {}): the password counts of removed records cannot be subtracted; rebuild without the records instead",
+                "{}: this index counts passwords but does not store them (built with --store without {}): the password counts of removed records cannot be subtracted yet; rebuild it without the records, or build it with --no-password-index to take removals",
+                update.root.display(),
                 needed
                     .iter()
                     .filter(|a| !seg.stored_assets().contains(**a))

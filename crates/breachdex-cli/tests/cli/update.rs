@@ -281,6 +281,30 @@ fn a_catalog_may_not_change_a_known_source_nor_bring_back_a_removed_one() {
 }
 
 #[test]
+fn an_index_counting_passwords_it_does_not_store_refuses_removals_and_answers_as_before() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = ["--store", "email,username,password_hash,password_type"];
+    let (index, _) = build_sample(tmp.path(), "index", &store);
+    let before = sources_of(&index, "user@example.com", None);
+    for target in [["--identity", "user@example.com"], ["--source", "oldshop-2012"]] {
+        let err = fails(&["remove", "--index", p(&index), target[0], target[1]]);
+        assert!(err.contains(p(&index)), "{target:?}: names the index: {err}");
+        assert!(err.contains("does not store") && err.contains("password_plaintext"), "{target:?}: {err}");
+        assert!(err.contains("--no-password-index"), "{target:?}: says what to do: {err}");
+    }
+    assert!(json(&["info", p(&index)])["generation"].is_null(), "nothing was published");
+    assert_eq!(sources_of(&index, "user@example.com", None), before, "answers as before");
+    ok(&run(&["verify", p(&index)]));
+
+    // What the message offers: without a password index the same removal is taken.
+    let mut no_passwords = store.to_vec();
+    no_passwords.push("--no-password-index");
+    let (other, _) = build_sample(tmp.path(), "no-password-index", &no_passwords);
+    ok(&run(&["remove", "--index", p(&other), "--identity", "user@example.com"]));
+    assert!(sources_of(&other, "user@example.com", None).is_empty(), "the identity is removed");
+}
+
+#[test]
 fn a_v1_index_is_refused_with_the_upgrade_hint_and_left_as_it_is() {
     let tmp = tempfile::tempdir().unwrap();
     let v1 = copy_fixture("v1-plain", tmp.path());
