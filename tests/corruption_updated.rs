@@ -229,3 +229,75 @@ fn a_manifest_path_out_of_the_index_is_refused() {
     write_generation(&index, &g);
     assert_named(&index, "../outside/x", "a layer file outside the index");
 }
+
+#[test]
+fn damaged_key_filters_are_named() {
+    let c = Copies::new();
+    let g = generation(&c.good);
+    let union = g.union_filter.clone().expect("an add writes the union filter");
+    let own = "segments/g00000002/keys.filter".to_string();
+    assert!(g.segments[1].filter && g.file(&own).is_some(), "an add writes the segment's filter");
+    for name in [union.clone(), own.clone()] {
+        let len = std::fs::metadata(c.good.join(&name)).unwrap().len() as usize;
+        for at in [0, 12, 40, len / 2, len - 1] {
+            let index = c.copy();
+            let path = index.join(&name);
+            let mut bytes = std::fs::read(&path).unwrap();
+            bytes[at] ^= 0x40;
+            std::fs::write(&path, &bytes).unwrap();
+            assert_named(&index, &name, &format!("{name} with byte {at} flipped"));
+        }
+        let index = c.copy();
+        let path = index.join(&name);
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() - 64]).unwrap();
+        assert_named(&index, &name, &format!("{name} truncated"));
+
+        // Every bit cleared under valid checksums: the header and frame are sound, so
+        // only the walk over the segment's keys can tell; open must not answer from it
+        // unnoticed by verify.
+        let index = c.copy();
+        rewrite_body(&index, &name, |body| body.iter_mut().for_each(|b| *b = 0));
+        assert_named(&index, &name, &format!("{name} with every bit cleared"));
+
+        // Gone from the disk.
+        let index = c.copy();
+        std::fs::remove_file(index.join(&name)).unwrap();
+        assert_named(&index, &name, &format!("{name} missing"));
+    }
+
+    // Another seed than the index's: every filter is refused, naming the first.
+    let index = c.copy();
+    let mut g = generation(&index);
+    g.filter_seed = Some("0123456789abcdef".into());
+    write_generation(&index, &g);
+    assert_named(&index, "keys.filter", "a filter seed that is not the filters'");
+
+    // A filter where the manifest says the segment has none is not part of the segment;
+    // a union that does not cover the segments' keys is another generation's.
+    let index = c.copy();
+    let mut g = generation(&index);
+    g.segments[1].filter = false;
+    g.files.retain(|f| f.name != own);
+    write_generation(&index, &g);
+    assert_named(&index, "keys.filter", "a segment filter the manifest does not list");
+
+    let index = c.copy();
+    let mut g = generation(&index);
+    g.segments[1].filter = false;
+    g.files.retain(|f| f.name != own);
+    write_generation(&index, &g);
+    std::fs::remove_file(index.join(&own)).unwrap();
+    let union_path = index.join(&union);
+    let small = breachdex::internals::filter::FilterBuilder::new(
+        1,
+        1,
+        u64::from_str_radix(g.filter_seed.as_deref().unwrap(), 16).unwrap(),
+    );
+    let summary = small.write(&union_path, breachdex::internals::filter::UNION_KIND).unwrap();
+    let entry = g.files.iter_mut().find(|f| f.name == union).unwrap();
+    entry.size = summary.size;
+    entry.xxh3 = format!("{:016x}", summary.xxh3);
+    write_generation(&index, &g);
+    assert_named(&index, &union, "a union filter of other keys");
+}

@@ -203,7 +203,12 @@ impl FilterReader {
 
     /// Number of blocks of `kind`'s section.
     pub fn blocks(&self, kind: IdentifierKind) -> u64 {
-        1u64 << section(kind, self.email_log2, self.username_log2).1
+        1u64 << self.blocks_log2(kind)
+    }
+
+    /// Log2 of the number of blocks of `kind`'s section.
+    pub fn blocks_log2(&self, kind: IdentifierKind) -> u32 {
+        section(kind, self.email_log2, self.username_log2).1
     }
 
     /// The 64 bytes of `h`'s block in `kind`'s section.

@@ -104,7 +104,9 @@ pub fn add_to_index(index_dir: &Path, catalog: &Catalog, options: &AddOptions) -
         rejects_raw: options.rejects_raw,
         source_date_epoch: options.source_date_epoch,
         password_index: current.passwords,
-        accelerator: false,
+        // As the base: a segment of an accelerated index gets accelerators too, so that
+        // its lookups cost what the base's do.
+        accelerator: update.index.has_accelerator(),
         progress: options.progress.clone(),
     };
     let tombstones = update.tombstones()?;
@@ -132,6 +134,7 @@ pub fn add_to_index(index_dir: &Path, catalog: &Catalog, options: &AddOptions) -
         next.changes.push(ChangeEntry { generation, file: file.as_ref().map(|f| f.name.clone()), entries: gained });
         next.files.extend(file);
         next.segments.push(entry);
+        super::filters::write_add_filters(&update, &mut next, &segment_name, &segment)?;
     } else {
         // Every record was dropped: no segment, but new sources are listed (with no
         // records), as a build of a catalog naming them would list them.

@@ -153,6 +153,7 @@ pub fn compact_index(index_dir: &Path, options: &CompactOptions) -> Result<Compa
     next.segments = vec![entry];
     let deletes_prefix = format!("{DELETES_DIR}/");
     next.files.retain(|f| !f.name.starts_with(&deletes_prefix));
+    super::filters::drop_filters(&mut next);
     next.changes.push(ChangeEntry { generation, file: None, entries: 0 });
     let dropped = records_before.saturating_sub(manifest.counts.records);
     if let Some(h) = next.history.last_mut() {

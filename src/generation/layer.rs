@@ -10,13 +10,14 @@
 //! every per-row read dispatches on the tag. Segments are disjoint in live records
 //! (`add` drops records already live in an older segment), so counts add up.
 
+use super::filters::Filters;
 use super::manifest::{self as gm, GenerationManifest, ROOT_SEGMENT};
 use crate::format::deletes::DeletesReader;
 use crate::format::manifest::{Manifest, ManifestError};
 use crate::format::passwords::{self as password_files, PasswordFileReader, PasswordFiles, PasswordPart};
 use crate::format::rows::RowId;
 use crate::format::{FileView, Kind};
-use crate::index::{Index, LookupError, Matches, OpenError, OpenOptions, SourceInfo, source_infos};
+use crate::index::{IdentifierKind, Index, LookupError, Matches, OpenError, OpenOptions, SourceInfo, source_infos};
 use crate::mmap::{Access, Bytes};
 use crate::password::PasswordHashKind;
 use std::path::{Path, PathBuf};
@@ -75,6 +76,9 @@ pub(crate) struct Layer {
     /// The password index over every segment, with each one's subtractions (`None`
     /// when the index has none).
     pub passwords: Option<Vec<PasswordPart>>,
+    /// The key filters that let a lookup skip segments (`None`: every segment is
+    /// looked up).
+    pub filters: Option<Filters>,
 }
 
 impl Layer {
@@ -209,10 +213,19 @@ fn open_once(root: &Path, manifest: GenerationManifest, options: &OpenOptions) -
             _ => passwords = None,
         }
     }
+    let filters = Filters::open(root, &manifest, &segments)?;
     let mut segments = segments.into_iter();
     let base = segments.next().ok_or_else(|| inconsistent("no segments".into()))?;
-    let layer =
-        Layer { manifest, root: root.to_path_buf(), others: segments.collect(), live, sources, merges, passwords };
+    let layer = Layer {
+        manifest,
+        root: root.to_path_buf(),
+        others: segments.collect(),
+        live,
+        sources,
+        merges,
+        passwords,
+        filters,
+    };
     base.with_generation(layer)
 }
 
@@ -333,14 +346,28 @@ impl Index {
     }
 
     /// The live rows of every segment that `rows_of` finds in it, as tagged row ids,
-    /// segment after segment (each segment's rows in its own order).
+    /// segment after segment (each segment's rows in its own order). `key` of `kind` is
+    /// what `rows_of` looks up: the segments whose key filter says it is absent are
+    /// skipped.
     pub(crate) fn merged_rows<'a>(
         &'a self,
         layer: &'a Layer,
+        kind: IdentifierKind,
+        key: &[u8],
         rows_of: impl Fn(&'a Index) -> Result<Matches<'a>, LookupError>,
     ) -> Result<Matches<'a>, LookupError> {
+        // Hashed before the base's lookup (the union block is fetched meanwhile), probed
+        // after it.
+        let hashed = layer.filters.as_ref().map(|f| (f, f.hash(kind, key)));
+        let mut probe = None;
         let mut ids = Vec::new();
         for (s, live) in layer.live.iter().enumerate() {
+            if s > 0
+                && let Some((filters, hash)) = hashed
+                && !filters.may_hold(s, probe.get_or_insert_with(|| filters.probe(kind, hash)))
+            {
+                continue;
+            }
             let Some(seg) = self.segment(s) else { continue };
             let matches = rows_of(seg)?;
             if live.hides_nothing() {

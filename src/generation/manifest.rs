@@ -51,6 +51,15 @@ pub struct GenerationManifest {
     pub store: Option<Vec<String>>,
     /// Whether segments carry password files.
     pub passwords: bool,
+    /// The seed of every key filter of the index (16 hex digits; docs/FORMAT.md §10.4),
+    /// set by the first `add` that writes filters. `None`: no filter (an index updated
+    /// before filters existed, or never added to).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter_seed: Option<String>,
+    /// The union filter (`filters/gNNNNNNNN.union`) over the keys of every segment but
+    /// the base, if there is one. A lookup whose key it does not hold reads the base only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub union_filter: Option<String>,
     /// The live sources: catalog metadata with `records`, `pwn_count` and `assets` over
     /// every live record; ascending by id.
     pub sources: Vec<SourceMeta>,
@@ -96,6 +105,11 @@ pub struct SegmentEntry {
     pub build_id: String,
     /// Its row count.
     pub rows: u64,
+    /// Whether it has a key filter, `<name>/keys.filter` (listed in
+    /// [`GenerationManifest::files`]): every segment written by `add` has one, the base
+    /// none.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub filter: bool,
     /// Its deleted rows, if any.
     pub deletes: Option<SegmentDeletes>,
 }
@@ -152,7 +166,21 @@ pub struct HistoryEntry {
     pub records_removed: u64,
 }
 
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
 impl GenerationManifest {
+    /// The filter seed, if the index has filters; a seed that is not 16 hex digits is
+    /// damage.
+    pub(crate) fn filter_seed(&self) -> Result<Option<u64>, String> {
+        let Some(text) = &self.filter_seed else { return Ok(None) };
+        match u64::from_str_radix(text, 16) {
+            Ok(seed) if text.len() == 16 => Ok(Some(seed)),
+            _ => Err(format!("filter_seed '{text}' is not 16 hex digits")),
+        }
+    }
+
     /// Serializes the manifest with its checksum.
     pub fn to_file_text(&self) -> Result<String, serde_json::Error> {
         manifest::envelope_text(self)
@@ -233,6 +261,8 @@ mod tests {
             salt_fingerprint: None,
             store: None,
             passwords: true,
+            filter_seed: None,
+            union_filter: None,
             sources: vec![],
             removed_sources: vec![],
             segments: vec![SegmentEntry {
@@ -241,6 +271,7 @@ mod tests {
                 manifest_xxh3: "0".repeat(16),
                 build_id: "33".repeat(16),
                 rows: 10,
+                filter: false,
                 deletes: None,
             }],
             tombstones: None,

@@ -14,6 +14,7 @@ mod add;
 mod changes;
 mod compact;
 mod error;
+pub(crate) mod filters;
 pub(crate) mod layer;
 pub mod manifest;
 mod remove;

@@ -139,6 +139,7 @@ impl Update {
                 manifest_xxh3: gm::xxh3_hex(text.as_bytes()),
                 build_id: manifest.build_id.clone(),
                 rows: manifest.counts.records,
+                filter: false,
                 deletes: None,
             },
             manifest,
@@ -194,7 +195,7 @@ impl Update {
                 remove_segment_dir(&segments.join(&name))?;
             }
         }
-        for dir in [DELETES_DIR, TOMBSTONES_DIR, CHANGES_DIR] {
+        for dir in [DELETES_DIR, TOMBSTONES_DIR, CHANGES_DIR, super::filters::FILTERS_DIR] {
             let path = self.root.join(dir);
             for (name, is_dir) in list(&path)? {
                 let full = format!("{dir}/{name}");
@@ -300,6 +301,8 @@ fn generation_one(m: &Manifest, text: &str) -> GenerationManifest {
         salt_fingerprint: m.salt_fingerprint.clone(),
         store,
         passwords: m.counts.password_sha1.is_some(),
+        filter_seed: None,
+        union_filter: None,
         sources: m.sources.clone(),
         removed_sources: Vec::new(),
         segments: vec![SegmentEntry {
@@ -308,6 +311,7 @@ fn generation_one(m: &Manifest, text: &str) -> GenerationManifest {
             manifest_xxh3: gm::xxh3_hex(text.as_bytes()),
             build_id: m.build_id.clone(),
             rows: m.counts.records,
+            filter: false,
             deletes: None,
         }],
         tombstones: None,

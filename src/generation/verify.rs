@@ -2,10 +2,11 @@
 //! checked against the generation's), then every generation-level file (size, checksum,
 //! frame, structure).
 
+use super::filters::segment_filter_name;
 use super::manifest::{GenerationManifest, ROOT_MANIFEST, ROOT_SEGMENT, xxh3_hex};
 use super::update::{CHANGES_DIR, DELETES_DIR, LOCK_FILE, SEGMENTS_DIR, TOMBSTONES_DIR};
 use crate::format::manifest::{self as im, Manifest};
-use crate::format::{FileView, Kind, changes, deletes, passwords, tombstones};
+use crate::format::{FileView, Kind, changes, deletes, filter, passwords, tombstones};
 use crate::index::{VerifyReport, verify_segment};
 use crate::keymode::HashMode;
 use crate::mmap::{Access, Bytes};
@@ -21,7 +22,11 @@ pub(crate) const LAYER: &[&str] =
 /// Adds to `report` everything wrong with generation `g` of the index at `root`.
 pub(crate) fn verify_generation(root: &Path, g: &GenerationManifest, report: &mut VerifyReport) {
     let mut rows_of = Vec::with_capacity(g.segments.len());
-    for entry in &g.segments {
+    // Each key of a segment after the base must be in its own filter and in the union
+    // (the files themselves are checked with the other layer files below).
+    let union =
+        g.union_filter.as_deref().and_then(|name| Some((name, filter_reader(root, g, name, filter::UNION_KIND)?)));
+    for (s, entry) in g.segments.iter().enumerate() {
         let prefix = if entry.name == ROOT_SEGMENT { String::new() } else { format!("{}/", entry.name) };
         let Ok(rel) = super::layer::relative(&entry.manifest) else {
             report
@@ -56,8 +61,22 @@ pub(crate) fn verify_generation(root: &Path, g: &GenerationManifest, report: &mu
         }
         rows_of.push((entry.name.clone(), manifest.counts.records));
         let dir = if entry.name == ROOT_SEGMENT { root.to_path_buf() } else { root.join(&entry.name) };
-        let ignore: &[&str] = if entry.name == ROOT_SEGMENT { LAYER } else { &[] };
-        if let Err(e) = verify_segment(&dir, manifest, &prefix, ignore, report) {
+        // A segment's key filter is a file of the generation (its checksum is in the
+        // generation manifest's `files`), not of the segment's own manifest.
+        let ignore: &[&str] = match (entry.name == ROOT_SEGMENT, entry.filter) {
+            (true, _) => LAYER,
+            (false, true) => &[filter::SEGMENT_FILE_NAME],
+            (false, false) => &[],
+        };
+        let own_name = segment_filter_name(&entry.name);
+        let own = entry.filter.then(|| filter_reader(root, g, &own_name, filter::SEGMENT_KIND)).flatten();
+        let mut filters: Vec<(&str, &filter::FilterReader)> = Vec::new();
+        if s > 0 {
+            // The first segment is the base: in no filter.
+            filters.extend(own.as_ref().map(|f| (own_name.as_str(), f)));
+            filters.extend(union.as_ref().map(|(name, f)| (*name, f)));
+        }
+        if let Err(e) = verify_segment(&dir, manifest, &prefix, ignore, &filters, report) {
             report.problems.push(format!("{prefix}{e}"));
         }
     }
@@ -94,6 +113,15 @@ pub(crate) fn verify_generation(root: &Path, g: &GenerationManifest, report: &mu
     }
 }
 
+/// Key filter `name` of generation `g`, if it reads as one (a damaged one is reported
+/// with the other layer files).
+fn filter_reader(root: &Path, g: &GenerationManifest, name: &str, kind: Kind) -> Option<filter::FilterReader> {
+    let seed = g.filter_seed().ok()??;
+    let bytes = Bytes::map_path(&root.join(super::layer::relative(name).ok()?), Access::Random, false).ok()?;
+    let view = FileView::parse_version(name, bytes, kind, crate::format::FORMAT_VERSION).ok()?;
+    filter::FilterReader::new(view, seed).ok()
+}
+
 /// The frame, footer checksum and structure of generation-level file `name`.
 fn check_generation_file(
     g: &GenerationManifest,
@@ -111,6 +139,10 @@ fn check_generation_file(
         tombstones::KIND
     } else if name.ends_with(".chg") {
         changes::KIND
+    } else if name.ends_with(&format!("/{}", filter::SEGMENT_FILE_NAME)) {
+        filter::SEGMENT_KIND
+    } else if name.ends_with(".union") {
+        filter::UNION_KIND
     } else {
         return Err(crate::format::FormatError::damaged(name, "not a file kind of the generation layer"));
     };
@@ -128,6 +160,11 @@ fn check_generation_file(
         tombstones::TombstonesReader::new(view, key_width)?.verify()
     } else if kind == changes::KIND {
         changes::ChangesReader::new(view, key_width)?.verify()
+    } else if kind == filter::SEGMENT_KIND || kind == filter::UNION_KIND {
+        let seed = g.filter_seed().ok().flatten().ok_or_else(|| {
+            crate::format::FormatError::damaged(name, "a key filter, but manifest.json has no valid filter_seed")
+        })?;
+        filter::FilterReader::new(view, seed)?.verify()
     } else {
         let k = if name.ends_with(".pws1") { PasswordHashKind::Sha1 } else { PasswordHashKind::Ntlm };
         passwords::PasswordFileReader::new(view, k)?.verify()

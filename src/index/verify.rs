@@ -6,6 +6,7 @@
 use super::{IndexFiles, OpenError, RecordFiles, parse_manifest_meta, read_manifest};
 use crate::asset::AssetSet;
 use crate::format::column::ColumnReader;
+use crate::format::filter::FilterReader;
 use crate::format::manifest::Manifest;
 use crate::format::rows::RowsReader;
 use crate::format::{FileView, FormatError, index_files, manifest, optional_index_files};
@@ -61,18 +62,20 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, OpenError> {
     };
     // The writer lock of `add`, `remove` and `compact`, and what one of them killed
     // before its first publish left behind: the update layer, not the index.
-    verify_segment(dir, manifest, "", crate::generation::VERIFY_LAYER, &mut report)?;
+    verify_segment(dir, manifest, "", crate::generation::VERIFY_LAYER, &[], &mut report)?;
     Ok(report)
 }
 
 /// Checks one index directory (a whole index, or one segment of an updated index)
 /// against `manifest`, adding its findings to `report` with `prefix` before each file
 /// name. `ignore` names entries of the directory that belong to the generation layer.
+/// `filters` (file name, reader): key filters that must hold every key of the segment.
 pub(crate) fn verify_segment(
     dir: &Path,
     manifest: Manifest,
     prefix: &str,
     ignore: &[&str],
+    filters: &[(&str, &FilterReader)],
     report: &mut VerifyReport,
 ) -> Result<(), OpenError> {
     let problems_before = report.problems.len();
@@ -116,6 +119,12 @@ pub(crate) fn verify_segment(
         Ok(index) => {
             if let Err(e) = verify_structure(&index) {
                 report.problems.push(format!("{prefix}{e}"));
+                return Ok(());
+            }
+            for (name, filter) in filters {
+                if let Err(e) = keys_in_filter(&index, name, filter) {
+                    report.problems.push(e.to_string());
+                }
             }
         }
         Err(e) => report.problems.push(format!("{prefix}{e}")),
@@ -143,6 +152,27 @@ fn check_file(
     let version = u16::try_from(version).unwrap_or(u16::MAX);
     let view = FileView::parse_version(name, bytes.clone(), *kind, version).map_err(|e| e.to_string())?;
     view.verify_checksum().map_err(|e| e.to_string())
+}
+
+/// Every key of the segment `files` must be in `filter` (file `name`): a filter that
+/// lost a key's bits would turn its hits into misses.
+fn keys_in_filter(files: &IndexFiles, name: &str, filter: &FilterReader) -> Result<(), FormatError> {
+    use crate::index::IdentifierKind::{Email, Username};
+    for (kind, what, map) in [(Email, "e-mail", &files.email_map), (Username, "username", &files.username_map)] {
+        let mut keys = map.ordered_keys();
+        for ordinal in 0..map.len() {
+            if !filter.may_contain(kind, crate::format::filter::hash(kind, keys.key(ordinal)?, filter.seed())) {
+                return Err(FormatError::damaged(
+                    name,
+                    format!(
+                        "{what} key {ordinal} of segment {} is not in the filter: the filter is damaged",
+                        files.dir.display()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn verify_structure(files: &IndexFiles) -> Result<(), FormatError> {

@@ -360,7 +360,7 @@ pub(crate) fn print_generation(dir: &Path, g: &breachdex::GenerationManifest, js
     let layer: u64 = g.files.iter().map(|f| f.size).sum();
     total += layer;
     outln!(
-        "layer files    {} ({}: deletions, subtractions, suppressed keys, change feed)",
+        "layer files    {} ({}: deletions, subtractions, suppressed keys, change feed, key filters)",
         g.files.len(),
         super::human_bytes(layer)
     );

@@ -58,6 +58,11 @@ struct Args {
     rounds: usize,
     /// `--indexes` without the `records` measurement (checks only).
     records_off: bool,
+    /// `--indexes`: hits also taken from other generator seeds' identity pools (`SEED:N`,
+    /// N distinct identities), e.g. the dumps of small segments added to a base.
+    segment_hits: Vec<(u64, u64)>,
+    /// `--indexes`: skip the batch measurement.
+    batch_off: bool,
 }
 
 fn parse_args() -> Args {
@@ -76,6 +81,8 @@ fn parse_args() -> Args {
         identities: None,
         rounds: 3,
         records_off: false,
+        segment_hits: Vec::new(),
+        batch_off: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -100,6 +107,16 @@ fn parse_args() -> Args {
             "--indexes" => a.indexes = val().split(',').map(PathBuf::from).collect(),
             "--twins" => a.twins = true,
             "--no-records" => a.records_off = true,
+            "--no-batch" => a.batch_off = true,
+            "--segment-hits" => {
+                a.segment_hits = val()
+                    .split(',')
+                    .map(|p| {
+                        let (seed, n) = p.split_once(':').expect("--segment-hits SEED:N[,SEED:N...]");
+                        (seed.parse().expect("seed"), n.replace('_', "").parse().expect("identities"))
+                    })
+                    .collect()
+            }
             "--identities" => a.identities = Some(val().replace('_', "").parse().expect("--identities N")),
             "--rounds" => a.rounds = val().parse().expect("--rounds R"),
             "-h" | "--help" => {
@@ -107,7 +124,7 @@ fn parse_args() -> Args {
                     "compare --records N --out DIR [--modes plain,xxh3-64,...] [--lookups K] [--dataset DIR] \
                      [--batch-secs S] [--no-cold] [--memory SIZE] [--breachdex-only]\n       \
                      compare --indexes DIR[,DIR...] --identities N --out DIR [--twins] [--no-records] \
-                     [--lookups K] [--rounds R] [--batch-secs S]\n       \
+                     [--no-batch] [--segment-hits SEED:N,...] [--lookups K] [--rounds R] [--batch-secs S]\n       \
                      compare --accelerated-index DIR ... (= --indexes DIR --twins)"
                 );
                 std::process::exit(0);
@@ -182,6 +199,35 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
     }
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)]
+}
+
+/// The index's open options: the bench salt for a hashed index.
+fn open_options(dir: &Path) -> OpenOptions {
+    let mode = match breachdex::read_root_manifest(dir).expect("manifest") {
+        breachdex::RootManifest::Index(m) => m.hash_mode,
+        breachdex::RootManifest::Generation(g) => g.hash_mode,
+    };
+    match mode.as_str() {
+        "plain" => OpenOptions::default(),
+        _ => OpenOptions::with_salt(Salt::new(SALT.to_vec()).expect("bench salt")),
+    }
+}
+
+/// `k` hit keys spread evenly over the identity pools of `pools` (`(seed, identities)`:
+/// the generator's identities of another seed, e.g. the dumps of added segments),
+/// shuffled.
+fn segment_hit_keys(k: usize, pools: &[(u64, u64)]) -> Vec<String> {
+    if pools.is_empty() {
+        return Vec::new();
+    }
+    let per = k.div_ceil(pools.len()) as u64;
+    let mut keys: Vec<String> = pools
+        .iter()
+        .flat_map(|&(seed, n)| (0..per.min(n)).map(move |i| identity_email(seed, i * n / per.min(n).max(1) % n.max(1))))
+        .take(k)
+        .collect();
+    shuffle(&mut keys, 0x6A09_E667_F3BC_C908);
+    keys
 }
 
 /// The lookup keys of a run: `k` hits spread over the identity pool, `k` misses, and
@@ -543,6 +589,12 @@ fn dataset(args: &Args) -> (PathBuf, u64) {
 /// Reads a file through once in 1 MiB chunks (page cache warm, no big allocation).
 fn warm_pages(path: &Path) {
     use std::io::Read;
+    if path.is_dir() {
+        for e in std::fs::read_dir(path).expect("read dir for warming").flatten() {
+            warm_pages(&e.path());
+        }
+        return;
+    }
     let mut f = std::fs::File::open(path).expect("open for warming");
     let mut buf = vec![0u8; 1 << 20];
     while f.read(&mut buf).expect("read for warming") > 0 {}
@@ -607,7 +659,14 @@ fn indexes_ab(args: &Args) {
     let mut systems: Vec<(String, PathBuf)> = Vec::new();
     let mut twins = Vec::new();
     for (i, dir) in args.indexes.iter().enumerate() {
-        let manifest = breachdex::read_manifest(dir).expect("manifest");
+        let manifest = match breachdex::read_root_manifest(dir).expect("manifest") {
+            breachdex::RootManifest::Index(m) => *m,
+            breachdex::RootManifest::Generation(g) => {
+                let label = format!("{} (generation {}, {} segments)", dir.display(), g.generation, g.segments.len());
+                systems.push((label, dir.clone()));
+                continue;
+            }
+        };
         let accelerated = manifest.files.iter().any(|f| f.name.ends_with(".fpt"));
         let label = format!(
             "{} (v{}{})",
@@ -637,13 +696,11 @@ fn indexes_ab(args: &Args) {
 
     let k = args.lookups;
     let (hits, misses, mixed) = lookup_keys(k, identities);
+    let segment_hits = segment_hit_keys(k, &args.segment_hits);
     for (_, dir) in &systems {
-        for e in std::fs::read_dir(dir).expect("read index").flatten() {
-            warm_pages(&e.path());
-        }
+        warm_pages(dir);
     }
-    let opened: Vec<Bdx> =
-        systems.iter().map(|(_, d)| Bdx(Index::open(d, &OpenOptions::default()).expect("open"))).collect();
+    let opened: Vec<Bdx> = systems.iter().map(|(_, d)| Bdx(Index::open(d, &open_options(d)).expect("open"))).collect();
     #[derive(Default, Clone)]
     struct R {
         med: f64,
@@ -656,13 +713,27 @@ fn indexes_ab(args: &Args) {
         checksum: u64,
     }
     let mut runs: Vec<Vec<(M, R)>> = vec![Vec::new(); systems.len()];
+    // Per index and round: segment hits (median, p99, checksum).
+    let mut seg_runs: Vec<Vec<(f64, f64, (u64, u64))>> = vec![Vec::new(); systems.len()];
     for round in 0..args.rounds {
         for (i, (name, d)) in systems.iter().enumerate() {
             let mut m = M { name: name.to_string(), ..M::default() };
-            m.open_ns = Some(median_open(|| Index::open(d, &OpenOptions::default()).expect("open").len()));
+            m.open_ns = Some(median_open(|| Index::open(d, &open_options(d)).expect("open").len()));
             latency(&opened[i], &hits, &misses, &mut m);
-            m.batch1 = batch(&opened[i], &mixed, 1, args.batch_secs);
-            m.batch2 = batch(&opened[i], &mixed, 2, args.batch_secs);
+            if !segment_hits.is_empty() {
+                let mut c = opened[i].checker();
+                for key in &segment_hits {
+                    black_box(c(key));
+                }
+                let (t, sum) = time_each(&mut c, &segment_hits);
+                let found = segment_hits.iter().filter(|key| c(key).1 > 0).count();
+                assert_eq!(found, segment_hits.len(), "{name}: a segment hit key is not in the index");
+                seg_runs[i].push((percentile(&t, 0.5) as f64, percentile(&t, 0.99) as f64, sum));
+            }
+            if !args.batch_off {
+                m.batch1 = batch(&opened[i], &mixed, 1, args.batch_secs);
+                m.batch2 = batch(&opened[i], &mixed, 2, args.batch_secs);
+            }
             let r = if args.records_off {
                 R::default()
             } else {
@@ -679,8 +750,16 @@ fn indexes_ab(args: &Args) {
                 }
             };
             eprintln!(
-                "compare: round {round} {name}: hit {:.0} ns (p99 {:.0}), miss {:.0} ns, batch {:.0}/{:.0} checks/s, records {:.0} ns (p99 {:.0})",
-                m.hit_med, m.hit_p99, m.miss_med, m.batch1, m.batch2, r.med, r.p99
+                "compare: round {round} {name}: hit {:.0} ns (p99 {:.0}), segment hit {:.0} ns, miss {:.0} ns (p99 {:.0}), batch {:.0}/{:.0} checks/s, records {:.0} ns (p99 {:.0})",
+                m.hit_med,
+                m.hit_p99,
+                seg_runs[i].last().map_or(0.0, |x| x.0),
+                m.miss_med,
+                m.miss_p99,
+                m.batch1,
+                m.batch2,
+                r.med,
+                r.p99
             );
             runs[i].push((m, r));
         }
@@ -688,6 +767,11 @@ fn indexes_ab(args: &Args) {
     let reference = (runs[0][0].0.checksum, runs[0][0].1.checksum, runs[0][0].1.returned);
     for (m, r) in runs.iter().flatten() {
         assert_eq!((m.checksum, r.checksum, r.returned), reference, "{} disagrees on the hit keys", m.name);
+    }
+    for (i, per_round) in seg_runs.iter().enumerate() {
+        for x in per_round {
+            assert_eq!(x.2, seg_runs[0][0].2, "{} disagrees on the segment hit keys", systems[i].0);
+        }
     }
     let med = |v: &mut Vec<f64>| {
         v.sort_by(|a, b| a.total_cmp(b));
@@ -706,17 +790,24 @@ fn indexes_ab(args: &Args) {
         breachdex::MAX_PAGE,
         args.rounds
     ));
-    out.push_str("| index | open | check hit, median | hit p99 | check miss, median | batch, 1 thread | batch, 2 threads | records, median | records p99 | records (≤ 10 records), median | records, full page, median |\n");
-    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    out.push_str("| index | open | check hit, median | hit p99 | check segment hit, median | segment hit p99 | check miss, median | miss p99 | batch, 1 thread | batch, 2 threads | records, median | records p99 | records (≤ 10 records), median | records, full page, median |\n");
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (i, (name, _)) in systems.iter().enumerate() {
         let r = &runs[i];
         let col = |f: &dyn Fn(&(M, R)) -> f64| med(&mut r.iter().map(f).collect());
+        let seg = |f: &dyn Fn(&(f64, f64, (u64, u64))) -> f64| match seg_runs[i].is_empty() {
+            true => 0.0,
+            false => med(&mut seg_runs[i].iter().map(f).collect()),
+        };
         out.push_str(&format!(
-            "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             fmt_ns(col(&|x| x.0.open_ns.unwrap_or(0.0))),
             fmt_ns(col(&|x| x.0.hit_med)),
             fmt_ns(col(&|x| x.0.hit_p99)),
+            fmt_ns(seg(&|x| x.0)),
+            fmt_ns(seg(&|x| x.1)),
             fmt_ns(col(&|x| x.0.miss_med)),
+            fmt_ns(col(&|x| x.0.miss_p99)),
             fmt_rate(col(&|x| x.0.batch1)),
             fmt_rate(col(&|x| x.0.batch2)),
             fmt_ns(col(&|x| x.1.med)),
