@@ -223,3 +223,37 @@ fn the_union_filter_grows_past_its_capacity_and_compaction_drops_the_filters() {
     let report = verify(&dir).unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);
 }
+
+#[test]
+fn a_segment_added_to_an_accelerated_index_is_accelerated_and_answers_as_a_fresh_build() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let sample_dir = repo().join("testdata/sample");
+    let sample = sources_of(&sample_dir.join("catalog.json"));
+    let accelerated = |catalog: &Catalog, dir: &Path| {
+        let options = BuildOptions {
+            threads: Some(1),
+            source_date_epoch: Some(EPOCH),
+            rejects_path: Some(t.join("build.rejects")),
+            accelerator: true,
+            ..Default::default()
+        };
+        build_index(catalog, dir, &options).unwrap();
+    };
+    let dir = t.join("index");
+    accelerated(&catalog(t, "sample", &sample_dir, sample.clone()), &dir);
+    let mut all = sample;
+    let mut texts = sample_texts();
+    for id in [900, 901] {
+        let source = small_source(t, id, 12);
+        add(&dir, &catalog(t, &format!("add{id}"), t, vec![source.clone()]), t);
+        all.push(source);
+        texts.extend([format!("u{id}-0@filters.example"), format!("nick{id}x11"), format!("u{id}-12@filters.example")]);
+    }
+    let segment = breachdex::read_manifest(&dir.join("segments/g00000003")).unwrap();
+    assert!(segment.files.iter().any(|f| f.name.ends_with(".fpt")), "{:?}", segment.files);
+    assert!(verify(&dir).unwrap().is_ok());
+    let fresh = t.join("fresh");
+    accelerated(&catalog(t, "all", &sample_dir, all), &fresh);
+    same_answers(&dir, &fresh, &texts);
+}

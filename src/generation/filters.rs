@@ -40,7 +40,7 @@ fn capacity(blocks_log2: u32) -> u64 {
 /// The (e-mail, username) key counts of a segment.
 fn key_counts(segment: &Index) -> Result<(u64, u64), UpdateError> {
     let parts = segment.segment_parts().ok_or_else(super::update::not_v2)?;
-    Ok((parts.email_map.len() as u64, parts.username_map.len() as u64))
+    Ok((parts.email_map.len(), parts.username_map.len()))
 }
 
 /// Inserts every key of `segment` into `builder`.
@@ -210,8 +210,7 @@ impl Filters {
                 false => Ok(None),
             };
         };
-        let keys =
-            |index: &Index| index.segment_parts().map_or(0, |p| p.email_map.len() as u64 + p.username_map.len() as u64);
+        let keys = |index: &Index| index.segment_parts().map_or(0, |p| p.email_map.len() + p.username_map.len());
         let mut filters = Vec::with_capacity(segments.len());
         let mut union_keys = 0u64;
         for (s, (entry, index)) in manifest.segments.iter().zip(segments).enumerate() {

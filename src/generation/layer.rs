@@ -17,6 +17,7 @@ use crate::format::manifest::{Manifest, ManifestError};
 use crate::format::passwords::{self as password_files, PasswordFileReader, PasswordFiles, PasswordPart};
 use crate::format::rows::RowId;
 use crate::format::{FileView, Kind};
+use crate::index::batch::{BATCH_GROUP, Located};
 use crate::index::{IdentifierKind, Index, LookupError, Matches, OpenError, OpenOptions, SourceInfo, source_infos};
 use crate::mmap::{Access, Bytes};
 use crate::password::PasswordHashKind;
@@ -345,34 +346,28 @@ impl Index {
         }
     }
 
-    /// The live rows of every segment that `rows_of` finds in it, as tagged row ids,
-    /// segment after segment (each segment's rows in its own order). `key` of `kind` is
-    /// what `rows_of` looks up: the segments whose key filter says it is absent are
-    /// skipped.
+    /// The live rows of `key` of `kind` in every segment, as tagged row ids, segment
+    /// after segment (each segment's rows in its own order). The segments whose key
+    /// filter says the key is absent are skipped; the others are looked up together,
+    /// step by step, so that their memory misses overlap (see
+    /// [`Index::rows_in_segments`]).
     pub(crate) fn merged_rows<'a>(
         &'a self,
         layer: &'a Layer,
         kind: IdentifierKind,
         key: &[u8],
-        rows_of: impl Fn(&'a Index) -> Result<Matches<'a>, LookupError>,
     ) -> Result<Matches<'a>, LookupError> {
-        // Hashed before the base's lookup (the union block is fetched meanwhile), probed
-        // after it.
+        // The union block is fetched while the base's lookup starts (or, an FST walked
+        // without an accelerator, runs whole), then probed.
         let hashed = layer.filters.as_ref().map(|f| (f, f.hash(kind, key)));
-        let mut probe = None;
+        let base = self.start_lookup(kind, key)?;
+        let probe = hashed.map(|(filters, hash)| (filters, filters.probe(kind, hash)));
         let mut ids = Vec::new();
-        for (s, live) in layer.live.iter().enumerate() {
-            if s > 0
-                && let Some((filters, hash)) = hashed
-                && !filters.may_hold(s, probe.get_or_insert_with(|| filters.probe(kind, hash)))
-            {
-                continue;
-            }
-            let Some(seg) = self.segment(s) else { continue };
-            let matches = rows_of(seg)?;
+        let mut keep = |s: usize, seg: &Index, matches: Matches<'_>| -> Result<(), LookupError> {
+            let Some(live) = layer.live.get(s) else { return Ok(()) };
             if live.hides_nothing() {
                 ids.extend(matches.map(|row| tag(s, row)));
-                continue;
+                return Ok(());
             }
             for row in matches {
                 if let Some(d) = &live.deleted
@@ -386,7 +381,37 @@ impl Index {
                 }
                 ids.push(tag(s, row));
             }
+            Ok(())
+        };
+        // Only the base may hold the key (a miss, or a key of the base alone): no group.
+        let only_base = match &probe {
+            Some((filters, probe)) => (1..layer.live.len()).all(|s| !filters.may_hold(s, probe)),
+            None => layer.live.len() == 1,
+        };
+        if only_base {
+            if let Some(ordinal) = self.finish_lookup(kind, key, base)? {
+                keep(0, self, self.matches_at(kind, ordinal)?)?;
+            }
+            return Ok(Matches::list(ids));
         }
+        // The segments that may hold the key, looked up a group at a time.
+        let mut group = [(0, self, Located::Start); BATCH_GROUP];
+        let mut len = 0;
+        for s in 0..layer.live.len() {
+            if let Some((filters, probe)) = &probe
+                && !filters.may_hold(s, probe)
+            {
+                continue;
+            }
+            let (Some(seg), Some(slot)) = (self.segment(s), group.get_mut(len)) else { continue };
+            *slot = (s, seg, if s == 0 { base } else { Located::Start });
+            len += 1;
+            if len == BATCH_GROUP {
+                Index::rows_in_segments(&group, kind, key, &mut keep)?;
+                len = 0;
+            }
+        }
+        Index::rows_in_segments(group.get(..len).unwrap_or_default(), kind, key, &mut keep)?;
         Ok(Matches::list(ids))
     }
 

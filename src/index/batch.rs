@@ -58,7 +58,7 @@ impl KeyBuf<'_> {
 
 /// Where a key map lookup stands between steps.
 #[derive(Copy, Clone)]
-enum Located {
+pub(crate) enum Located {
     /// Not started, or a map that is searched in one step (FST).
     Start,
     /// The bucket of a sorted key column (`None`: a key of the wrong width).
@@ -67,6 +67,8 @@ enum Located {
     Fingerprint(Option<FingerprintSpan>),
     /// Found at this ordinal.
     Found(u64),
+    /// Not in the map.
+    Absent,
 }
 
 /// One query of a group on its way through the steps.
@@ -105,6 +107,7 @@ impl KeyMapReader {
     fn finish(&self, key: &[u8], at: Located) -> Result<Option<u64>, FormatError> {
         match (self, at) {
             (_, Located::Found(ordinal)) => Ok(Some(ordinal)),
+            (_, Located::Absent) => Ok(None),
             (KeyMapReader::Sorted(m), Located::Bucket(Some(span))) => Ok(m.search_span(key, span)),
             (KeyMapReader::Sorted(_), Located::Bucket(None)) => Ok(None),
             (KeyMapReader::Fst(m), Located::Fingerprint(span)) => m.finish_span(key, span),
@@ -221,6 +224,95 @@ impl Index {
                 },
             });
         }
+    }
+
+    /// The first steps of a lookup of `key` of `kind`, to be finished by
+    /// [`Index::rows_in_segments`]: the directory entry read and the bucket prefetched
+    /// (a sorted key column, or a plain key map's accelerator), or, for an FST walked
+    /// without an accelerator, the whole lookup.
+    #[inline]
+    pub(crate) fn start_lookup(&self, kind: IdentifierKind, key: &[u8]) -> Result<Located, FormatError> {
+        let map = self.key_map(kind);
+        map.prefetch_start(key);
+        match map.locate(key)? {
+            Located::Fingerprint(None) => Ok(map.lookup(key)?.map_or(Located::Absent, Located::Found)),
+            located => Ok(located),
+        }
+    }
+
+    /// The rows of `key` of `kind` in each of `segments` (segment number, segment, the
+    /// step its lookup has reached: [`Located::Start`] if none; at most [`BATCH_GROUP`]
+    /// are read), walked through the steps of the batch path
+    /// together, so that the segments' memory misses overlap. Calls `each` with the same
+    /// rows as each segment's own lookup, in the order of `segments`, for the segments
+    /// that have the key.
+    pub(crate) fn rows_in_segments<'i>(
+        segments: &[(usize, &'i Index, Located)],
+        kind: IdentifierKind,
+        key: &[u8],
+        mut each: impl FnMut(usize, &'i Index, Matches<'i>) -> Result<(), LookupError>,
+    ) -> Result<(), LookupError> {
+        let group = segments.get(..BATCH_GROUP).unwrap_or(segments);
+        let mut at = [Located::Start; BATCH_GROUP];
+        for ((_, seg, started), at) in group.iter().zip(at.iter_mut()) {
+            *at = *started;
+            if matches!(started, Located::Start) {
+                seg.key_map(kind).prefetch_start(key);
+            }
+        }
+        for ((_, seg, _), at) in group.iter().zip(at.iter_mut()) {
+            if matches!(at, Located::Start) {
+                *at = seg.key_map(kind).locate(key)?;
+            }
+        }
+        let mut found = [None; BATCH_GROUP];
+        for (((_, seg, _), at), found) in group.iter().zip(at).zip(found.iter_mut()) {
+            *found = seg.key_map(kind).finish(key, at)?;
+            if let Some(ordinal) = *found {
+                let files = &seg.inner.files;
+                match kind {
+                    IdentifierKind::Email => files.email_ranges.prefetch(ordinal),
+                    IdentifierKind::Username => files.username_postings.prefetch(ordinal),
+                }
+            }
+        }
+        for (&(s, seg, _), found) in group.iter().zip(found) {
+            if let Some(ordinal) = found {
+                each(s, seg, seg.matches_at(kind, ordinal)?)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The rows of the key at `ordinal` of the `kind` key map, their first lines
+    /// prefetched (the last step of a lookup).
+    #[inline]
+    pub(crate) fn matches_at(&self, kind: IdentifierKind, ordinal: u64) -> Result<Matches<'_>, LookupError> {
+        let files = &self.inner.files;
+        Ok(match kind {
+            IdentifierKind::Email => {
+                let rows = files.email_ranges.rows(ordinal)?;
+                files.records.prefetch(rows.clone(), ROW_LINES);
+                Matches(MatchesInner::Range(rows))
+            }
+            IdentifierKind::Username => {
+                let list = files.username_postings.rows(ordinal)?;
+                list.prefetch(1);
+                Matches(MatchesInner::Postings(list))
+            }
+        })
+    }
+
+    /// The ordinal of `key` of `kind` whose lookup reached `at` (see
+    /// [`Index::start_lookup`]).
+    #[inline]
+    pub(crate) fn finish_lookup(
+        &self,
+        kind: IdentifierKind,
+        key: &[u8],
+        at: Located,
+    ) -> Result<Option<u64>, FormatError> {
+        self.key_map(kind).finish(key, at)
     }
 
     /// The rows of every query, in order: the same results as [`Index::lookup`] on each

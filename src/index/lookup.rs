@@ -228,7 +228,7 @@ impl Index {
     #[inline]
     pub(super) fn email_rows(&self, key: &[u8]) -> Result<Matches<'_>, LookupError> {
         match self.merged() {
-            Some(layer) => self.merged_rows(layer, IdentifierKind::Email, key, |seg| seg.email_rows_local(key)),
+            Some(layer) => self.merged_rows(layer, IdentifierKind::Email, key),
             None => self.email_rows_local(key),
         }
     }
@@ -237,7 +237,7 @@ impl Index {
     #[inline]
     pub(super) fn username_rows(&self, key: &[u8]) -> Result<Matches<'_>, LookupError> {
         match self.merged() {
-            Some(layer) => self.merged_rows(layer, IdentifierKind::Username, key, |seg| seg.username_rows_local(key)),
+            Some(layer) => self.merged_rows(layer, IdentifierKind::Username, key),
             None => self.username_rows_local(key),
         }
     }
