@@ -158,9 +158,10 @@ pub(crate) fn drop_filters(next: &mut GenerationManifest) {
     }
 }
 
-/// Maps filter `name` of generation `manifest` and checks it whole: frame, size, seed,
-/// checksum and bit count. A filter is small beside its segment, and a damaged one
-/// would turn hits into misses, so open pays for its checksum.
+/// Maps filter `name` of generation `manifest` and checks it: frame, size, seed and the
+/// checksum of the whole file. A filter is small beside its segment, and a damaged one
+/// would turn hits into misses, so open pays for its checksum (`verify` also counts its
+/// bits and walks the segments' keys).
 fn open_filter(
     root: &Path,
     manifest: &GenerationManifest,
@@ -170,7 +171,7 @@ fn open_filter(
 ) -> Result<FilterReader, OpenError> {
     let view = super::layer::open_generation_file(root, manifest, name, kind)?;
     let reader = FilterReader::new(view, seed)?;
-    reader.verify()?;
+    reader.verify_checksum()?;
     Ok(reader)
 }
 
@@ -194,8 +195,8 @@ pub(crate) struct Probe {
 
 impl Filters {
     /// Opens the filters of `manifest` (`segments`: its segments, open, base first), or
-    /// `None` when it has none. A filter is checked whole (see [`open_filter`]) and its
-    /// key count against its segments': damage is an error naming the file.
+    /// `None` when it has none. Each filter is checked (see [`open_filter`]) and its key
+    /// count against its segments': damage is an error naming the file.
     pub(crate) fn open(
         root: &Path,
         manifest: &GenerationManifest,
