@@ -36,7 +36,7 @@
 //! attempt cut short by a crash is made again).
 
 use crate::engine;
-use crate::error::{ApiError, AppPath, JsonBody};
+use crate::error::{ApiError, AppPath, AppQuery, JsonBody};
 use crate::routes::Caller;
 use crate::ssrf::{self, CheckedUrl, UrlPolicy};
 use crate::state::AppState;
@@ -272,7 +272,40 @@ pub async fn delete(
     Caller(key): Caller,
     AppPath(id): AppPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    let org = key.org.to_string();
+    delete_one(&state, key.org.to_string(), id).await
+}
+
+/// The id of `DELETE /api/v1/webhooks/?id=…`.
+#[derive(Debug, Deserialize)]
+pub struct DeleteQuery {
+    /// The webhook's id.
+    pub id: Option<String>,
+}
+
+/// `DELETE /api/v1/webhooks/` with the webhook's id in the query (`?id=whk_…`) or in a
+/// JSON body (`{"id": "whk_…"}`): the same as `DELETE /api/v1/webhooks/{id}/`, for
+/// clients that remove on the collection's path.
+pub async fn delete_on_collection(
+    State(state): State<AppState>,
+    Caller(key): Caller,
+    AppQuery(query): AppQuery<DeleteQuery>,
+    body: axum::body::Bytes,
+) -> Result<StatusCode, ApiError> {
+    #[derive(Deserialize)]
+    struct Body {
+        id: String,
+    }
+    let id = match query.id {
+        Some(id) => id,
+        None if body.iter().all(u8::is_ascii_whitespace) => {
+            return Err(ApiError::field("id", "name the webhook to delete: ?id=whk_… or the body {\"id\": \"whk_…\"}"));
+        }
+        None => JsonBody(body).parse::<Body>()?.id,
+    };
+    delete_one(&state, key.org.to_string(), id).await
+}
+
+async fn delete_one(state: &AppState, org: String, id: String) -> Result<StatusCode, ApiError> {
     let store = state.0.store.clone();
     let wanted = id.clone();
     let now = engine::now_unix();

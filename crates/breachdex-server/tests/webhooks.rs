@@ -136,6 +136,24 @@ fn webhooks_are_registered_listed_deleted_and_scoped_to_their_organization() {
     assert_eq!(r.status, 404, "deleted once");
     assert_eq!(server.get("/api/v1/webhooks/", &k).json()["count"], 1);
 
+    // Removal on the collection's path: the id in the query or in a JSON body.
+    let b = server.get("/api/v1/webhooks/", &k).json()["webhooks"][0]["id"].as_str().unwrap().to_string();
+    let r = request(server.addr, "DELETE", "/api/v1/webhooks/", &[("x-api-key", &k)], b"");
+    assert_eq!((r.status, r.error_code().as_str(), field_of(&r).as_str()), (400, "validation_error", "id"));
+    let r = request(server.addr, "DELETE", &format!("/api/v1/webhooks/?id={b}"), &[("x-api-key", &other)], b"");
+    assert_eq!((r.status, r.error_code().as_str()), (404, "not_found"), "another organization's");
+    let body = json!({"id": b}).to_string();
+    let json_headers = [("x-api-key", k.as_str()), ("content-type", "application/json")];
+    let r = request(server.addr, "DELETE", "/api/v1/webhooks/", &json_headers, body.as_bytes());
+    assert_eq!((r.status, r.body.len()), (204, 0));
+    assert_eq!(server.get("/api/v1/webhooks/", &k).json()["count"], 0);
+    let c = register(&server, &k, &receiver.url("c"), &["alert.triggered"]).json()["id"].as_str().unwrap().to_string();
+    let r = request(server.addr, "DELETE", &format!("/api/v1/webhooks?id={c}"), &[("x-api-key", &k)], b"");
+    assert_eq!(r.status, 204);
+    let r = request(server.addr, "DELETE", &format!("/api/v1/webhooks/?id={c}"), &[("x-api-key", &k)], b"");
+    assert_eq!(r.status, 404, "deleted once");
+    assert_eq!(server.get("/api/v1/webhooks/", &k).json()["count"], 0);
+
     // The function allow-list knows `webhooks`.
     let limited =
         create(data.path(), NewKey { org: "acme".into(), functions: Some("identities".into()), ..NewKey::default() }).1;
