@@ -83,14 +83,16 @@ fn breach_detected_after_add(hash: &str) {
     };
     let (acme, globex) = (key("acme"), key("globex"));
     let (receiver, other_receiver) = (Receiver::start(&[]), Receiver::start(&[]));
-    let hook = |k: &str, url: String| {
-        let r =
-            server.post_json("/api/v1/webhooks/", k, &json!({"url": url, "events": ["breach.detected"]}).to_string());
+    let (receiver, other_receiver, findings_receiver) = (receiver, other_receiver, Receiver::start(&[]));
+    let hook_for = |k: &str, url: String, event: &str| {
+        let r = server.post_json("/api/v1/webhooks/", k, &json!({"url": url, "events": [event]}).to_string());
         assert_eq!(r.status, 201);
         r.json()["secret"].as_str().unwrap().to_string()
     };
+    let hook = |k: &str, url: String| hook_for(k, url, "breach.detected");
     let secret = hook(&acme, receiver.url("acme"));
     hook(&globex, other_receiver.url("globex"));
+    let findings_secret = hook_for(&acme, findings_receiver.url("findings"), "finding.new");
     let identity = |k: &str, name: &str, emails: &[&str]| {
         let r = server.post_json("/api/v1/identities/", k, &json!({"name": name, "emails": emails}).to_string());
         assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
@@ -130,6 +132,21 @@ fn breach_detected_after_add(hash: &str) {
     assert_eq!(data0["source"]["title"], "Title of week2");
     assert_eq!(data0["generation"], 2);
     assert!(other_receiver.received().is_empty(), "another organization watches nothing of it");
+    // Each detected breach's finding is new to its identity: one finding.new each, outside any scan.
+    findings_receiver.wait_for(2, Duration::from_secs(30));
+    let mut new_findings: Vec<Value> =
+        findings_receiver.received().iter().map(|r| verify(r, &findings_secret)).collect();
+    assert_eq!(new_findings.len(), 2, "{new_findings:?}");
+    new_findings.sort_by_key(|e| e["data"]["finding"]["identifier"].as_str().unwrap_or_default().to_lowercase());
+    for (event, (identity, identifier)) in new_findings.iter().zip([
+        (events[0]["data"]["identity_id"].as_str().unwrap(), "already.there@example.org"),
+        (watched.as_str(), "Watched.Person@Example.org"),
+    ]) {
+        assert_eq!(event["event"], "finding.new");
+        assert_eq!((event["data"]["identity_id"].as_str(), &event["data"]["scan_id"]), (Some(identity), &Value::Null));
+        let finding = &event["data"]["finding"];
+        assert_eq!((finding["source"].as_str(), finding["identifier"].as_str()), (Some("week2"), Some(identifier)));
+    }
 
     // The detection recorded the breach's finding: a scan now has it, not new, with the
     // severity and category the event named.

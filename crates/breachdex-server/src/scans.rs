@@ -506,6 +506,37 @@ fn alert_due(previous: Option<&RiskAssessment>, now: &RiskAssessment) -> bool {
     now.risk_level >= RiskLevel::High && previous.is_none_or(|p| p.risk_level < now.risk_level)
 }
 
+/// The `data` of a `finding.new` event: the scan that found it (`null` for a finding
+/// recorded by `breach.detected` after a new generation), the identity and the finding
+/// as the findings page shows it.
+pub(crate) fn finding_new_data(
+    scan_id: Option<&str>,
+    identity_id: &str,
+    f: &engine::Finding,
+    finding_id: &str,
+    now: i64,
+) -> Value {
+    json!({
+        "scan_id": scan_id,
+        "identity_id": identity_id,
+        "finding": {
+            "id": finding_id,
+            "title": f.title,
+            "description": f.description,
+            "severity": f.severity.label(),
+            "severity_score": f.severity.score(),
+            "category": f.category.name(),
+            "status": "open",
+            "source": f.source,
+            "source_id": f.source_id,
+            "identifier": f.identifier,
+            "identifier_kind": f.identifier_kind,
+            "remediation_steps": f.remediation_steps,
+            "created_at": engine::rfc3339(now),
+        },
+    })
+}
+
 /// Queues a completed scan's events for the organization's webhooks: `finding.new` for
 /// each new finding, `alert.triggered` when [`alert_due`], and `scan.completed` (also to
 /// the scan's callback). Blocking.
@@ -524,25 +555,7 @@ fn emit_events(
         data,
     };
     for (f, recorded) in findings.iter().zip(&done.findings).filter(|(_, r)| r.is_new) {
-        let data = json!({
-            "scan_id": scan.id,
-            "identity_id": scan.identity_id,
-            "finding": {
-                "id": recorded.id,
-                "title": f.title,
-                "description": f.description,
-                "severity": f.severity.label(),
-                "severity_score": f.severity.score(),
-                "category": f.category.name(),
-                "status": "open",
-                "source": f.source,
-                "source_id": f.source_id,
-                "identifier": f.identifier,
-                "identifier_kind": f.identifier_kind,
-                "remediation_steps": f.remediation_steps,
-                "created_at": engine::rfc3339(now),
-            },
-        });
+        let data = finding_new_data(Some(&scan.id), &scan.identity_id, f, &recorded.id, now);
         crate::webhooks::enqueue(state, &event(crate::webhooks::FINDING_NEW, data), None)?;
     }
     if alert_due(done.previous.as_ref(), risk) {

@@ -1287,14 +1287,25 @@ impl StateStore for SqliteStore {
                 continue;
             }
             new += 1;
-            self.insert_findings(&tx, &d.org, &d.identity_id, None, &d.findings, now_ms.div_euclid(1000))?;
+            let now = now_ms.div_euclid(1000);
+            let recorded = self.insert_findings(&tx, &d.org, &d.identity_id, None, &d.findings, now)?;
             let event = OutgoingEvent {
                 org: d.org.clone(),
                 event: crate::webhooks::BREACH_DETECTED.to_string(),
-                timestamp: now_ms.div_euclid(1000),
+                timestamp: now,
                 data: d.data.clone(),
             };
             enqueue_in(&tx, &event, None, now_ms).map_err(|e| self.err(e))?;
+            // The breach's findings that the identity did not have: `finding.new`, as after a scan.
+            for (f, r) in d.findings.iter().zip(&recorded).filter(|(_, r)| r.is_new) {
+                let event = OutgoingEvent {
+                    org: d.org.clone(),
+                    event: crate::webhooks::FINDING_NEW.to_string(),
+                    timestamp: now,
+                    data: crate::scans::finding_new_data(None, &d.identity_id, f, &r.id, now),
+                };
+                enqueue_in(&tx, &event, None, now_ms).map_err(|e| self.err(e))?;
+            }
         }
         tx.execute(
             "INSERT INTO monitor_state (name, value) VALUES (?1, ?2) \
