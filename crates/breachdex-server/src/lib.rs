@@ -253,6 +253,30 @@ fn spawn_writer(tracker: &TaskTracker, state: &AppState, stop: CancellationToken
 }
 
 fn spawn_key_refresher(tracker: &TaskTracker, state: &AppState, stop: CancellationToken) {
+    spawn_ticker(
+        tracker,
+        state,
+        stop,
+        "the published index could not be opened; still serving the previous build",
+        |state| {
+            if let Err(e) = state.refresh_keys_blocking() {
+                tracing::warn!(error = %e, "key refresh failed");
+            }
+            state.0.engine.watch_error()
+        },
+    );
+}
+
+/// Runs `work` on a blocking thread every `refresh_interval` until `stop`. `work` returns
+/// the error it wants reported: logged with `message` once per distinct error, not on
+/// every tick.
+pub(crate) fn spawn_ticker(
+    tracker: &TaskTracker,
+    state: &AppState,
+    stop: CancellationToken,
+    message: &'static str,
+    work: fn(&AppState) -> Option<String>,
+) {
     let state = state.clone();
     tracker.spawn(async move {
         let mut tick = tokio::time::interval(state.config().refresh_interval);
@@ -264,16 +288,13 @@ fn spawn_key_refresher(tracker: &TaskTracker, state: &AppState, stop: Cancellati
                 _ = tick.tick() => {}
             }
             let inner = state.clone();
-            match tokio::task::spawn_blocking(move || inner.refresh_keys_blocking()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::warn!(error = %e, "key refresh failed"),
-                Err(e) => tracing::warn!(error = %e, "key refresh task failed"),
-            }
-            // Reported once per distinct error, not on every tick.
-            let error = state.0.engine.watch_error();
+            let error = match tokio::task::spawn_blocking(move || work(&inner)).await {
+                Ok(error) => error,
+                Err(e) => Some(e.to_string()),
+            };
             if error != reported {
                 if let Some(e) = &error {
-                    tracing::warn!(error = %e, "the published index could not be opened; still serving the previous build");
+                    tracing::warn!(error = %e, "{message}");
                 }
                 reported = error;
             }

@@ -138,28 +138,11 @@ pub fn check_blocking(state: &AppState) -> Result<Option<MonitorRun>, String> {
 /// thread (an error is logged once until it changes, and the generation is tried
 /// again on the next tick).
 pub fn spawn_monitor(tracker: &TaskTracker, state: &AppState, stop: CancellationToken) {
-    let state = state.clone();
-    tracker.spawn(async move {
-        let mut tick = tokio::time::interval(state.config().refresh_interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut reported: Option<String> = None;
-        loop {
-            tokio::select! {
-                () = stop.cancelled() => return,
-                _ = tick.tick() => {}
-            }
-            let inner = state.clone();
-            let error = match tokio::task::spawn_blocking(move || check_blocking(&inner)).await {
-                Ok(Ok(_)) => None,
-                Ok(Err(e)) => Some(e),
-                Err(e) => Some(e.to_string()),
-            };
-            if error != reported {
-                if let Some(e) = &error {
-                    tracing::warn!(error = %e, "matching the change feed against watched identities failed; retrying");
-                }
-                reported = error;
-            }
-        }
-    });
+    crate::spawn_ticker(
+        tracker,
+        state,
+        stop,
+        "matching the change feed against watched identities failed; retrying",
+        |state| check_blocking(state).err(),
+    );
 }

@@ -353,6 +353,23 @@ fn score(v: i64) -> u8 {
     u8::try_from(v.clamp(0, 100)).unwrap_or(0)
 }
 
+/// The latest risk calculation of an identity (`None`: of the organization), read by `map`.
+fn latest_risk_row<T>(
+    conn: &rusqlite::Connection,
+    org: &str,
+    identity_id: Option<&str>,
+    map: fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<Option<T>> {
+    conn.query_row(
+        &format!(
+            "SELECT {RISK_COLUMNS} FROM risk_history WHERE org = ?1 AND identity_id IS ?2 ORDER BY id DESC LIMIT 1"
+        ),
+        params![org, identity_id],
+        map,
+    )
+    .optional()
+}
+
 fn assessment_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RiskAssessment> {
     let overall = score(r.get(0)?);
     let findings = count(r.get(5)?);
@@ -454,17 +471,7 @@ impl SqliteStore {
         recommendations: &[&str],
         now: i64,
     ) -> Result<(StoredRisk, Option<RiskAssessment>), StoreError> {
-        let previous = tx
-            .query_row(
-                &format!(
-                    "SELECT {RISK_COLUMNS} FROM risk_history WHERE org = ?1 AND identity_id IS ?2 \
-                     ORDER BY id DESC LIMIT 1"
-                ),
-                params![org, identity_id],
-                assessment_from_row,
-            )
-            .optional()
-            .map_err(|e| self.err(e))?;
+        let previous = latest_risk_row(tx, org, identity_id, assessment_from_row).map_err(|e| self.err(e))?;
         let trend = Trend::of(previous.as_ref().map(|p| p.overall_score), risk.overall_score);
         tx.execute(
             "INSERT INTO risk_history (org, identity_id, overall, breach, exposure, password, worst, findings, trend, \
@@ -655,17 +662,7 @@ impl ScanStore for SqliteStore {
     }
 
     fn latest_risk(&self, org: &str, identity_id: Option<&str>) -> Result<Option<StoredRisk>, StoreError> {
-        self.conn()
-            .query_row(
-                &format!(
-                    "SELECT {RISK_COLUMNS} FROM risk_history WHERE org = ?1 AND identity_id IS ?2 \
-                     ORDER BY id DESC LIMIT 1"
-                ),
-                params![org, identity_id],
-                risk_from_row,
-            )
-            .optional()
-            .map_err(|e| self.err(e))
+        latest_risk_row(&self.conn(), org, identity_id, risk_from_row).map_err(|e| self.err(e))
     }
 
     fn identity_risks(&self, org: &str) -> Result<Vec<RiskAssessment>, StoreError> {
