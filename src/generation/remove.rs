@@ -206,8 +206,16 @@ fn remove_keys(
         let (s, row) = untag(r.id);
         by_segment.entry(s).or_default().push(row);
     }
+    // The password hashes of the removed rows, gathered before anything is written: an
+    // index that counts passwords it does not store is refused here, leaving no file behind.
+    let mut hashes: BTreeMap<usize, Vec<PasswordHash>> = BTreeMap::new();
+    if next.passwords {
+        for (s, local_rows) in &by_segment {
+            hashes.insert(*s, removed_password_hashes(&update, *s, local_rows)?);
+        }
+    }
     for (s, local_rows) in &by_segment {
-        write_segment_deletions(&update, &mut next, *s, local_rows, generation)?;
+        write_segment_deletions(&update, &mut next, *s, local_rows, hashes.remove(s), generation)?;
     }
     // Suppressed keys.
     if !new_keys.is_empty() {
@@ -289,8 +297,13 @@ fn remove_source(update: Update, name: &str, created: i64) -> Result<RemoveRepor
             let (s, row) = untag(*id);
             by_segment.entry(s).or_default().push(row);
         }
+        // Every segment's hashes first: a refusal leaves no file behind.
+        let mut hashes = Vec::with_capacity(by_segment.len());
         for (s, local_rows) in &by_segment {
-            write_password_subtractions(&update, &mut next, *s, local_rows, generation)?;
+            hashes.push((*s, removed_password_hashes(&update, *s, local_rows)?));
+        }
+        for (s, segment_hashes) in hashes {
+            write_password_subtractions(&update, &mut next, s, segment_hashes, generation)?;
         }
     }
     next.sources.retain(|s| s.id != source.id);
@@ -409,13 +422,15 @@ fn source_assets(
     Ok(out)
 }
 
-/// Writes segment `s`'s new row deletion file (its old deletions plus `rows`) and its
-/// password subtractions, and points the manifest at them.
+/// Writes segment `s`'s new row deletion file (its old deletions plus `rows`) and, when
+/// the index counts passwords, its password subtractions (`hashes`, from
+/// [`removed_password_hashes`]), and points the manifest at them.
 fn write_segment_deletions(
     update: &Update,
     next: &mut GenerationManifest,
     s: usize,
     rows: &[u64],
+    hashes: Option<Vec<PasswordHash>>,
     generation: u64,
 ) -> Result<(), UpdateError> {
     let index = &update.index;
@@ -450,8 +465,8 @@ fn write_segment_deletions(
     if let Some(e) = next.segments.get_mut(s) {
         e.deletes = Some(SegmentDeletes { rows: Some(name), deleted, passwords });
     }
-    if next.passwords {
-        write_password_subtractions(update, next, s, rows, generation)?;
+    if let Some(hashes) = hashes {
+        write_password_subtractions(update, next, s, hashes, generation)?;
     }
     Ok(())
 }
@@ -465,16 +480,10 @@ fn file_prefix(name: &str) -> String {
     }
 }
 
-/// Adds the password hashes of rows `rows` of segment `s` to its subtraction files.
-fn write_password_subtractions(
-    update: &Update,
-    next: &mut GenerationManifest,
-    s: usize,
-    rows: &[u64],
-    generation: u64,
-) -> Result<(), UpdateError> {
-    let index = &update.index;
-    let Some(seg) = index.segment(s) else { return Ok(()) };
+/// The password hashes of rows `rows` of segment `s`, to subtract from its counts; an
+/// error when a row holds a password the index counts but does not store.
+fn removed_password_hashes(update: &Update, s: usize, rows: &[u64]) -> Result<Vec<PasswordHash>, UpdateError> {
+    let Some(seg) = update.index.segment(s) else { return Ok(Vec::new()) };
     let needed = [Asset::PasswordPlaintext, Asset::PasswordHash];
     let mut hashes: Vec<PasswordHash> = Vec::new();
     for &row in rows {
@@ -496,6 +505,17 @@ fn write_password_subtractions(
             std::array::from_fn(|i| crate::asset::Asset::ALL.get(i).and_then(|a| record.get(*a).ok().flatten()));
         hashes.extend(crate::build::passwords::record_hashes(&values));
     }
+    Ok(hashes)
+}
+
+/// Adds `hashes` (of removed rows of segment `s`) to the segment's subtraction files.
+fn write_password_subtractions(
+    update: &Update,
+    next: &mut GenerationManifest,
+    s: usize,
+    hashes: Vec<PasswordHash>,
+    generation: u64,
+) -> Result<(), UpdateError> {
     let entry = next
         .segments
         .get(s)

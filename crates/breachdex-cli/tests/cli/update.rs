@@ -291,6 +291,9 @@ fn an_index_counting_passwords_it_does_not_store_refuses_removals_and_answers_as
         assert!(err.contains(p(&index)), "{target:?}: names the index: {err}");
         assert!(err.contains("does not store") && err.contains("password_plaintext"), "{target:?}: {err}");
         assert!(err.contains("--no-password-index"), "{target:?}: says what to do: {err}");
+        let written: Vec<_> =
+            std::fs::read_dir(index.join("deletes")).into_iter().flatten().flatten().map(|e| e.path()).collect();
+        assert!(written.is_empty(), "{target:?}: refused before writing anything: {written:?}");
     }
     assert!(json(&["info", p(&index)])["generation"].is_null(), "nothing was published");
     assert_eq!(sources_of(&index, "user@example.com", None), before, "answers as before");
