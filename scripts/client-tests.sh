@@ -19,6 +19,8 @@ done
 
 cargo build --release --quiet --locked
 bin="$root/target/release/breachdex"
+# shellcheck source=scripts/lib/serve.sh
+. scripts/lib/serve.sh
 
 tmp="$(mktemp -d)"
 server_pid=""
@@ -48,22 +50,12 @@ echo "== client tests: fixture index and keys"
 "$bin" build --catalog tests/clients/fixture/catalog.json --out "$tmp/index" --quiet
 "$bin" keys create --data "$tmp/data" --org clients --plan enterprise --name main >"$tmp/key.json"
 "$bin" keys create --data "$tmp/data" --org clients --plan starter --name starter >"$tmp/starter.json"
-key_of() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["key"])' "$1"; }
-HIBP_KEY="$(key_of "$tmp/key.json")"
-STARTER_KEY="$(key_of "$tmp/starter.json")"
+HIBP_KEY="$(json_field key <"$tmp/key.json")"
+STARTER_KEY="$(json_field key <"$tmp/starter.json")"
 export HIBP_KEY STARTER_KEY
 
-"$bin" serve --index "$tmp/index" --data "$tmp/data" --listen 127.0.0.1:0 >"$tmp/server.log" 2>&1 &
-server_pid=$!
-# `serve` prints "breachdex: serving INDEX on http://ADDR" once it listens.
-url=""
-for _ in $(seq 1 300); do
-  url="$(grep -o 'on http://[0-9.:]*' "$tmp/server.log" | head -n 1 | sed 's/^on //' || true)"
-  [ -n "$url" ] && break
-  kill -0 "$server_pid" 2>/dev/null || fail "the server exited at start"
-  sleep 0.1
-done
-[ -n "$url" ] || fail "the server did not print its address within 30 s"
+start_server "$tmp/server.log" --index "$tmp/index" --data "$tmp/data" \
+  || fail "the server exited at start, or printed no address within 30 s"
 export BREACHDEX_URL="$url"
 echo "server at $url"
 

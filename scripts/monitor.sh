@@ -12,6 +12,8 @@ cd "$(dirname "$0")/.."
 
 cargo build --release --quiet --locked
 bin="$PWD/target/release/breachdex"
+# shellcheck source=scripts/lib/serve.sh
+. scripts/lib/serve.sh
 
 if [ -n "${1:-}" ]; then
   work="$1"; mkdir -p "$work"; keep=1
@@ -30,9 +32,6 @@ fail() {
   echo "---- receiver log ----" >&2; cat "$work/receiver.log" "$work/receiver.err" >&2 || true
   exit 1
 }
-json() { python3 -c 'import json,sys; v=json.load(sys.stdin)
-for k in sys.argv[1].split("."): v=v[k]
-print(v)' "$1"; }
 wait_for() { # FILE PATTERN SECONDS: waits until FILE holds PATTERN
   for _ in $(seq 1 $(($3 * 10))); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
   return 1
@@ -41,12 +40,12 @@ wait_for() { # FILE PATTERN SECONDS: waits until FILE holds PATTERN
 echo "== the sample index and a server on it"
 "$bin" build --catalog testdata/sample/catalog.json --out "$work/index" --force --quiet >"$work/build.log"
 "$bin" keys create --data "$work/data" --org acme --plan professional --name monitoring >"$work/key.json"
-KEY="$(json key <"$work/key.json")"
-"$bin" serve --index "$work/index" --data "$work/data" --listen 127.0.0.1:0 \
-  --allow-http-webhooks --allow-private-webhooks >"$work/server.log" 2>&1 &
-pids+=($!)
-wait_for "$work/server.log" 'on http://' 30 || fail "the server did not start"
-url="$(grep -o 'on http://[0-9.:]*' "$work/server.log" | head -n 1 | sed 's/^on //')"
+KEY="$(json_field key <"$work/key.json")"
+started=0
+start_server "$work/server.log" --index "$work/index" --data "$work/data" \
+  --allow-http-webhooks --allow-private-webhooks || started=$?
+pids+=("$server_pid")
+[ "$started" = 0 ] || fail "the server exited at start, or printed no address within 30 s"
 echo "server at $url"
 api() { # METHOD PATH [BODY]
   if [ $# -ge 3 ]; then
@@ -61,15 +60,15 @@ echo "== watch an identity (an e-mail and a username)"
 api POST /api/v1/identities/ \
   '{"name": "Alex at work", "identity_type": "professional", "emails": ["User@Example.com"], "usernames": ["darkstar99"]}' \
   | tee "$work/identity.json"; echo
-IDENTITY="$(json id <"$work/identity.json")"
+IDENTITY="$(json_field id <"$work/identity.json")"
 
 echo
 echo "== scan it, wait for the scan, read its findings and the risk score"
 api POST /api/v1/scans/ "{\"identity_id\": \"$IDENTITY\", \"scan_type\": \"full\"}" >"$work/scan.json"
-SCAN="$(json scan_id <"$work/scan.json")"
+SCAN="$(json_field scan_id <"$work/scan.json")"
 for _ in $(seq 1 300); do
   api GET "/api/v1/scans/$SCAN/" >"$work/scan.json"
-  status="$(json status <"$work/scan.json")"
+  status="$(json_field status <"$work/scan.json")"
   [ "$status" = completed ] && break
   [ "$status" = failed ] && fail "the scan failed: $(cat "$work/scan.json")"
   sleep 0.1
@@ -91,11 +90,11 @@ port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); 
 api POST /api/v1/webhooks/ \
   "{\"url\": \"http://127.0.0.1:$port/breachdex\", \"events\": [\"breach.detected\", \"scan.completed\", \"finding.new\", \"alert.triggered\"]}" \
   >"$work/webhook.json"
-BREACHDEX_WEBHOOK_SECRET="$(json secret <"$work/webhook.json")" \
+BREACHDEX_WEBHOOK_SECRET="$(json_field secret <"$work/webhook.json")" \
   python3 scripts/webhook-receiver.py "$port" >"$work/receiver.log" 2>"$work/receiver.err" &
 pids+=($!)
 wait_for "$work/receiver.err" 'listening on' 10 || fail "the receiver did not start"
-echo "webhook $(json id <"$work/webhook.json") -> receiver on port $port"
+echo "webhook $(json_field id <"$work/webhook.json") -> receiver on port $port"
 
 echo
 echo "== this week's dump: breachdex add (it holds user@example.com in a new breach)"
