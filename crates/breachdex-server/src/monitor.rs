@@ -4,7 +4,7 @@
 //! ([`breachdex::WatchList`]), and each (identity, source) gained fires
 //! `breach.detected` once to the organization's subscribed webhooks, and records the
 //! findings of that breach for the identity (as a scan of the identifier gives them,
-//! outside any scan: [`crate::scan_store::ScanStore::record_findings`]'s rows).
+//! outside any scan).
 //!
 //! The last generation processed is kept in the state database and moved in the same
 //! transaction that records the detections and queues their deliveries

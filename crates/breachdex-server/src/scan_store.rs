@@ -16,7 +16,7 @@
 //!   which the organization's score is combined.
 
 use crate::engine::{Finding, RiskAssessment, RiskCategories, RiskLevel, Severity, Trend};
-use crate::store::{Callback, SqliteStore, StoreError};
+use crate::store::{Callback, OutgoingEvent, SqliteStore, StoreError, enqueue_in};
 use rusqlite::{OptionalExtension, Transaction, params};
 
 /// Where a scan is.
@@ -100,6 +100,10 @@ pub struct CompletedScan {
     pub previous: Option<RiskAssessment>,
 }
 
+/// What [`ScanStore::complete_scan`] queues for a completed scan: its events, each with
+/// the callback it also goes to (if any), made from the scan's recorded result.
+pub type ScanEvents<'a> = dyn Fn(&CompletedScan) -> Vec<(OutgoingEvent, Option<Callback>)> + 'a;
+
 /// A finding as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredFinding {
@@ -170,9 +174,12 @@ pub trait ScanStore {
     /// Marks a scan failed with a reason.
     fn fail_scan(&self, id: &str, reason: &str, now: i64) -> Result<(), StoreError>;
     /// Completes a running scan in one transaction: its findings (in order), counts and
-    /// generation, the identity's `last_scanned`, and the identity's risk row (its trend
-    /// from the previous one). Returns the findings' ids and novelty, in order, and the
-    /// identity's previous risk.
+    /// generation, the identity's `last_scanned`, the identity's risk row (its trend
+    /// from the previous one), and the webhook deliveries of the events `events` makes
+    /// of the result (each with its callback, if any), so that a crash loses neither
+    /// the scan's results nor its events. Returns the findings' ids and novelty, in
+    /// order, the identity's previous risk, and how many deliveries were queued.
+    #[allow(clippy::too_many_arguments)]
     fn complete_scan(
         &self,
         scan: &StoredScan,
@@ -181,18 +188,8 @@ pub trait ScanStore {
         risk: &RiskAssessment,
         recommendations: &[&str],
         now: i64,
-    ) -> Result<CompletedScan, StoreError>;
-    /// Records findings of an identity of `org` outside a scan's completion (scan id
-    /// optional), e.g. for a breach matched in a new index generation; returns their
-    /// ids and which are new, in order.
-    fn record_findings(
-        &self,
-        org: &str,
-        identity_id: &str,
-        scan_id: Option<&str>,
-        findings: &[Finding],
-        now: i64,
-    ) -> Result<Vec<RecordedFinding>, StoreError>;
+        events: &ScanEvents<'_>,
+    ) -> Result<(CompletedScan, usize), StoreError>;
     /// One page (from 1) of `per_page` findings of a scan that pass `filter`, in the
     /// scan's order, and how many pass in all.
     fn findings_page(
@@ -582,7 +579,8 @@ impl ScanStore for SqliteStore {
         risk: &RiskAssessment,
         recommendations: &[&str],
         now: i64,
-    ) -> Result<CompletedScan, StoreError> {
+        events: &ScanEvents<'_>,
+    ) -> Result<(CompletedScan, usize), StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| self.err(e))?;
         let new = self.insert_findings(&tx, &scan.org, &scan.identity_id, Some(&scan.id), findings, now)?;
@@ -605,23 +603,14 @@ impl ScanStore for SqliteStore {
         tx.execute("UPDATE identities SET last_scanned = ?2 WHERE id = ?1", params![scan.identity_id, now])
             .map_err(|e| self.err(e))?;
         let (_, previous) = self.insert_risk(&tx, &scan.org, Some(&scan.identity_id), risk, recommendations, now)?;
+        let done = CompletedScan { findings: new, previous };
+        let now_ms = now.saturating_mul(1000);
+        let mut queued = 0;
+        for (event, callback) in events(&done) {
+            queued += enqueue_in(&tx, &event, callback.as_ref(), now_ms).map_err(|e| self.err(e))?;
+        }
         tx.commit().map_err(|e| self.err(e))?;
-        Ok(CompletedScan { findings: new, previous })
-    }
-
-    fn record_findings(
-        &self,
-        org: &str,
-        identity_id: &str,
-        scan_id: Option<&str>,
-        findings: &[Finding],
-        now: i64,
-    ) -> Result<Vec<RecordedFinding>, StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| self.err(e))?;
-        let new = self.insert_findings(&tx, org, identity_id, scan_id, findings, now)?;
-        tx.commit().map_err(|e| self.err(e))?;
-        Ok(new)
+        Ok((done, queued))
     }
 
     fn findings_page(
@@ -768,7 +757,17 @@ mod tests {
             finding("b", Severity::Low, FindingCategory::Breach),
         ];
         let risk = crate::engine::assess_findings(&findings, 1_767_225_600);
-        let done = store.complete_scan(&first, "gen-1", &findings, &risk, &["do it"], 12).unwrap();
+        // The scan's events are queued in its transaction, made from its recorded findings.
+        let callback = Callback { url: "https://hooks.example/cb".into(), secret: "whsec_test".into() };
+        let events = |done: &CompletedScan| {
+            let data = serde_json::json!({ "finding_ids": done.findings.iter().map(|f| &f.id).collect::<Vec<_>>() });
+            let event = OutgoingEvent { org: "acme".into(), event: "scan.completed".into(), timestamp: 12, data };
+            vec![(event, Some(callback.clone()))]
+        };
+        assert_eq!(store.next_due().unwrap(), None);
+        let (done, queued) = store.complete_scan(&first, "gen-1", &findings, &risk, &["do it"], 12, &events).unwrap();
+        assert_eq!(queued, 1, "the callback's delivery (the organization has no webhook)");
+        assert_eq!(store.next_due().unwrap(), Some(12_000), "due at the scan's completion");
         let new: Vec<bool> = done.findings.iter().map(|f| f.is_new).collect();
         assert_eq!((new, done.previous), (vec![true, true], None));
         assert!(done.findings.iter().all(|f| f.id.starts_with("fnd_")) && done.findings[0].id != done.findings[1].id);
@@ -779,7 +778,9 @@ mod tests {
         let second = store.claim_scan(13).unwrap().unwrap();
         assert_eq!(second.id, "s2");
         assert_eq!(store.claim_scan(13).unwrap(), None, "nothing pending");
-        let done = store.complete_scan(&second, "gen-1", &findings[..1], &risk, &[], 14).unwrap();
+        let (done, queued) =
+            store.complete_scan(&second, "gen-1", &findings[..1], &risk, &[], 14, &|_| Vec::new()).unwrap();
+        assert_eq!(queued, 0);
         assert!(!done.findings[0].is_new, "seen in the first scan");
         assert_eq!(done.previous.as_ref(), Some(&risk), "the first scan's risk");
         let latest = store.latest_risk("acme", Some("i1")).unwrap().unwrap();
@@ -793,9 +794,6 @@ mod tests {
         store.fail_scan("s2", "gone", 16).unwrap();
         let failed = store.scan("acme", "s2").unwrap().unwrap();
         assert_eq!((failed.status, failed.error.as_deref()), (ScanStatus::Failed, Some("gone")));
-        let new =
-            store.record_findings("acme", "i1", None, &[finding("c", Severity::High, FindingCategory::Credential)], 17);
-        assert!(new.unwrap()[0].is_new);
     }
 
     #[test]
@@ -816,7 +814,7 @@ mod tests {
             })
             .collect();
         let risk = crate::engine::assess_findings(&findings, 1_767_225_600);
-        store.complete_scan(&claimed, "g", &findings, &risk, &[], 3).unwrap();
+        store.complete_scan(&claimed, "g", &findings, &risk, &[], 3, &|_| Vec::new()).unwrap();
         let (total, page1) = store.findings_page("s1", &FindingFilter::default(), 1, 25).unwrap();
         let (_, page2) = store.findings_page("s1", &FindingFilter::default(), 2, 25).unwrap();
         assert_eq!((total, page1.len(), page2.len()), (30, 25, 5));

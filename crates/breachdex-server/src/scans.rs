@@ -12,7 +12,8 @@
 //! `callback_url` is checked as a webhook URL is ([`crate::ssrf`], after resolution; a
 //! refusal is a `400` naming `callback_url`); the `201` then shows the URL and a
 //! `callback_secret`, once, which signs the payloads sent to it. When a scan completes,
-//! [`crate::webhooks::enqueue`] queues for the organization's subscribed webhooks:
+//! the same transaction that writes its results queues for the organization's
+//! subscribed webhooks (so a crash loses neither):
 //!
 //! - `finding.new` for each finding that is new for the identity (data: `scan_id`,
 //!   `identity_id` and the `finding` as the findings page shows it);
@@ -492,10 +493,11 @@ fn scan_once(state: &AppState, scan: &StoredScan) -> Result<(), String> {
     let now = engine::now_unix();
     let risk = engine::assess_findings(&findings, now);
     let recommendations = engine::recommendations(&risk);
-    let done = store.complete_scan(scan, &generation, &findings, &risk, &recommendations, now).map_err(internal)?;
-    // The scan is complete whatever happens to its events; a failure to queue them is logged.
-    if let Err(e) = emit_events(state, scan, &findings, &risk, &done, now) {
-        tracing::error!(scan = %scan.id, error = %e, "cannot queue the events of a scan");
+    let events = |done: &CompletedScan| scan_events(scan, &findings, &risk, done, now);
+    let (_, queued) =
+        store.complete_scan(scan, &generation, &findings, &risk, &recommendations, now, &events).map_err(internal)?;
+    if queued > 0 {
+        state.0.webhook_wake.notify_one();
     }
     Ok(())
 }
@@ -537,17 +539,17 @@ pub(crate) fn finding_new_data(
     })
 }
 
-/// Queues a completed scan's events for the organization's webhooks: `finding.new` for
-/// each new finding, `alert.triggered` when [`alert_due`], and `scan.completed` (also to
-/// the scan's callback). Blocking.
-fn emit_events(
-    state: &AppState,
+/// The events of a completed scan, queued in its transaction: `finding.new` for each new
+/// finding, `alert.triggered` when [`alert_due`], and `scan.completed` (also to the
+/// scan's callback).
+fn scan_events(
     scan: &StoredScan,
     findings: &[engine::Finding],
     risk: &RiskAssessment,
     done: &CompletedScan,
     now: i64,
-) -> Result<(), crate::store::StoreError> {
+) -> Vec<(OutgoingEvent, Option<Callback>)> {
+    let mut events = Vec::new();
     let event = |name: &str, data: Value| OutgoingEvent {
         org: scan.org.clone(),
         event: name.to_string(),
@@ -556,7 +558,7 @@ fn emit_events(
     };
     for (f, recorded) in findings.iter().zip(&done.findings).filter(|(_, r)| r.is_new) {
         let data = finding_new_data(Some(&scan.id), &scan.identity_id, f, &recorded.id, now);
-        crate::webhooks::enqueue(state, &event(crate::webhooks::FINDING_NEW, data), None)?;
+        events.push((event(crate::webhooks::FINDING_NEW, data), None));
     }
     if alert_due(done.previous.as_ref(), risk) {
         let data = json!({
@@ -568,7 +570,7 @@ fn emit_events(
             "previous_risk_level": done.previous.as_ref().map(|p| p.risk_level),
             "previous_score": done.previous.as_ref().map(|p| p.overall_score),
         });
-        crate::webhooks::enqueue(state, &event(crate::webhooks::ALERT_TRIGGERED, data), None)?;
+        events.push((event(crate::webhooks::ALERT_TRIGGERED, data), None));
     }
     let of = |s: Severity| findings.iter().filter(|f| f.severity == s).count();
     let data = json!({
@@ -586,8 +588,8 @@ fn emit_events(
         "risk_level": risk.risk_level,
         "completed_at": engine::rfc3339(now),
     });
-    crate::webhooks::enqueue(state, &event(crate::webhooks::SCAN_COMPLETED, data), scan.callback.as_ref())?;
-    Ok(())
+    events.push((event(crate::webhooks::SCAN_COMPLETED, data), scan.callback.clone()));
+    events
 }
 
 /// Recombines the risk of every organization with scans completed since the last time.

@@ -425,8 +425,7 @@ pub trait StateStore: crate::scan_store::ScanStore + Send + Sync + 'static {
     /// identities (`None`: none yet).
     fn monitored_generation(&self) -> Result<Option<u64>, StoreError>;
     /// In one transaction: for each detection not seen before (per identity and
-    /// source), remembers it, records its findings (outside any scan, as
-    /// [`record_findings`](crate::scan_store::ScanStore::record_findings)) and enqueues
+    /// source), remembers it, records its findings (outside any scan) and enqueues
     /// `breach.detected` (as [`enqueue_event`](Self::enqueue_event)); then sets the
     /// monitored generation to `generation`. Returns the detections that were new.
     fn record_detections(&self, generation: u64, detections: &[Detection], now_ms: i64) -> Result<usize, StoreError>;
@@ -704,7 +703,7 @@ fn insert_delivery(
 }
 
 /// [`StateStore::enqueue_event`] inside a transaction.
-fn enqueue_in(
+pub(crate) fn enqueue_in(
     tx: &rusqlite::Transaction<'_>,
     event: &OutgoingEvent,
     callback: Option<&Callback>,
