@@ -1,7 +1,8 @@
 //! Invariant: the batch API (`lookup_batch`, `check_batch`, `check_batch_par`) returns
 //! exactly what `lookup` / `check` return on each query in turn, in every hash mode,
-//! for random mixes of hits, misses, other spellings, usernames, precomputed keys and
-//! invalid input, at every batch length (group boundaries included).
+//! for random mixes of hits, misses, other spellings, prefixes and extensions of stored
+//! identifiers, usernames, precomputed keys and invalid input, at every batch length
+//! (group boundaries included).
 
 use breachdex::Catalog;
 use breachdex::CheckResult;
@@ -70,9 +71,19 @@ fn fixture() -> &'static Fixture {
         for id in (0..n).step_by((n / 60).max(1) as usize) {
             let email = identity_email(SEED, id);
             texts.push(format!("  {}  ", email.to_uppercase()));
+            // Keys that a plain index's FST walk follows far: a stored key's proper
+            // prefix and a key extending it.
+            let mut prefix = email.clone();
+            prefix.pop();
+            texts.push(prefix);
+            texts.push(format!("{email}x"));
             texts.push(email);
             if let Some(u) = identity_username(SEED, id) {
                 texts.push(u.to_uppercase());
+                let mut prefix = u.clone();
+                prefix.pop();
+                texts.push(prefix);
+                texts.push(format!("{u}0"));
                 texts.push(u);
             }
             texts.push(miss_email(id));

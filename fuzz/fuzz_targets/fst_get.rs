@@ -1,4 +1,5 @@
-//! Any bytes as an `fst` map (SPEC §9): `breachdex::internals::fst_safe` lookups and full
+//! Any bytes as an `fst` map (SPEC §9): `breachdex::internals::fst_safe` lookups, walks
+//! run together (`walk_interleaved`, with the lone lookups' answers and errors) and full
 //! streams return values or errors, never a panic, a hang or an out-of-bounds read; on
 //! valid maps they agree with the `fst` crate.
 //!
@@ -13,14 +14,18 @@
 
 #![no_main]
 
-use breachdex::internals::fst_safe::{FstMeta, get};
+use breachdex::internals::fst_safe::{FstMeta, get, walk_interleaved};
 use libfuzzer_sys::fuzz_target;
 
 fn exercise(fst: &[u8], key: &[u8]) {
     let _ = get(fst, key);
     let Ok(meta) = FstMeta::parse(fst) else { return };
-    let _ = meta.get(fst, key);
-    let _ = meta.get(fst, b"");
+    let alone = [meta.get(fst, key), meta.get(fst, b""), meta.get(fst, key.get(..key.len() / 2).unwrap_or_default())];
+    // The same lookups walked together: the same answers and errors.
+    let mut walks =
+        [meta.walk(fst, key), meta.walk(fst, b""), meta.walk(fst, key.get(..key.len() / 2).unwrap_or_default())];
+    walk_interleaved(&mut walks);
+    assert_eq!(walks.map(|w| w.answer()), alone.map(Some));
     // Bounded by the declared key count (at most 63 or the fst's own count in mode 0,
     // which a small input cannot make large without making the trailer inconsistent).
     let mut stream = meta.stream(fst);

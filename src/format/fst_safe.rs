@@ -19,7 +19,9 @@
 //! from it. Address 0 is the final node without transitions or output (never written).
 //! Every transition points to a strictly smaller address (it is stored as a delta
 //! below the node's first byte), so walks always terminate: a lookup decodes at most
-//! `key.len() + 1` nodes.
+//! `key.len() + 1` nodes. A lookup is a [`Walk`] advanced one node at a time, so that
+//! the batch path can run several together ([`walk_interleaved`]) and overlap their
+//! memory misses.
 //!
 //! Node kinds, by the two high bits of the state byte:
 //! - `11` one transition to the node compiled just before this one ("next"), no output;
@@ -368,22 +370,18 @@ impl FstMeta {
     /// `Fst::get`: the value of `key` in the FST `fst` (the bytes this was parsed from).
     #[inline]
     pub fn get(&self, fst: &[u8], key: &[u8]) -> Result<Option<u64>> {
-        let nodes = self.nodes(fst)?;
-        let mut node = Node::new(nodes, self.root)?;
-        let mut out = 0u64;
-        for &b in key {
-            let Some(i) = node.find_input(b)? else {
-                return Ok(None);
-            };
-            let (_, o, addr) = node.transition(i)?;
-            out = out.checked_add(o).ok_or(Damaged("FST output overflows"))?;
-            node = Node::new(nodes, addr)?;
+        self.walk(fst, key).finish()
+    }
+
+    /// The lookup of `key` in `fst` (the bytes this was parsed from) as a [`Walk`] to
+    /// be advanced one node at a time: [`get`](Self::get) runs one to its end,
+    /// [`walk_interleaved`] runs several together.
+    #[inline]
+    pub fn walk<'a>(&self, fst: &'a [u8], key: &'a [u8]) -> Walk<'a> {
+        match self.nodes(fst) {
+            Ok(nodes) => Walk { nodes, key, addr: self.root, depth: 0, out: 0, answer: None },
+            Err(e) => Walk { answer: Some(Err(e)), ..Walk::DONE },
         }
-        if !node.is_final {
-            return Ok(None);
-        }
-        let value = out.checked_add(node.final_output()?).ok_or(Damaged("FST output overflows"))?;
-        Ok(Some(value))
     }
 
     /// The reverse lookup of an **ordinal map** (values `0, 1, 2, …` in key order, as
@@ -436,6 +434,121 @@ impl FstMeta {
         Stream::new(self, fst)
     }
 }
+
+/// An exact-key lookup in progress: the node it has reached and the output summed on
+/// the way there. [`step`](Self::step) decodes that node and follows the key's next
+/// byte, so a walk makes at most `key.len() + 1` steps whatever the bytes (every read
+/// bounds-checked as in [`FstMeta::get`], which is a walk run to its end: both give
+/// the same answers and the same errors).
+#[derive(Clone, Copy, Debug)]
+pub struct Walk<'a> {
+    /// The node area.
+    nodes: &'a [u8],
+    key: &'a [u8],
+    /// The node to decode next.
+    addr: usize,
+    /// Bytes of `key` followed so far.
+    depth: usize,
+    /// Output summed so far.
+    out: u64,
+    /// The answer, once known.
+    answer: Option<Result<Option<u64>>>,
+}
+
+impl<'a> Walk<'a> {
+    /// A finished walk of nothing (`Ok(None)`): filler for arrays of walks.
+    pub const DONE: Walk<'static> =
+        Walk { nodes: &[], key: &[], addr: EMPTY_ADDRESS, depth: 0, out: 0, answer: Some(Ok(None)) };
+
+    /// Decodes the current node and moves on to the next one; the walk's answer once it
+    /// has one (and on every later call), `None` while it goes on.
+    #[inline]
+    pub fn step(&mut self) -> Option<Result<Option<u64>>> {
+        if self.answer.is_none() {
+            match self.advance() {
+                Ok(true) => {}
+                Ok(false) => return None,
+                Err(e) => self.answer = Some(Err(e)),
+            }
+        }
+        self.answer
+    }
+
+    /// One node; `Ok(true)` when the answer is known (and stored).
+    #[inline]
+    fn advance(&mut self) -> Result<bool> {
+        let node = Node::new(self.nodes, self.addr)?;
+        let Some(&b) = self.key.get(self.depth) else {
+            let value = if node.is_final {
+                Some(self.out.checked_add(node.final_output()?).ok_or(Damaged("FST output overflows"))?)
+            } else {
+                None
+            };
+            self.answer = Some(Ok(value));
+            return Ok(true);
+        };
+        let Some(i) = node.find_input(b)? else {
+            self.answer = Some(Ok(None));
+            return Ok(true);
+        };
+        let (_, o, addr) = node.transition(i)?;
+        self.out = self.out.checked_add(o).ok_or(Damaged("FST output overflows"))?;
+        self.addr = addr;
+        self.depth += 1;
+        Ok(false)
+    }
+
+    /// Runs the walk to its end: its answer.
+    #[inline]
+    pub fn finish(mut self) -> Result<Option<u64>> {
+        loop {
+            if let Some(answer) = self.step() {
+                return answer;
+            }
+        }
+    }
+
+    /// The answer, if the walk has finished.
+    #[inline]
+    pub fn answer(&self) -> Option<Result<Option<u64>>> {
+        self.answer
+    }
+}
+
+/// Runs every walk of `walks` to its end, interleaved so that their memory misses
+/// overlap: round-robin, each walk is advanced until its next node lies outside the
+/// cache line just read, then a prefetch of that node is issued
+/// (a hint to the CPU to load it) and the next walk is advanced while it loads. Each walk
+/// gets the answer it would get alone (see [`Walk`]); bounded by the walks' key
+/// lengths.
+pub fn walk_interleaved(walks: &mut [Walk<'_>]) {
+    let mut pending = walks.len();
+    while pending > 0 {
+        pending = 0;
+        for walk in walks.iter_mut() {
+            if walk.answer.is_some() {
+                continue;
+            }
+            loop {
+                let line = walk.addr / crate::mmap::CACHE_LINE;
+                if walk.step().is_some() {
+                    break;
+                }
+                if walk.addr / crate::mmap::CACHE_LINE != line {
+                    // A node is read backwards from its state byte at `addr`.
+                    crate::mmap::prefetch(walk.nodes, walk.addr);
+                    crate::mmap::prefetch(walk.nodes, walk.addr.saturating_sub(PREFETCH_BELOW));
+                    pending += 1;
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Bytes below a node's state byte that [`walk_interleaved`] also prefetches: the
+/// small nodes of a key's path end within them.
+const PREFETCH_BELOW: usize = 24;
 
 /// `get` in one call: parses the trailer of `fst`, then looks `key` up.
 pub fn get(fst: &[u8], key: &[u8]) -> Result<Option<u64>> {
@@ -706,14 +819,26 @@ mod tests {
             b.into_inner().unwrap()
         }
 
-        /// Every lookup and a full stream; errors allowed, panics and hangs not.
+        /// The answers of `keys` walked together by [`walk_interleaved`], in order.
+        fn interleaved(meta: &FstMeta, bytes: &[u8], keys: &[Vec<u8>]) -> Vec<Result<Option<u64>>> {
+            let mut walks: Vec<Walk<'_>> = keys.iter().map(|k| meta.walk(bytes, k)).collect();
+            walk_interleaved(&mut walks);
+            walks.iter().map(|w| w.answer().expect("every walk finished")).collect()
+        }
+
+        /// Every lookup and a full stream; errors allowed, panics and hangs not. The
+        /// interleaved walks give each probe the answer or error of its lone lookup.
         fn exercise(bytes: &[u8], probes: &[Vec<u8>]) {
             for k in probes {
                 let _ = get(bytes, k);
             }
             if let Ok(meta) = FstMeta::parse(bytes) {
-                for k in probes {
-                    let _ = meta.get(bytes, k);
+                let alone: Vec<_> = probes.iter().map(|k| meta.get(bytes, k)).collect();
+                assert_eq!(interleaved(&meta, bytes, probes), alone);
+                // Walks of bytes other than the parsed ones fail, as `get` does.
+                let shorter = bytes.get(..bytes.len() - 1).unwrap_or_default();
+                for (w, k) in interleaved(&meta, shorter, probes).into_iter().zip(probes) {
+                    assert_eq!(w, meta.get(shorter, k));
                 }
                 for v in (0..64).chain([meta.len(), u64::MAX]) {
                     let _ = meta.key_of(bytes, v);
@@ -756,6 +881,17 @@ mod tests {
                 for k in &misses {
                     prop_assert_eq!(meta.get(&bytes, k).unwrap(), map.get(k));
                 }
+                // Walked together: hits, their proper prefixes and extensions, misses,
+                // the empty key, in an order that mixes long and short walks.
+                let mut probes: Vec<Vec<u8>> = vec![Vec::new()];
+                for k in entries.keys().take(60) {
+                    probes.push(k.clone());
+                    probes.push(k[..k.len() / 2].to_vec());
+                    probes.push([k.as_slice(), b"a"].concat());
+                }
+                probes.extend(misses.iter().cloned());
+                let expected: Vec<_> = probes.iter().map(|k| Ok(map.get(k))).collect();
+                prop_assert_eq!(interleaved(&meta, &bytes, &probes), expected);
                 let mut ours = Vec::new();
                 let mut s = meta.stream(&bytes);
                 while let Some((k, v)) = s.next().unwrap() {

@@ -6,7 +6,7 @@
 //! Header parameters: `[key_count, 0, 0, 0]`.
 
 use super::fingerprints::{FingerprintReader, FingerprintSpan, Probe};
-use super::fst_safe::FstMeta;
+use super::fst_safe::{Damaged, FstMeta, Walk};
 use super::{FileView, FileWriter, FormatError, Kind};
 use std::io;
 use std::path::Path;
@@ -101,7 +101,7 @@ impl FstReader {
     pub fn lookup(&self, key: &[u8]) -> Result<Option<u64>, FormatError> {
         match &self.fingerprints {
             Some(table) => self.resolve(table.probe(key)?, key),
-            None => self.walk(key),
+            None => self.walk_answer(self.start_walk(key).finish()),
         }
     }
 
@@ -128,12 +128,13 @@ impl FstReader {
         match probe {
             Probe::Absent => Ok(None),
             Probe::Found(ordinal) => Ok(Some(ordinal)),
-            Probe::AskFst => self.walk(key),
+            Probe::AskFst => self.walk_answer(self.start_walk(key).finish()),
         }
     }
 
     /// Batch step 1: prefetch the accelerator's directory entry for `key` (nothing
-    /// without an accelerator: an FST walk is not split into steps).
+    /// without an accelerator: the batch path then walks the FST with
+    /// [`start_walk`](Self::start_walk)).
     #[inline]
     pub fn prefetch_start(&self, key: &[u8]) {
         if let Some(table) = &self.fingerprints {
@@ -164,11 +165,21 @@ impl FstReader {
         }
     }
 
-    /// The FST walk.
+    /// The FST walk of `key`, not started: to be run together with others by
+    /// [`walk_interleaved`](super::fst_safe::walk_interleaved), its answer then read by
+    /// [`walk_answer`](Self::walk_answer). Without an accelerator, the batch path's
+    /// replacement for [`lookup`](Self::lookup).
     #[inline]
-    fn walk(&self, key: &[u8]) -> Result<Option<u64>, FormatError> {
-        let found =
-            self.meta.get(self.view.body(), key).map_err(|e| self.view.damaged(format!("the FST is damaged: {e}")))?;
+    pub fn start_walk<'a>(&'a self, key: &'a [u8]) -> Walk<'a> {
+        self.meta.walk(self.view.body(), key)
+    }
+
+    /// The ordinal of a key whose walk of this FST answered `found` (the same answer,
+    /// or error, as [`lookup`](Self::lookup) without an accelerator): a damaged FST, or
+    /// a value that is not a key ordinal, is an error naming the file.
+    #[inline]
+    pub fn walk_answer(&self, found: Result<Option<u64>, Damaged>) -> Result<Option<u64>, FormatError> {
+        let found = found.map_err(|e| self.view.damaged(format!("the FST is damaged: {e}")))?;
         match found {
             Some(ord) if ord >= self.len() => Err(self.view.damaged(format!("FST value {ord} is not a key ordinal"))),
             other => Ok(other),

@@ -15,14 +15,18 @@
 //! Results are exactly those of calling [`Index::lookup`] / [`Index::check`] on each
 //! query in turn (same matches, same errors, same order): each step is a piece of the
 //! single-query path, which is built from the same pieces. In `plain` mode the key map
-//! is an FST, whose traversal is not split into steps: with an accelerator
-//! ([`crate::format::fingerprints`]) its directory entries and buckets are prefetched like a
-//! hashed key column's, without one only the row runs and rows are.
+//! is an FST: with an accelerator ([`crate::format::fingerprints`]) its directory
+//! entries and buckets are prefetched like a hashed key column's; without one, the
+//! group's FST walks run together, one node of each in turn, each walk's next node
+//! prefetched while the others advance ([`crate::format::fst_safe::walk_interleaved`]),
+//! so that the misses of a group's walks overlap as well.
 
 use super::lookup::MatchesInner;
 use super::{IdentifierKind, Index, LookupError, Matches, Query, normalized_email, normalized_username};
 use crate::format::FormatError;
 use crate::format::fingerprints::FingerprintSpan;
+use crate::format::fst_safe::{Walk, walk_interleaved};
+use crate::format::fstmap::FstReader;
 use crate::format::keymap::KeyMapReader;
 use crate::format::keys::BucketSpan;
 use crate::keymode::{Key, MAX_HASHED_KEY_BYTES};
@@ -38,6 +42,28 @@ const ROW_LINES: usize = 4;
 
 /// Rows prefetched per username (their rows are scattered: one line each).
 const POSTING_ROWS: usize = 8;
+
+/// The FST walks of `jobs` (key map, key), run together so that their node reads
+/// overlap ([`walk_interleaved`]): each answer is [`FstReader::lookup`]'s without an
+/// accelerator, `None` where there is no job.
+fn interleaved_walks(
+    jobs: &[Option<(&FstReader, &[u8])>; BATCH_GROUP],
+) -> [Option<Result<Option<u64>, FormatError>>; BATCH_GROUP] {
+    let mut walks = [Walk::DONE; BATCH_GROUP];
+    let mut n = 0;
+    for (map, key) in jobs.iter().flatten() {
+        if let Some(walk) = walks.get_mut(n) {
+            *walk = map.start_walk(key);
+            n += 1;
+        }
+    }
+    walk_interleaved(walks.get_mut(..n).unwrap_or_default());
+    let mut walks = walks.into_iter();
+    jobs.map(|job| {
+        let (map, _) = job?;
+        Some(map.walk_answer(walks.next()?.finish()))
+    })
+}
 
 /// A derived key that owns or borrows its bytes.
 enum KeyBuf<'q> {
@@ -59,7 +85,7 @@ impl KeyBuf<'_> {
 /// Where a key map lookup stands between steps.
 #[derive(Copy, Clone)]
 pub(crate) enum Located {
-    /// Not started, or a map that is searched in one step (FST).
+    /// Not started.
     Start,
     /// The bucket of a sorted key column (`None`: a key of the wrong width).
     Bucket(Option<BucketSpan>),
@@ -172,6 +198,8 @@ impl Index {
                 }
             }
         }
+        // Step 2b: FSTs without an accelerator: the walks, interleaved.
+        self.walk_group(slots);
         // Step 3: ordinals, row runs / postings bounds.
         for slot in slots.iter_mut() {
             if let Slot::Pending { kind, key, at } = slot {
@@ -226,6 +254,31 @@ impl Index {
         }
     }
 
+    /// Step 2b of [`Index::lookup_group`]: the FST walks of the pending queries whose
+    /// key map is an FST without an accelerator ([`Located::Fingerprint`]`(None)` after
+    /// step 2), run together (see [`interleaved_walks`]); each such slot then holds its
+    /// ordinal ([`Located::Found`]), [`Located::Absent`] or the error, as
+    /// [`KeyMapReader::lookup`] would give.
+    fn walk_group(&self, slots: &mut [Slot<'_, '_>]) {
+        let mut jobs = [None; BATCH_GROUP];
+        for (slot, job) in slots.iter().zip(jobs.iter_mut()) {
+            if let Slot::Pending { kind, key, at: Located::Fingerprint(None) } = slot
+                && let KeyMapReader::Fst(map) = self.key_map(*kind)
+            {
+                *job = Some((map, key.as_bytes()));
+            }
+        }
+        let answers = interleaved_walks(&jobs);
+        for (slot, answer) in slots.iter_mut().zip(answers) {
+            if let (Slot::Pending { at, .. }, Some(answer)) = (&mut *slot, answer) {
+                match answer {
+                    Ok(found) => *at = found.map_or(Located::Absent, Located::Found),
+                    Err(e) => *slot = Slot::Done(Err(e.into())),
+                }
+            }
+        }
+    }
+
     /// The first steps of a lookup of `key` of `kind`, to be finished by
     /// [`Index::rows_in_segments`]: the directory entry read and the bucket prefetched
     /// (a sorted key column, or a plain key map's accelerator), or, for an FST walked
@@ -263,6 +316,18 @@ impl Index {
         for ((_, seg, _), at) in group.iter().zip(at.iter_mut()) {
             if matches!(at, Located::Start) {
                 *at = seg.key_map(kind).locate(key)?;
+            }
+        }
+        // FSTs without an accelerator: the segments' walks of the key, interleaved.
+        let mut jobs = [None; BATCH_GROUP];
+        for (((_, seg, _), at), job) in group.iter().zip(&at).zip(jobs.iter_mut()) {
+            if let (Located::Fingerprint(None), KeyMapReader::Fst(map)) = (at, seg.key_map(kind)) {
+                *job = Some((map, key));
+            }
+        }
+        for (at, answer) in at.iter_mut().zip(interleaved_walks(&jobs)) {
+            if let Some(answer) = answer {
+                *at = answer?.map_or(Located::Absent, Located::Found);
             }
         }
         let mut found = [None; BATCH_GROUP];
