@@ -126,6 +126,8 @@ pub struct StoreWriter {
     pending: Vec<PendingRow>,
     values: Vec<u8>,
     in_block: usize,
+    /// Scratch of `close_block`: where each row's next value starts.
+    cursors: Vec<usize>,
     block_raw: usize,
     run_raw: usize,
     /// The run outgrew the target: its rows go to blocks as they arrive.
@@ -170,6 +172,7 @@ impl StoreWriter {
             pending: Vec::new(),
             values: Vec::new(),
             in_block: 0,
+            cursors: Vec::new(),
             block_raw: 0,
             run_raw: 0,
             run_placing: false,
@@ -284,23 +287,22 @@ impl StoreWriter {
     fn close_block(&mut self) -> io::Result<()> {
         let rows = self.pending.get(..self.in_block).unwrap_or_default();
         let mut raw = Vec::with_capacity(self.block_raw);
+        // Each row's values lie back to back in asset order from `start`: going through
+        // the assets in that order, a row's next value starts where its last one ended.
+        self.cursors.clear();
+        self.cursors.extend(rows.iter().map(|r| r.start));
         for asset in self.stored.iter() {
             let held = rows.iter().filter(|r| r.assets.contains(asset));
-            for r in held.clone() {
+            for r in held {
                 put_varint(&mut raw, r.cells.get(asset.index()).map_or(0, |c| c.v));
             }
-            for r in held {
-                let before: usize = self
-                    .stored
-                    .iter()
-                    .take_while(|a| *a != asset)
-                    .filter(|a| r.assets.contains(*a))
-                    .filter_map(|a| r.cells.get(a.index()))
-                    .map(|c| c.len as usize)
-                    .sum();
+            for (r, at) in rows.iter().zip(self.cursors.iter_mut()) {
+                if !r.assets.contains(asset) {
+                    continue;
+                }
                 let len = r.cells.get(asset.index()).map_or(0, |c| c.len as usize);
-                let at = r.start + before;
-                raw.extend_from_slice(self.values.get(at..at + len).unwrap_or_default());
+                raw.extend_from_slice(self.values.get(*at..*at + len).unwrap_or_default());
+                *at += len;
             }
         }
         for r in rows {
