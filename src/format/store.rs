@@ -412,20 +412,31 @@ fn train_dictionary(blocks: &[Vec<u8>]) -> Vec<u8> {
     zstd::dict::from_samples(blocks, DICT_TARGET_LEN).unwrap_or_default()
 }
 
-type Job = (u64, Vec<u8>);
-type Done = (u64, io::Result<Vec<u8>>);
+/// A batch of raw blocks and its sequence number.
+type Job = (u64, Vec<Vec<u8>>);
+/// A batch's compressed blocks, in the batch's order.
+type Done = (u64, io::Result<Vec<Vec<u8>>>);
+
+/// Raw blocks handed to a compression thread at once. One block (about 1 KiB) takes a
+/// few microseconds to compress, about what passing it through the queues and waking a
+/// thread costs; a batch of them pays that once.
+const BATCH_BLOCKS: usize = 32;
 
 /// Block compression: on the caller's thread (1 thread), or on worker threads fed
-/// through a bounded queue, with the results put back in submission order. Dropping it
-/// stops and joins the workers.
+/// batches of [`BATCH_BLOCKS`] blocks through a bounded queue, with the results put back
+/// in submission order. Dropping it stops and joins the workers.
 struct Pipeline {
     inline: Option<zstd::bulk::Compressor<'static>>,
+    /// Raw blocks of the batch not yet sent.
+    batch: Vec<Vec<u8>>,
     jobs: Option<SyncSender<Job>>,
     results: Option<Receiver<Done>>,
     workers: Vec<std::thread::JoinHandle<()>>,
+    /// Batches sent and batches whose blocks were returned.
     submitted: u64,
     returned: u64,
-    done: BTreeMap<u64, Vec<u8>>,
+    done: BTreeMap<u64, Vec<Vec<u8>>>,
+    /// Batches in flight, at most.
     max_in_flight: u64,
 }
 
@@ -433,13 +444,14 @@ impl Pipeline {
     fn start(options: StoreOptions, dict: Arc<Vec<u8>>) -> io::Result<Pipeline> {
         let mut p = Pipeline {
             inline: None,
+            batch: Vec::new(),
             jobs: None,
             results: None,
             workers: Vec::new(),
             submitted: 0,
             returned: 0,
             done: BTreeMap::new(),
-            max_in_flight: (options.threads * IN_FLIGHT_PER_THREAD) as u64,
+            max_in_flight: (options.threads * IN_FLIGHT_PER_THREAD).div_ceil(BATCH_BLOCKS) as u64,
         };
         if options.threads <= 1 {
             p.inline = Some(new_compressor(options.level, &dict)?);
@@ -458,9 +470,9 @@ impl Pipeline {
                         Ok(rx) => rx.recv(),
                         Err(_) => return,
                     };
-                    let Ok((seq, raw)) = job else { return };
+                    let Ok((seq, raws)) = job else { return };
                     let result = match &mut compressor {
-                        Ok(c) => compress_block(c, &raw),
+                        Ok(c) => raws.iter().map(|raw| compress_block(c, raw)).collect(),
                         Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
                     };
                     if done_tx.send((seq, result)).is_err() {
@@ -480,14 +492,28 @@ impl Pipeline {
         if let Some(c) = &mut self.inline {
             return Ok(vec![compress_block(c, &raw)?]);
         }
+        self.batch.push(raw);
+        if self.batch.len() < BATCH_BLOCKS {
+            return Ok(Vec::new());
+        }
+        self.send_batch()
+    }
+
+    /// Sends the open batch (waiting while too many are in flight); returns the
+    /// compressed blocks that are next in order.
+    fn send_batch(&mut self) -> io::Result<Vec<Vec<u8>>> {
         let mut ready = self.ready();
+        if self.batch.is_empty() {
+            return Ok(ready);
+        }
         while self.submitted - self.returned >= self.max_in_flight {
             self.receive(true)?;
             ready.extend(self.ready());
         }
         let seq = self.submitted;
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH_BLOCKS));
         let jobs = self.jobs.as_ref().ok_or_else(|| io::Error::other("compression queue closed"))?;
-        jobs.send((seq, raw)).map_err(|_| io::Error::other("a compression thread stopped"))?;
+        jobs.send((seq, batch)).map_err(|_| io::Error::other("a compression thread stopped"))?;
         self.submitted += 1;
         while self.receive(false)? {}
         ready.extend(self.ready());
@@ -510,20 +536,21 @@ impl Pipeline {
         Ok(true)
     }
 
-    /// The compressed blocks that follow the last one returned, in order.
+    /// The compressed blocks of the batches that follow the last one returned, in order.
     fn ready(&mut self) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
-        while let Some(block) = self.done.remove(&self.returned) {
-            out.push(block);
+        while let Some(blocks) = self.done.remove(&self.returned) {
+            out.extend(blocks);
             self.returned += 1;
         }
         out
     }
 
-    /// Waits for every queued block; returns them in order and joins the workers.
+    /// Sends the open batch, waits for every queued block; returns them in order and
+    /// joins the workers.
     fn finish(mut self) -> io::Result<Vec<Vec<u8>>> {
+        let mut out = self.send_batch()?;
         self.jobs = None;
-        let mut out = Vec::new();
         while self.returned < self.submitted {
             self.receive(true)?;
             out.extend(self.ready());
