@@ -235,6 +235,14 @@ fn assert_same(index: &Index, oracle: &Index, context: &str) {
     let now = UnixTime::from_seconds(1_780_000_000);
     let policy = AssetPolicy::default();
     let queries: Vec<&str> = EMAILS.iter().chain(USERNAMES).chain(MISSES).copied().collect();
+    // The batch path (all segments' lookups in steps) answers as `check` does.
+    let all: Vec<Query<'_>> = queries.iter().map(|t| Query::auto(t)).collect();
+    let batch = index.check_batch(&all, now);
+    for (q, b) in all.iter().zip(&batch) {
+        let a = index.check(q, now).map(|r| json(&r)).map_err(|e| e.to_string());
+        let b = b.as_ref().map(json).map_err(|e| e.to_string());
+        assert_eq!(a, b, "{context}: check_batch {q:?}");
+    }
     for text in queries {
         let q = Query::auto(text);
         let a = index.check(&q, now).map(|r| json(&r)).map_err(|e| e.to_string());

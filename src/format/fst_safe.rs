@@ -465,47 +465,44 @@ impl<'a> Walk<'a> {
     #[inline]
     pub fn step(&mut self) -> Option<Result<Option<u64>>> {
         if self.answer.is_none() {
-            match self.advance() {
-                Ok(true) => {}
-                Ok(false) => return None,
-                Err(e) => self.answer = Some(Err(e)),
-            }
+            self.answer = self.advance().transpose();
         }
         self.answer
-    }
-
-    /// One node; `Ok(true)` when the answer is known (and stored).
-    #[inline]
-    fn advance(&mut self) -> Result<bool> {
-        let node = Node::new(self.nodes, self.addr)?;
-        let Some(&b) = self.key.get(self.depth) else {
-            let value = if node.is_final {
-                Some(self.out.checked_add(node.final_output()?).ok_or(Damaged("FST output overflows"))?)
-            } else {
-                None
-            };
-            self.answer = Some(Ok(value));
-            return Ok(true);
-        };
-        let Some(i) = node.find_input(b)? else {
-            self.answer = Some(Ok(None));
-            return Ok(true);
-        };
-        let (_, o, addr) = node.transition(i)?;
-        self.out = self.out.checked_add(o).ok_or(Damaged("FST output overflows"))?;
-        self.addr = addr;
-        self.depth += 1;
-        Ok(false)
     }
 
     /// Runs the walk to its end: its answer.
     #[inline]
     pub fn finish(mut self) -> Result<Option<u64>> {
+        if let Some(answer) = self.answer {
+            return answer;
+        }
         loop {
-            if let Some(answer) = self.step() {
-                return answer;
+            if let Some(answer) = self.advance()? {
+                return Ok(answer);
             }
         }
+    }
+
+    /// One node: the answer when it is known (`Ok(Some(value))`), `Ok(None)` while the
+    /// walk goes on.
+    #[inline]
+    fn advance(&mut self) -> Result<Option<Option<u64>>> {
+        let node = Node::new(self.nodes, self.addr)?;
+        let Some(&b) = self.key.get(self.depth) else {
+            if !node.is_final {
+                return Ok(Some(None));
+            }
+            let value = self.out.checked_add(node.final_output()?).ok_or(Damaged("FST output overflows"))?;
+            return Ok(Some(Some(value)));
+        };
+        let Some(i) = node.find_input(b)? else {
+            return Ok(Some(None));
+        };
+        let (_, o, addr) = node.transition(i)?;
+        self.out = self.out.checked_add(o).ok_or(Damaged("FST output overflows"))?;
+        self.addr = addr;
+        self.depth += 1;
+        Ok(None)
     }
 
     /// The answer, if the walk has finished.

@@ -336,6 +336,16 @@ pub(crate) fn open_generation_file(
     Ok(FileView::parse_version(name, bytes, kind, crate::format::FORMAT_VERSION)?)
 }
 
+impl Layer {
+    /// The key filters' hash of `key` of `kind`, the union filter's block for it
+    /// prefetched (to be probed by [`Index::merged_rows_from`]); `None` without key
+    /// filters.
+    #[inline]
+    pub(crate) fn key_hash(&self, kind: IdentifierKind, key: &[u8]) -> Option<u64> {
+        self.filters.as_ref().map(|f| f.hash(kind, key))
+    }
+}
+
 impl Index {
     /// Segment `s` of this index (0: the base, which is `self`).
     #[inline]
@@ -359,9 +369,23 @@ impl Index {
     ) -> Result<Matches<'a>, LookupError> {
         // The union block is fetched while the base's lookup starts (or, an FST walked
         // without an accelerator, runs whole), then probed.
-        let hashed = layer.filters.as_ref().map(|f| (f, f.hash(kind, key)));
+        let hash = layer.key_hash(kind, key);
         let base = self.start_lookup(kind, key)?;
-        let probe = hashed.map(|(filters, hash)| (filters, filters.probe(kind, hash)));
+        self.merged_rows_from(layer, kind, key, hash, base)
+    }
+
+    /// [`Index::merged_rows`] of a key whose filter hash is `hash` ([`Layer::key_hash`])
+    /// and whose lookup in the base has reached `base` ([`Index::start_lookup`], or the
+    /// first steps of the batch path, which run the base's lookups of a group together).
+    pub(crate) fn merged_rows_from<'a>(
+        &'a self,
+        layer: &'a Layer,
+        kind: IdentifierKind,
+        key: &[u8],
+        hash: Option<u64>,
+        base: Located,
+    ) -> Result<Matches<'a>, LookupError> {
+        let probe = layer.filters.as_ref().zip(hash).map(|(filters, hash)| (filters, filters.probe(kind, hash)));
         let mut ids = Vec::new();
         let mut keep = |s: usize, seg: &Index, matches: Matches<'_>| -> Result<(), LookupError> {
             let Some(live) = layer.live.get(s) else { return Ok(()) };

@@ -189,6 +189,16 @@ impl Index {
         for query in group {
             slots.push(self.start(query));
         }
+        // Several segments: each key's filter hash, the union filter's block prefetched.
+        let layer = self.merged();
+        let mut hashes = [None; BATCH_GROUP];
+        if let Some(layer) = layer {
+            for (slot, hash) in slots.iter().zip(hashes.iter_mut()) {
+                if let Slot::Pending { kind, key, .. } = slot {
+                    *hash = layer.key_hash(*kind, key.as_bytes());
+                }
+            }
+        }
         // Step 2: bucket spans, bucket keys.
         for slot in slots.iter_mut() {
             if let Slot::Pending { kind, key, at } = slot {
@@ -200,6 +210,15 @@ impl Index {
         }
         // Step 2b: FSTs without an accelerator: the walks, interleaved.
         self.walk_group(slots);
+        // Several segments: the base's lookups of the group have run together above;
+        // each query's other segments are looked up together, query by query.
+        if let Some(layer) = layer {
+            for (slot, hash) in slots.iter_mut().zip(hashes) {
+                if let Slot::Pending { kind, key, at } = slot {
+                    *slot = Slot::Done(self.merged_rows_from(layer, *kind, key.as_bytes(), hash, *at));
+                }
+            }
+        }
         // Step 3: ordinals, row runs / postings bounds.
         for slot in slots.iter_mut() {
             if let Slot::Pending { kind, key, at } = slot {
@@ -389,9 +408,6 @@ impl Index {
     /// `queries.par_chunks(256).map(|c| index.lookup_batch(c))`, as
     /// [`Index::check_batch_par`] does.
     pub fn lookup_batch(&self, queries: &[Query<'_>]) -> Vec<Result<Matches<'_>, LookupError>> {
-        if self.merged().is_some() {
-            return queries.iter().map(|q| self.lookup(q)).collect();
-        }
         let mut out = Vec::with_capacity(queries.len());
         let mut slots = Vec::with_capacity(BATCH_GROUP);
         for group in queries.chunks(BATCH_GROUP) {
@@ -408,12 +424,6 @@ impl Index {
         queries: &[Query<'q>],
         mut each: impl FnMut(&Query<'q>, Result<Matches<'i>, LookupError>),
     ) {
-        if self.merged().is_some() {
-            for query in queries {
-                each(query, self.lookup(query));
-            }
-            return;
-        }
         let mut slots = Vec::with_capacity(BATCH_GROUP);
         let mut matches = Vec::with_capacity(BATCH_GROUP);
         for group in queries.chunks(BATCH_GROUP) {
