@@ -1,9 +1,9 @@
 //! No damage to any file of an index (truncation, flipped bytes, wrong magic or version, deletion, a stray file, a file swapped in from another index, a broken manifest) may make the reader panic: `Index::open` fails naming the file, or lookups, checks and `records` return `Ok`/`Err` safely, and `verify` always names the damaged file. A damaged block of the record store is named (file and block) by `records` and `verify`.
 
-use breachdex::Asset;
 use breachdex::Catalog;
 use breachdex::UnixTime;
 use breachdex::internals::HEADER_LEN;
+use breachdex::{Asset, AssetSet};
 use breachdex::{AssetPolicy, RecordsRequest};
 use breachdex::{BuildOptions, build_index};
 use breachdex::{HashMode, Salt};
@@ -26,10 +26,11 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn build(catalog: &Path, out: &Path, mode: HashMode) {
+fn build(catalog: &Path, out: &Path, mode: HashMode, store: Option<AssetSet>) {
     let catalog = Catalog::load(catalog).unwrap();
     let opts = BuildOptions {
         hash_mode: mode,
+        store,
         salt: mode.is_hashed().then(salt),
         threads: Some(1),
         source_date_epoch: Some(1_700_000_000),
@@ -45,6 +46,8 @@ fn build(catalog: &Path, out: &Path, mode: HashMode) {
 struct Fixture {
     _tmp: tempfile::TempDir,
     mode: HashMode,
+    /// The `--store` of both builds (`None`: every asset).
+    store: Option<AssetSet>,
     good: PathBuf,
     other: PathBuf,
     scratch_root: PathBuf,
@@ -53,16 +56,22 @@ struct Fixture {
 
 impl Fixture {
     fn new(mode: HashMode) -> Fixture {
+        Fixture::with_store(mode, None)
+    }
+
+    /// Builds that keep only `store` (a privacy build, with `passwords.rowrefs`, when it
+    /// lacks a password asset).
+    fn with_store(mode: HashMode, store: Option<AssetSet>) -> Fixture {
         let tmp = tempfile::tempdir().unwrap();
         let good = tmp.path().join("good");
         let other = tmp.path().join("other");
-        build(&repo().join("testdata/sample/catalog.json"), &good, mode);
-        build(&repo().join("testdata/sample-gz/catalog.json"), &other, mode);
+        build(&repo().join("testdata/sample/catalog.json"), &good, mode, store);
+        build(&repo().join("testdata/sample-gz/catalog.json"), &other, mode, store);
         assert!(verify(&good).unwrap().is_ok());
         assert!(verify(&other).unwrap().is_ok());
         let scratch_root = tmp.path().join("scratch");
         std::fs::create_dir(&scratch_root).unwrap();
-        Fixture { mode, good, other, scratch_root, _tmp: tmp, counter: std::cell::Cell::new(0) }
+        Fixture { mode, store, good, other, scratch_root, _tmp: tmp, counter: std::cell::Cell::new(0) }
     }
 
     fn file_names(&self) -> Vec<String> {
@@ -73,7 +82,8 @@ impl Fixture {
             .collect();
         names.sort();
         let accelerators = if self.mode.is_hashed() { 0 } else { 2 };
-        assert_eq!(names.len(), 8 + accelerators, "{names:?}");
+        let rowrefs = usize::from(self.store.is_some());
+        assert_eq!(names.len(), 8 + accelerators + rowrefs, "{names:?}");
         names
     }
 
@@ -238,7 +248,11 @@ fn flip_offsets(len: usize) -> Vec<usize> {
 }
 
 fn damage_every_file(mode: HashMode) -> Findings {
-    let fx = Fixture::new(mode);
+    damage_every_file_of(Fixture::new(mode))
+}
+
+fn damage_every_file_of(fx: Fixture) -> Findings {
+    let mode = fx.mode;
     let mut findings = Findings::default();
     let mut cases = 0;
     for name in fx.file_names() {
@@ -307,6 +321,18 @@ fn damage_to_every_file_plain() {
 #[test]
 fn damage_to_every_file_xxh3_64() {
     damage_every_file(HashMode::Xxh3_64);
+}
+
+/// A privacy build (no password asset stored, password index on) has
+/// `passwords.rowrefs`: the same matrix covers it.
+#[test]
+fn damage_to_every_file_privacy() {
+    let store: AssetSet =
+        [Asset::Email, Asset::Username, Asset::PasswordHash, Asset::PasswordType].into_iter().collect();
+    let fx = Fixture::with_store(HashMode::Xxh3_64, Some(store));
+    assert!(fx.file_names().iter().any(|n| n == "passwords.rowrefs"));
+    let u = damage_every_file_of(fx).unnamed_inconsistent;
+    assert!(u.is_empty(), "{}", u.join("\n"));
 }
 
 #[test]

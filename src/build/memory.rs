@@ -8,9 +8,13 @@
 //!        ├─ record sort    the external sort of records (arena 7/8, index 1/8)
 //!        │    ├─ merge read      read buffers when spilled runs are merged (1/4)
 //!        │    └─ username sort   what the username sorter may hold while writing
-//!        └─ password sort  the password hashes, when the build makes a password
-//!                          index (1/4 of what is sorted in; held until the
-//!                          `passwords` phase, which merges with `merge read`)
+//!        ├─ password sort  the password hashes, when the build makes a password
+//!        │                 index (1/4 of what is sorted in; held until the
+//!        │                 `passwords` phase, which merges with `merge read`; then
+//!        │                 the row sort of `passwords.rowrefs` reuses it)
+//!        └─ rowref sort    the (document id, row) pairs and password references of
+//!                          a build that counts passwords it does not store (1/8 of
+//!                          what is sorted in, only then)
 //! ```
 
 use super::sort::SLOT_BYTES;
@@ -41,6 +45,10 @@ const MIN_SORTER_BUFFER: usize = 1 << 20;
 /// their index slots, usually less than the record's own entry: a quarter keeps the
 /// password sort's runs few without taking much from the record sort.
 const PASSWORD_SORT_DIVISOR: usize = 4;
+/// The rowref join's share of what is sorted in: 1 part in this many. It holds a
+/// (document id, row) pair per row and a reference per password hash, about 50 bytes
+/// each with their slots, in builds whose records keep few values.
+const ROWREF_SORT_DIVISOR: usize = 8;
 
 /// Why a memory budget cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -80,6 +88,9 @@ pub struct MemoryBudget {
     pub merge_read: usize,
     /// The password sorter's buffer, in bytes (0 until [`MemoryBudget::with_password_index`]).
     pub password_sort: usize,
+    /// The buffer of the sort joining rows to password references for
+    /// `passwords.rowrefs`, in bytes (0 until [`MemoryBudget::with_row_refs`]).
+    pub rowref_sort: usize,
 }
 
 impl MemoryBudget {
@@ -100,7 +111,7 @@ impl MemoryBudget {
         }
         let reserve = FIXED_RESERVE + RECORD_STORE_RESERVE;
         let record_sort = usize::try_from(total - reserve).unwrap_or(usize::MAX);
-        Ok(MemoryBudget { total, reserve, record_sort, merge_read: record_sort / 4, password_sort: 0 })
+        Ok(MemoryBudget { total, reserve, record_sort, merge_read: record_sort / 4, password_sort: 0, rowref_sort: 0 })
     }
 
     /// The shares of a build that also makes the password index: the password sorter's
@@ -111,6 +122,16 @@ impl MemoryBudget {
         let password_sort = (sorted / PASSWORD_SORT_DIVISOR).max(MIN_SORTER_BUFFER);
         let record_sort = sorted.saturating_sub(password_sort);
         MemoryBudget { record_sort, merge_read: record_sort / 4, password_sort, ..self }
+    }
+
+    /// The shares of a build that also writes `passwords.rowrefs`: the buffer of its
+    /// (document id, row) join is carved out of the record sort, as the password
+    /// sorter's is; the total is unchanged.
+    pub fn with_row_refs(self) -> MemoryBudget {
+        let sorted = self.record_sort + self.rowref_sort;
+        let rowref_sort = (sorted / ROWREF_SORT_DIVISOR).max(MIN_SORTER_BUFFER);
+        let record_sort = sorted.saturating_sub(rowref_sort);
+        MemoryBudget { record_sort, merge_read: record_sort / 4, rowref_sort, ..self }
     }
 
     /// The username sorter's buffer, fixed once the records are sorted: when the record
@@ -189,6 +210,9 @@ mod tests {
         assert_eq!(p.reserve as usize + p.record_sort + p.password_sort, 1 << 30);
         assert_eq!(p.password_sort, b.record_sort / 4);
         assert_eq!(p.with_password_index(), p, "applying it twice changes nothing");
+        let r = p.with_row_refs();
+        assert_eq!(r.reserve as usize + r.record_sort + r.password_sort + r.rowref_sort, 1 << 30);
+        assert_eq!(r.with_row_refs(), r, "applying it twice changes nothing");
         let s = SorterShares::of(64 << 20);
         let used = s.open_block + s.arena + s.index_slots * SLOT_BYTES;
         assert!(used <= 64 << 20 && used > (64 << 20) - SLOT_BYTES, "{used}");

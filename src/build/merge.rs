@@ -33,6 +33,7 @@
 use super::entry::{self, GROUP_EMAIL, GROUP_USERNAME};
 use super::memory::MemoryBudget;
 use super::output::{OutputPlan, Staging};
+use super::passwords::RowRefSort;
 use super::writer::{IndexWriter, WrittenIndex};
 use super::{
     BuildError, BuildProgress, BuildSummary, PasswordHashCounts, PhaseClock, SourceSummary, WorkerPool, io_err,
@@ -43,6 +44,7 @@ use crate::date;
 use crate::format::manifest::{BuildStats, Counts, Manifest, ManifestInputs, SourceMeta};
 use crate::format::passwords::{PasswordFileReader, PasswordFileWriter, PasswordFiles, file_name};
 use crate::format::ranges::{self, RangesReader};
+use crate::format::rowrefs::RowRef;
 use crate::format::store::Block;
 use crate::format::{FileSummary, FormatError, keymap::OrderedKeys, postings::PostingsReader};
 use crate::index::{Index, KnownKeys, LookupError, SegmentParts, SourceInfo};
@@ -145,9 +147,16 @@ pub(crate) fn merge_indexes(
         options.accelerator.then(|| crate::format::fingerprints::seed_for_build(build_unix)),
     )
     .map_err(write_err)?;
+    // The merged index gets `passwords.rowrefs` when it counts passwords it does not
+    // store and every input has its own to derive it from (an input built before the
+    // file existed has none: the merged index then has none either).
+    let rowrefs = checked.passwords
+        && crate::format::rowrefs::needed(true, options.store)
+        && checked.parts.iter().all(|p| p.rowrefs.is_some());
     // One reader thread per input decodes its rows into sort entries; this thread
-    // merges them into the writer and writes the row maps.
-    std::thread::scope(|scope| -> Result<(), BuildError> {
+    // merges them into the writer and writes the row maps (kept for the row
+    // references).
+    let row_maps = std::thread::scope(|scope| -> Result<Vec<Bytes>, BuildError> {
         let mut feeds = Vec::with_capacity(inputs.len());
         for (n, (input, parts)) in inputs.iter().zip(&checked.parts).enumerate() {
             let (tx, rx) = std::sync::mpsc::sync_channel(BATCHES_IN_FLIGHT);
@@ -192,11 +201,15 @@ pub(crate) fn merge_indexes(
             }
         }
         phases.start("usernames");
+        let mut maps = Vec::new();
         for (f, parts) in feeds.into_iter().zip(&checked.parts) {
             let (input, map) = f.finish()?;
             translate_postings(input, parts, &map, &mut writer)?;
+            if rowrefs {
+                maps.push(map);
+            }
         }
-        Ok(())
+        Ok(maps)
     })?;
     let mut written = pool.install(|| writer.finish(memory.merge_read)).map_err(write_err)?;
 
@@ -206,7 +219,16 @@ pub(crate) fn merge_indexes(
         let (files, counts) = merge_passwords(inputs, &checked.parts, dir)?;
         written.files.extend(files);
         password_hashes = Some(counts);
+        if rowrefs {
+            let mut sort = RowRefSort::new(memory.record_sort / 2, staging.spill_dir());
+            merge_row_refs(inputs, &checked.parts, &row_maps, dir, &mut sort)?;
+            let file = sort
+                .write(dir, written.rows, counts.sha1.max(counts.ntlm), memory.merge_read)
+                .map_err(io_err(format!("writing the password row references in {}", dir.display())))?;
+            written.files.push(file);
+        }
     }
+    drop(row_maps);
 
     phases.start("finishing");
     let manifest = merged_manifest(inputs, options, &checked, &written, password_hashes, build_unix);
@@ -679,6 +701,66 @@ impl<'a> Feed<'a> {
     }
 }
 
+/// Where input row `row` is in the merged index, by its row map: `Some(None)` when it
+/// was not carried over, `None` when the map has no such row.
+fn mapped_row(map: &Bytes, row: u64) -> Option<Option<u64>> {
+    let at = usize::try_from(row).ok()?.checked_mul(8)?;
+    let new = u64::from_le_bytes(map.get(at..at.checked_add(8)?)?.try_into().ok()?);
+    Some((new != DEAD_ROW).then_some(new))
+}
+
+/// Adds to `sort` the password references of every carried-over row of `inputs`: each
+/// input row's references (its `passwords.rowrefs`) name entries of its password files,
+/// whose hashes are found in the merged files just written to `dir`.
+fn merge_row_refs(
+    inputs: &[MergeInput<'_>],
+    parts: &[SegmentParts<'_>],
+    maps: &[Bytes],
+    dir: &Path,
+    sort: &mut RowRefSort,
+) -> Result<(), BuildError> {
+    let open = |kind: PasswordHashKind| -> Result<PasswordFileReader, BuildError> {
+        let name = file_name(kind);
+        let path = dir.join(name);
+        let bytes =
+            Bytes::map_path(&path, Access::Random, false).map_err(io_err(format!("reading {}", path.display())))?;
+        let view = crate::format::FileView::parse_version(
+            name,
+            bytes,
+            crate::format::passwords::file_kind(kind),
+            crate::format::FORMAT_VERSION,
+        )
+        .map_err(|e| io_err(format!("reading {}", path.display()))(io::Error::other(e)))?;
+        PasswordFileReader::new(view, kind)
+            .map_err(|e| io_err(format!("reading {}", path.display()))(io::Error::other(e)))
+    };
+    let merged = PasswordFiles { sha1: open(PasswordHashKind::Sha1)?, ntlm: open(PasswordHashKind::Ntlm)? };
+    for ((input, p), map) in inputs.iter().zip(parts).zip(maps) {
+        let index = input.index;
+        let (Some(refs), Some(files)) = (p.rowrefs, p.passwords) else { continue };
+        for row in 0..index.len() {
+            let new =
+                mapped_row(map, row).ok_or_else(|| input_error(index, format!("row {row} is not in its row map")))?;
+            let Some(new) = new else { continue };
+            for hash in refs.hashes(row, files).map_err(damaged(index))? {
+                let found = merged.file(hash.kind()).find(hash.as_bytes()).map_err(damaged(index))?;
+                let (ordinal, _) = found.ok_or_else(|| {
+                    input_error(
+                        index,
+                        format!(
+                            "row {row} counts in a {} hash whose merged count is 0: its password counts to subtract include a live row",
+                            hash.kind()
+                        ),
+                    )
+                })?;
+                sort.push(new, RowRef { kind: hash.kind(), ordinal })
+                    .map_err(io_err("sorting the password row references"))?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Feeds the username postings of `input`, translated to the merged rows by `map`, to
 /// the writer's username sort.
 fn translate_postings(
@@ -693,16 +775,13 @@ fn translate_postings(
     for ordinal in 0..postings.len() {
         let key = keys.key(ordinal).map_err(damaged(index))?;
         for row in postings.rows(ordinal).map_err(damaged(index))? {
-            let at = usize::try_from(row).ok().and_then(|r| r.checked_mul(8));
-            let new =
-                at.and_then(|at| map.get(at..at.checked_add(8)?)).and_then(|b| b.try_into().ok()).ok_or_else(|| {
-                    damaged(index)(FormatError::damaged(
-                        crate::format::postings::FILE_NAME,
-                        format!("key ordinal {ordinal} lists row {row}, past the last row"),
-                    ))
-                })?;
-            let new = u64::from_le_bytes(new);
-            if new != DEAD_ROW {
+            let new = mapped_row(map, row).ok_or_else(|| {
+                damaged(index)(FormatError::damaged(
+                    crate::format::postings::FILE_NAME,
+                    format!("key ordinal {ordinal} lists row {row}, past the last row"),
+                ))
+            })?;
+            if let Some(new) = new {
                 writer.push_posting(key, new).map_err(io_err("sorting the username postings"))?;
             }
         }

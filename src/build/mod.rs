@@ -305,6 +305,9 @@ impl BuildSettings {
         if options.password_index {
             memory = memory.with_password_index();
         }
+        if crate::format::rowrefs::needed(options.password_index, options.store) {
+            memory = memory.with_row_refs();
+        }
         if options.threads == Some(0) {
             return Err(BuildError::NoThreads);
         }
@@ -417,6 +420,8 @@ fn build(
             accelerator_seed: options
                 .accelerator
                 .then(|| crate::format::fingerprints::seed_for_build(settings.build_unix)),
+            document_rows: crate::format::rowrefs::needed(options.password_index, options.store)
+                .then_some(settings.memory.rowref_sort),
         },
         &pool,
         &mut phases,
@@ -428,9 +433,28 @@ fn build(
     if let Some(password_sorter) = password_sorter {
         phases.start("passwords");
         let dir = staging.index_dir();
-        let pw = passwords::write_password_files(password_sorter, dir, settings.memory.merge_read, &pool)
-            .map_err(io_err(format!("writing the password index in {}", dir.display())))?;
+        let pw = passwords::write_password_files(
+            password_sorter,
+            dir,
+            settings.memory.merge_read,
+            &pool,
+            written.document_rows.as_mut(),
+        )
+        .map_err(io_err(format!("writing the password index in {}", dir.display())))?;
         written.files.extend(pw.files);
+        if let Some(joined) = written.document_rows.take() {
+            let file = passwords::write_row_refs(
+                joined,
+                dir,
+                staging.spill_dir(),
+                written.rows,
+                pw.sha1.max(pw.ntlm),
+                settings.memory.merge_read,
+                settings.memory.password_sort,
+            )
+            .map_err(io_err(format!("writing the password row references in {}", dir.display())))?;
+            written.files.push(file);
+        }
         password_hashes = Some(PasswordHashCounts { sha1: pw.sha1, ntlm: pw.ntlm });
         password_runs = pw.spilled_runs;
     }
@@ -518,6 +542,9 @@ struct WriteInputs<'a> {
     threads: usize,
     memory: &'a MemoryBudget,
     accelerator_seed: Option<u64>,
+    /// The budget of the writer's (document id, row) join sort, when the build writes
+    /// `passwords.rowrefs`.
+    document_rows: Option<usize>,
 }
 
 /// The writing phase (`writing`, then `usernames`): merges the sorted records into the
@@ -550,6 +577,9 @@ fn write_index(
         inputs.accelerator_seed,
     )
     .map_err(io_err(format!("creating index files in {}", dir.display())))?;
+    if let Some(budget) = inputs.document_rows {
+        writer.collect_document_rows(budget);
+    }
     let mut stream = pool.install(|| sorter.finish(memory.merge_read)).map_err(io_err("merging sorted runs"))?;
     while let Some(e) = stream.next().map_err(io_err("merging sorted runs"))? {
         writer.push(e).map_err(write_err)?;

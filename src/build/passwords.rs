@@ -11,11 +11,18 @@
 //! The document id (which covers the source) tells a record apart from an identical
 //! duplicate of it, which the writer drops: equal sort keys count once, so a record
 //! counts once per distinct hash and duplicates do not count at all.
+//!
+//! A build that counts passwords it does not store also writes `passwords.rowrefs`
+//! ([`crate::format::rowrefs`]): the writer collects each row's (document id, row) pair
+//! into a join sort, the `passwords` phase adds each counted entry's (document id, kind,
+//! ordinal) to it, and [`write_row_refs`] joins them by document id and sorts the
+//! references by row ([`RowRefSort`], which `compact` uses too).
 
 use super::sort::{self, ExternalSorter, SortBlock};
 use crate::asset::{ASSET_COUNT, Asset};
 use crate::format::FileSummary;
 use crate::format::passwords::{PasswordFileWriter, file_name};
+use crate::format::rowrefs::{self, RowRef, RowRefsWriter, kind_code, kind_of_code};
 use crate::password::{PasswordHash, PasswordHashKind};
 use std::io;
 use std::path::Path;
@@ -82,6 +89,124 @@ pub(super) struct WrittenPasswords {
     pub spilled_runs: usize,
 }
 
+/// Join sort key of a row: `document_id [16] | 0 | row u64 BE` (empty payload).
+pub(super) fn document_row_entry(out: &mut Vec<u8>, document_id: &[u8; 16], row: u64) {
+    let mut key = [0u8; 25];
+    key[..16].copy_from_slice(document_id);
+    key[17..].copy_from_slice(&row.to_be_bytes());
+    out.clear();
+    sort::encode_entry(out, &key, &[]);
+}
+
+/// Join sort key of a password reference: `document_id [16] | 1 | kind u8 | ordinal u64
+/// BE`, sorting after the record's row entry.
+fn document_ref_entry(out: &mut Vec<u8>, document_id: &[u8], r: RowRef) {
+    let mut key = [0u8; 26];
+    key[..16].copy_from_slice(document_id.get(..16).unwrap_or(&[0; 16]));
+    key[16] = 1;
+    key[17] = kind_code(r.kind);
+    key[18..].copy_from_slice(&r.ordinal.to_be_bytes());
+    out.clear();
+    sort::encode_entry(out, &key, &[]);
+}
+
+/// Password references sorted by row on their way into `passwords.rowrefs`: an
+/// external sort of `row u64 BE | kind u8 | ordinal u64 BE` keys.
+pub(crate) struct RowRefSort {
+    sorter: ExternalSorter,
+    buf: Vec<u8>,
+}
+
+impl RowRefSort {
+    /// A sort of `budget` bytes spilling into `spill_dir`.
+    pub(crate) fn new(budget: usize, spill_dir: &Path) -> RowRefSort {
+        RowRefSort { sorter: ExternalSorter::new(budget, spill_dir), buf: Vec::new() }
+    }
+
+    /// Adds reference `r` of row `row`.
+    pub(crate) fn push(&mut self, row: u64, r: RowRef) -> io::Result<()> {
+        let mut key = [0u8; 17];
+        key[..8].copy_from_slice(&row.to_be_bytes());
+        key[8] = kind_code(r.kind);
+        key[9..].copy_from_slice(&r.ordinal.to_be_bytes());
+        self.buf.clear();
+        sort::encode_entry(&mut self.buf, &key, &[]);
+        self.sorter.push(&self.buf)
+    }
+
+    /// Writes `dir/passwords.rowrefs` for `row_count` rows and password files of at most
+    /// `max_entries` entries each (`read_budget` bytes of read buffers if runs spilled).
+    pub(crate) fn write(
+        self,
+        dir: &Path,
+        row_count: u64,
+        max_entries: u64,
+        read_budget: usize,
+    ) -> io::Result<FileSummary> {
+        let mut stream = self.sorter.finish(read_budget)?;
+        let mut out = RowRefsWriter::create(&dir.join(rowrefs::FILE_NAME), row_count, max_entries)?;
+        while let Some(e) = stream.next()? {
+            let key = sort::sort_key(e);
+            let (Some(row), Some(&code), Some(ordinal)) = (
+                key.get(..8).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes),
+                key.get(8),
+                key.get(9..17).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes),
+            ) else {
+                return Err(corrupt());
+            };
+            let kind = kind_of_code(code).ok_or_else(corrupt)?;
+            out.push(row, RowRef { kind, ordinal })?;
+        }
+        out.finish()
+    }
+}
+
+/// Joins the (document id, row) pairs and password references of `joined` (the
+/// writer's document rows, to which [`write_password_files`] added the references) by
+/// document id, sorts the references by row in `row_budget` bytes, and writes
+/// `dir/passwords.rowrefs`.
+pub(super) fn write_row_refs(
+    joined: ExternalSorter,
+    dir: &Path,
+    spill_dir: &Path,
+    row_count: u64,
+    max_entries: u64,
+    read_budget: usize,
+    row_budget: usize,
+) -> io::Result<FileSummary> {
+    let mut by_row = RowRefSort::new(row_budget, spill_dir);
+    let mut stream = joined.finish(read_budget / 2)?;
+    let mut current: Option<([u8; 16], u64)> = None;
+    while let Some(e) = stream.next()? {
+        let key = sort::sort_key(e);
+        let doc: [u8; 16] = key.get(..16).and_then(|b| b.try_into().ok()).ok_or_else(corrupt)?;
+        match (key.get(16), key.len()) {
+            (Some(0), 25) => {
+                let row =
+                    key.get(17..25).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes).ok_or_else(corrupt)?;
+                current = Some((doc, row));
+            }
+            (Some(1), 26) => {
+                let row = match current {
+                    Some((d, row)) if d == doc => row,
+                    _ => {
+                        return Err(io::Error::other(
+                            "a counted password names a record the writer did not keep: the row references cannot be written",
+                        ));
+                    }
+                };
+                let kind = key.get(17).copied().and_then(kind_of_code).ok_or_else(corrupt)?;
+                let ordinal =
+                    key.get(18..26).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes).ok_or_else(corrupt)?;
+                by_row.push(row, RowRef { kind, ordinal })?;
+            }
+            _ => return Err(corrupt()),
+        }
+    }
+    drop(stream);
+    by_row.write(dir, row_count, max_entries, read_budget / 2)
+}
+
 fn corrupt() -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, "corrupt password entry in a spill file")
 }
@@ -102,11 +227,14 @@ fn decode(sort_key: &[u8]) -> io::Result<(PasswordHashKind, &[u8])> {
 
 /// The `passwords` phase: merges the sorted password entries (`read_budget` bytes of
 /// read buffers when runs were spilled) and writes both password files into `dir`.
+/// With `document_rows` (the writer's join sort), adds each counted entry's reference
+/// to it, for [`write_row_refs`].
 pub(super) fn write_password_files(
     sorter: ExternalSorter,
     dir: &Path,
     read_budget: usize,
     pool: &super::WorkerPool,
+    mut document_rows: Option<&mut ExternalSorter>,
 ) -> io::Result<WrittenPasswords> {
     let max_count = sorter.len();
     let spilled_runs = match sorter.spilled_runs() {
@@ -121,6 +249,10 @@ pub(super) fn write_password_files(
     // The hash being counted, its kind and count, and the last full sort key.
     let mut current: Option<(PasswordHashKind, Vec<u8>, u64)> = None;
     let mut last_key: Vec<u8> = Vec::new();
+    // The ordinal the next new hash of each kind gets, and the current hash's.
+    let mut next_ordinal = [0u64; 2];
+    let mut ordinal = 0u64;
+    let mut buf = Vec::new();
     let mut flush = |current: &mut Option<(PasswordHashKind, Vec<u8>, u64)>| -> io::Result<()> {
         if let Some((kind, hash, count)) = current.take() {
             match kind {
@@ -144,7 +276,14 @@ pub(super) fn write_password_files(
             _ => {
                 flush(&mut current)?;
                 current = Some((kind, hash.to_vec(), 1));
+                let next = next_ordinal.get_mut(kind_code(kind) as usize).ok_or_else(corrupt)?;
+                ordinal = *next;
+                *next += 1;
             }
+        }
+        if let Some(sorter) = document_rows.as_deref_mut() {
+            document_ref_entry(&mut buf, key.get(1 + kind.width()..).unwrap_or_default(), RowRef { kind, ordinal });
+            sorter.push(&buf)?;
         }
     }
     flush(&mut current)?;
@@ -246,7 +385,8 @@ mod tests {
         }
         sorter.push_block(block).unwrap();
         let written =
-            write_password_files(sorter, dir.path(), 1 << 20, &super::super::WorkerPool::new(1).unwrap()).unwrap();
+            write_password_files(sorter, dir.path(), 1 << 20, &super::super::WorkerPool::new(1).unwrap(), None)
+                .unwrap();
         assert_eq!((written.sha1, written.ntlm), (2, 2));
         let read = |kind: PasswordHashKind| {
             let name = file_name(kind);

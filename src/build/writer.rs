@@ -137,6 +137,9 @@ pub struct WrittenIndex {
     pub duplicates: BTreeMap<u32, u64>,
     /// Runs the username sort spilled.
     pub spilled_runs: usize,
+    /// The (document id, row) pairs, when [`IndexWriter::collect_document_rows`] asked
+    /// for them.
+    pub document_rows: Option<ExternalSorter>,
 }
 
 /// What the writer learns about one source while the records stream by.
@@ -175,6 +178,7 @@ pub struct IndexWriter {
     duplicates: BTreeMap<u32, u64>,
     scratch: Vec<u8>,
     entry_buf: Vec<u8>,
+    document_rows: Option<ExternalSorter>,
 }
 
 impl IndexWriter {
@@ -224,7 +228,16 @@ impl IndexWriter {
             duplicates: BTreeMap::new(),
             scratch: Vec::new(),
             entry_buf: Vec::new(),
+            document_rows: None,
         })
+    }
+
+    /// Also collects each row's (document id, row) pair, in an external sort of
+    /// `budget` bytes, into [`WrittenIndex::document_rows`]: the password row references
+    /// of a build that counts passwords it does not store join its password entries,
+    /// which name records by document id, to rows through it.
+    pub fn collect_document_rows(&mut self, budget: usize) {
+        self.document_rows = Some(ExternalSorter::new(budget, &self.spill_dir));
     }
 
     /// Adds the next record entry of the sorted stream.
@@ -268,6 +281,10 @@ impl IndexWriter {
         })?;
         if let Some(ukey) = rec.username_key {
             self.push_posting(ukey, row_id)?;
+        }
+        if let Some(sorter) = &mut self.document_rows {
+            super::passwords::document_row_entry(&mut self.entry_buf, &rec.document_id, row_id);
+            sorter.push(&self.entry_buf)?;
         }
         let tally = self.tallies.entry(rec.source_id).or_default();
         tally.rows += 1;
@@ -345,6 +362,7 @@ impl IndexWriter {
             source_tallies: self.tallies,
             duplicates: self.duplicates,
             spilled_runs,
+            document_rows: self.document_rows,
         })
     }
 }

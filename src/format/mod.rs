@@ -29,6 +29,7 @@ pub mod passwords;
 pub mod postings;
 pub mod ranges;
 pub mod recordfiles;
+pub mod rowrefs;
 pub mod rows;
 pub mod store;
 pub(crate) mod tombstones;
@@ -136,11 +137,17 @@ pub(crate) fn identifier_of_code(code: u8) -> Option<crate::index::IdentifierKin
 }
 
 /// Files an index may hold or not, with their kinds: the password index
-/// (`passwords.sha1` and `passwords.ntlm`, both or neither) and a plain index's key map
-/// accelerators (`email.fpt`, `username.fpt`). An index whose manifest lists none of
-/// them opens without them.
+/// (`passwords.sha1` and `passwords.ntlm`, both or neither), the password row references
+/// of an index that counts passwords it does not store (`passwords.rowrefs`) and a
+/// plain index's key map accelerators (`email.fpt`, `username.fpt`). An index whose
+/// manifest lists none of them opens without them.
 pub fn optional_index_files() -> Vec<(String, Kind)> {
-    passwords::files().into_iter().chain(fingerprints::files()).map(|(name, kind)| (name.to_string(), kind)).collect()
+    passwords::files()
+        .into_iter()
+        .chain([(rowrefs::FILE_NAME, rowrefs::KIND)])
+        .chain(fingerprints::files())
+        .map(|(name, kind)| (name.to_string(), kind))
+        .collect()
 }
 
 /// Why an index file cannot be read.

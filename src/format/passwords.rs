@@ -301,8 +301,15 @@ impl PasswordFileReader {
     /// A directory entry that points outside the entries is damage, not followed.
     #[inline]
     pub fn count(&self, hash: &[u8]) -> Result<u64, FormatError> {
+        Ok(self.find(hash)?.map_or(0, |(_, count)| count))
+    }
+
+    /// The ordinal (position among the sorted entries) and count of `hash`; `None` when
+    /// absent. A directory entry that points outside the entries is damage, not followed.
+    #[inline]
+    pub fn find(&self, hash: &[u8]) -> Result<Option<(u64, u64)>, FormatError> {
         if hash.len() != self.kind.width() {
-            return Ok(0);
+            return Ok(None);
         }
         let b = bucket(hash, self.bits);
         let (lo, hi) = self.bucket_span(b, b + 1)?;
@@ -318,10 +325,10 @@ impl PasswordFileReader {
             match entry.get(..width).unwrap_or_default().cmp(hash) {
                 std::cmp::Ordering::Less => left = mid + 1,
                 std::cmp::Ordering::Greater => right = mid,
-                std::cmp::Ordering::Equal => return Ok(self.count_of(entry)),
+                std::cmp::Ordering::Equal => return Ok(Some((lo + mid as u64, self.count_of(entry)))),
             }
         }
-        Ok(0)
+        Ok(None)
     }
 
     /// The entries whose hash starts with the 20-bit `prefix`, as one contiguous slice

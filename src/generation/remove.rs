@@ -480,25 +480,36 @@ fn file_prefix(name: &str) -> String {
     }
 }
 
-/// The password hashes of rows `rows` of segment `s`, to subtract from its counts; an
-/// error when a row holds a password the index counts but does not store.
+/// The password hashes of rows `rows` of segment `s`, to subtract from its counts: from
+/// its `passwords.rowrefs` when it has one (an index that counts passwords it does not
+/// store), else from the stored values; an error when a row holds a password the index
+/// counts but neither stores nor refers to (an index built before `passwords.rowrefs`).
 fn removed_password_hashes(update: &Update, s: usize, rows: &[u64]) -> Result<Vec<PasswordHash>, UpdateError> {
     let Some(seg) = update.index.segment(s) else { return Ok(Vec::new()) };
-    let needed = [Asset::PasswordPlaintext, Asset::PasswordHash];
     let mut hashes: Vec<PasswordHash> = Vec::new();
+    if let Some(parts) = seg.segment_parts()
+        && let (Some(refs), Some(files)) = (parts.rowrefs, parts.passwords)
+    {
+        for &row in rows {
+            hashes.extend(refs.hashes(row, files)?);
+        }
+        return Ok(hashes);
+    }
+    let needed = [Asset::PasswordPlaintext, Asset::PasswordHash];
     for &row in rows {
         let record = seg.record(row)?;
         let present = record.assets();
         if needed.iter().any(|a| present.contains(*a) && !seg.stored_assets().contains(*a)) {
             return Err(UpdateError::Invalid(format!(
-                "{}: this index counts passwords but does not store them (built with --store without {}): the password counts of removed records cannot be subtracted yet; rebuild it without the records, or build it with --no-password-index to take removals",
+                "{}: this index counts passwords but does not store them (built with --store without {}) and has no {} (it was built before that file existed): the password counts of removed records cannot be subtracted; rebuild it from the dumps with this version (it then takes removals), or build it with --no-password-index",
                 update.root.display(),
                 needed
                     .iter()
                     .filter(|a| !seg.stored_assets().contains(**a))
                     .map(|a| a.name())
                     .collect::<Vec<_>>()
-                    .join(", ")
+                    .join(", "),
+                crate::format::rowrefs::FILE_NAME
             )));
         }
         let values: [Option<&str>; crate::asset::ASSET_COUNT] =

@@ -34,6 +34,7 @@ use crate::format::manifest::{self, Manifest, ManifestError, SourceMeta};
 use crate::format::passwords::{self as password_files, PasswordFileReader, PasswordFiles, Passwords};
 use crate::format::postings::{self, PostingsReader};
 use crate::format::ranges::{self, RangesReader};
+use crate::format::rowrefs::{self, RowRefsReader};
 use crate::format::rows::{self, RowsReader};
 use crate::format::store::{self, KeyRule, StoreReader};
 use crate::format::{FileView, Kind, index_files, optional_index_files};
@@ -173,6 +174,8 @@ pub(crate) struct SegmentParts<'a> {
     pub username_postings: &'a PostingsReader,
     /// The password files, when the index has them.
     pub passwords: Option<&'a PasswordFiles>,
+    /// The rows' password references, when the index has them.
+    pub rowrefs: Option<&'a RowRefsReader>,
 }
 
 /// The files holding the records themselves, by format version: the rest of an index
@@ -249,6 +252,8 @@ struct IndexFiles {
     username_postings: PostingsReader,
     /// The password index, when the manifest lists it.
     passwords: Option<PasswordFiles>,
+    /// The rows' password references (`passwords.rowrefs`), when the manifest lists it.
+    rowrefs: Option<RowRefsReader>,
     sources: Vec<SourceInfo>,
 }
 
@@ -376,6 +381,20 @@ impl IndexFiles {
             }
         }
         let passwords = open_passwords(&manifest, &mut view)?;
+        let rowrefs = match (manifest.file(rowrefs::FILE_NAME), &passwords) {
+            (None, _) => None,
+            (Some(_), None) => {
+                return Err(OpenError::Inconsistent(format!(
+                    "manifest.json lists {} but no password files",
+                    rowrefs::FILE_NAME
+                )));
+            }
+            (Some(_), Some(p)) => Some(RowRefsReader::new(
+                view(rowrefs::FILE_NAME, rowrefs::KIND)?,
+                record_count,
+                [p.sha1.len(), p.ntlm.len()],
+            )?),
+        };
         let c = &manifest.counts;
         let checks: [(bool, String); 7] = [
             (
@@ -437,6 +456,7 @@ impl IndexFiles {
             username_map,
             username_postings,
             passwords,
+            rowrefs,
             sources,
         })
     }
@@ -605,6 +625,7 @@ impl Index {
                 username_map: &files.username_map,
                 username_postings: &files.username_postings,
                 passwords: files.passwords.as_ref(),
+                rowrefs: files.rowrefs.as_ref(),
             }),
             RecordFiles::V1 { .. } => None,
         }

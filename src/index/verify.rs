@@ -184,6 +184,9 @@ fn verify_structure(files: &IndexFiles) -> Result<(), FormatError> {
     if let Some(passwords) = &files.passwords {
         passwords.sha1.verify()?;
         passwords.ntlm.verify()?;
+        if let Some(rowrefs) = &files.rowrefs {
+            rowrefs.verify(passwords)?;
+        }
     }
     let per_source = match &files.records {
         RecordFiles::V1 { rows, columns } => verify_v1_rows(files, rows, columns)?,

@@ -280,17 +280,132 @@ fn a_catalog_may_not_change_a_known_source_nor_bring_back_a_removed_one() {
     assert_eq!(json(&["info", p(&index)])["generation"], 2, "no refusal published a generation");
 }
 
+/// Every password the sample's dumps hold, and some they do not.
+const SAMPLE_PASSWORDS: &[&str] = &[
+    "password",
+    "password123",
+    "letmein",
+    "hunter2",
+    "nintendo64",
+    "Passwort123",
+    "Summer2024!",
+    "deals4ever",
+    "olé olé",
+    "pixel:art:42",
+    "pw",
+    "secret",
+    "wonderland!",
+    "x",
+    "123456",
+];
+
+/// `breachdex password --stdin` of every sample password: (SHA-1 count, NTLM count).
+fn password_counts(index: &Path) -> Vec<(u64, u64)> {
+    SAMPLE_PASSWORDS
+        .iter()
+        .map(|pw| {
+            let o = bin()
+                .args(["password", "--index", p(index), "--stdin"])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .and_then(|mut child| {
+                    use std::io::Write;
+                    child.stdin.take().expect("stdin").write_all(format!("{pw}\n").as_bytes())?;
+                    child.wait_with_output()
+                })
+                .expect("runs breachdex password");
+            let v: Value = serde_json::from_str(&ok(&o)).expect("one JSON object");
+            (v["sha1"]["count"].as_u64().expect("a count"), v["ntlm"]["count"].as_u64().expect("a count"))
+        })
+        .collect()
+}
+
+/// The sample with source `source` left out of its catalog and every dump line naming
+/// one of `emails` (lowercase) dropped, in `dir/name`: the effective data once they are
+/// removed.
+fn sample_without(dir: &Path, name: &str, source: &str, emails: &[&str]) -> PathBuf {
+    let from = sample_catalog().parent().unwrap().to_path_buf();
+    let to = dir.join(name);
+    std::fs::create_dir(&to).unwrap();
+    for entry in std::fs::read_dir(&from).unwrap().flatten() {
+        if entry.path().is_file() {
+            let bytes = std::fs::read(entry.path()).unwrap();
+            let kept: Vec<&[u8]> = bytes
+                .split_inclusive(|b| *b == b'\n')
+                .filter(|line| {
+                    let line = String::from_utf8_lossy(line).to_lowercase();
+                    !emails.iter().any(|e| line.contains(e))
+                })
+                .collect();
+            std::fs::write(to.join(entry.file_name()), kept.concat()).unwrap();
+        }
+    }
+    let catalog = to.join("catalog.json");
+    let mut value: Value = serde_json::from_str(&std::fs::read_to_string(&catalog).unwrap()).unwrap();
+    value["sources"].as_array_mut().unwrap().retain(|s| s["name"] != source);
+    std::fs::write(&catalog, value.to_string()).unwrap();
+    catalog
+}
+
 #[test]
-fn an_index_counting_passwords_it_does_not_store_refuses_removals_and_answers_as_before() {
+fn an_index_counting_passwords_it_does_not_store_takes_removals_and_answers_as_a_fresh_build() {
     let tmp = tempfile::tempdir().unwrap();
     let store = ["--store", "email,username,password_hash,password_type"];
     let (index, _) = build_sample(tmp.path(), "index", &store);
+    assert!(index.join("passwords.rowrefs").is_file(), "the build keeps the rows' password references");
+    let before = password_counts(&index);
+    ok(&run(&["remove", "--index", p(&index), "--identity", "user@example.com"]));
+    ok(&run(&["remove", "--index", p(&index), "--source", "oldshop-2012"]));
+    ok(&run(&["verify", p(&index)]));
+
+    let catalog = sample_without(tmp.path(), "effective", "oldshop-2012", &["user@example.com"]);
+    let fresh = tmp.path().join("fresh");
+    let mut args = vec!["build", "--catalog", p(&catalog), "--out", p(&fresh), "--quiet"];
+    args.extend_from_slice(&store);
+    ok(&run(&args));
+    let after = password_counts(&index);
+    assert_ne!(after, before, "the removed records held counted passwords");
+    assert_eq!(after, password_counts(&fresh), "password counts equal a fresh build of what is left");
+    for email in ["user@example.com", "bob.smith@example.com", "John.Doe@Example.COM"] {
+        assert_eq!(sources_of(&index, email, None), sources_of(&fresh, email, None), "{email}");
+    }
+
+    // Compacted, it still takes removals and answers as a fresh build.
+    ok(&run(&["compact", "--index", p(&index), "--quiet"]));
+    ok(&run(&["remove", "--index", p(&index), "--identity", "bob.smith@example.com"]));
+    ok(&run(&["verify", p(&index)]));
+    let catalog =
+        sample_without(tmp.path(), "effective2", "oldshop-2012", &["user@example.com", "bob.smith@example.com"]);
+    let fresh2 = tmp.path().join("fresh2");
+    let mut args = vec!["build", "--catalog", p(&catalog), "--out", p(&fresh2), "--quiet"];
+    args.extend_from_slice(&store);
+    ok(&run(&args));
+    assert_eq!(password_counts(&index), password_counts(&fresh2), "after compact and a removal");
+}
+
+#[test]
+fn an_index_counting_passwords_it_does_not_store_without_row_references_refuses_removals() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = ["--store", "email,username,password_hash,password_type"];
+    let (index, _) = build_sample(tmp.path(), "index", &store);
+    // What a build before `passwords.rowrefs` existed wrote: the same files without it.
+    std::fs::remove_file(index.join("passwords.rowrefs")).unwrap();
+    let mut manifest = breachdex::Manifest::read(&index).unwrap();
+    manifest.files.retain(|f| f.name != "passwords.rowrefs");
+    std::fs::write(index.join("manifest.json"), manifest.to_file_text().unwrap()).unwrap();
+    ok(&run(&["verify", p(&index)]));
     let before = sources_of(&index, "user@example.com", None);
     for target in [["--identity", "user@example.com"], ["--source", "oldshop-2012"]] {
         let err = fails(&["remove", "--index", p(&index), target[0], target[1]]);
         assert!(err.contains(p(&index)), "{target:?}: names the index: {err}");
         assert!(err.contains("does not store") && err.contains("password_plaintext"), "{target:?}: {err}");
-        assert!(err.contains("--no-password-index"), "{target:?}: says what to do: {err}");
+        assert!(err.contains("passwords.rowrefs"), "{target:?}: names the missing file: {err}");
+        assert!(
+            err.contains("rebuild it") && err.contains("--no-password-index"),
+            "{target:?}: says what to do: {err}"
+        );
         let written: Vec<_> =
             std::fs::read_dir(index.join("deletes")).into_iter().flatten().flatten().map(|e| e.path()).collect();
         assert!(written.is_empty(), "{target:?}: refused before writing anything: {written:?}");
@@ -303,6 +418,7 @@ fn an_index_counting_passwords_it_does_not_store_refuses_removals_and_answers_as
     let mut no_passwords = store.to_vec();
     no_passwords.push("--no-password-index");
     let (other, _) = build_sample(tmp.path(), "no-password-index", &no_passwords);
+    assert!(!other.join("passwords.rowrefs").exists(), "no password index, no references");
     ok(&run(&["remove", "--index", p(&other), "--identity", "user@example.com"]));
     assert!(sources_of(&other, "user@example.com", None).is_empty(), "the identity is removed");
 }
