@@ -30,13 +30,6 @@ use std::path::Path;
 /// Document id bytes at the end of a password sort key.
 const DOCUMENT_ID_BYTES: usize = 16;
 
-fn kind_tag(kind: PasswordHashKind) -> u8 {
-    match kind {
-        PasswordHashKind::Sha1 => 0,
-        PasswordHashKind::Ntlm => 1,
-    }
-}
-
 /// Bytes of the longest password sort entry (a SHA-1 one): the entry's two length
 /// fields, kind, hash and document id.
 pub(super) const ENTRY_BYTES: usize = 2 + 1 + 20 + DOCUMENT_ID_BYTES + 4;
@@ -44,7 +37,7 @@ pub(super) const ENTRY_BYTES: usize = 2 + 1 + 20 + DOCUMENT_ID_BYTES + 4;
 fn push_entry(block: &mut SortBlock, hash: &PasswordHash, document_id: &[u8; 16]) {
     block.push_with(
         |key| {
-            key.push(kind_tag(hash.kind()));
+            key.push(kind_code(hash.kind()));
             key.extend_from_slice(hash.as_bytes());
             key.extend_from_slice(document_id);
         },
@@ -214,11 +207,7 @@ fn corrupt() -> io::Error {
 /// Splits a password sort key into kind, hash and the record part.
 fn decode(sort_key: &[u8]) -> io::Result<(PasswordHashKind, &[u8])> {
     let (&tag, rest) = sort_key.split_first().ok_or_else(corrupt)?;
-    let kind = match tag {
-        0 => PasswordHashKind::Sha1,
-        1 => PasswordHashKind::Ntlm,
-        _ => return Err(corrupt()),
-    };
+    let kind = kind_of_code(tag).ok_or_else(corrupt)?;
     if rest.len() != kind.width() + DOCUMENT_ID_BYTES {
         return Err(corrupt());
     }

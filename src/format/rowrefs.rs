@@ -40,7 +40,8 @@ pub struct RowRef {
     pub ordinal: u64,
 }
 
-/// The byte that stands for a password hash kind: 0 SHA-1, 1 NTLM.
+/// The byte that stands for a password hash kind: 0 SHA-1, 1 NTLM (here and in the
+/// build's password sort keys).
 pub(crate) fn kind_code(kind: PasswordHashKind) -> u8 {
     match kind {
         PasswordHashKind::Sha1 => 0,
