@@ -229,6 +229,11 @@ impl AssetSet {
         Asset::ALL.into_iter().filter(move |a| self.contains(*a))
     }
 
+    /// The canonical names of the assets, in canonical order (as manifests list them).
+    pub fn names(self) -> Vec<String> {
+        self.iter().map(|a| a.name().to_string()).collect()
+    }
+
     /// Parses a comma-separated list of canonical asset names or aliases
     /// (`email,password_hash`); `all` means every asset.
     ///

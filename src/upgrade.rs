@@ -255,6 +255,7 @@ fn upgraded_manifest(old: &Manifest, files: Vec<FileSummary>) -> Manifest {
         hash_mode: old.hash_mode.clone(),
         salt_fingerprint: old.salt_fingerprint.clone(),
         stored_assets: old.stored_assets.clone(),
+        store_request: old.store_request.clone(),
         created_unix: 0,
         counts: old.counts.clone(),
         build_stats: old.build_stats.clone(),

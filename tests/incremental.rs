@@ -301,13 +301,6 @@ fn run(ops: Vec<Op>, initial: Vec<Rec>, mode: HashMode, store: Option<AssetSet>)
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let salt = options(mode).salt;
-    let mut initial = initial;
-    if store.is_some() {
-        // The first update infers the index's `--store` from the build's stored assets
-        // (the build manifest does not record the request): a base holding every stored
-        // asset, and a password it does not store, makes the inference the request.
-        initial.push(Rec { email: Some(0), username: Some(0), password: Some(0), name: Some(0) });
-    }
     let mut model = Model::default();
     model.files.insert(1, vec![initial.clone()]);
     let name = write_dump(dir, "base.jsonl", &initial);

@@ -925,7 +925,8 @@ fn merged_manifest(
     Manifest::assemble(ManifestInputs {
         hash_mode: checked.mode.name().to_string(),
         salt_fingerprint: options.salt.as_ref().filter(|_| checked.mode.is_hashed()).map(Salt::fingerprint),
-        stored_assets: checked.stored.iter().map(|a| a.name().to_string()).collect(),
+        stored_assets: checked.stored.names(),
+        store_request: options.store.map(AssetSet::names),
         created_unix: build_unix,
         counts: Counts {
             records: written.rows,

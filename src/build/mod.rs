@@ -464,7 +464,8 @@ fn build(
     let manifest = Manifest::assemble(ManifestInputs {
         hash_mode: options.hash_mode.name().to_string(),
         salt_fingerprint: options.salt.as_ref().filter(|_| options.hash_mode.is_hashed()).map(Salt::fingerprint),
-        stored_assets: stored_columns.iter().map(|a| a.name().to_string()).collect(),
+        stored_assets: stored_columns.names(),
+        store_request: options.store.map(AssetSet::names),
         created_unix: settings.build_unix,
         counts: Counts {
             records: written.rows,

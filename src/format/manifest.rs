@@ -184,6 +184,11 @@ pub struct Manifest {
     pub salt_fingerprint: Option<String>,
     /// Assets with a column file, canonical names.
     pub stored_assets: Vec<String>,
+    /// The `--store` request of the build, canonical names in asset order (absent:
+    /// every asset, or an index written before the field existed). `stored_assets` is
+    /// this ∩ the assets present in the input; updates keep applying the request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_request: Option<Vec<String>>,
     /// Counts.
     pub counts: Counts,
     /// What the build read and dropped.
@@ -319,6 +324,8 @@ pub struct ManifestInputs {
     pub salt_fingerprint: Option<String>,
     /// Assets with a column file, canonical names, in asset order.
     pub stored_assets: Vec<String>,
+    /// The `--store` request, canonical names in asset order (`None`: every asset).
+    pub store_request: Option<Vec<String>>,
     /// Build time as Unix seconds.
     pub created_unix: i64,
     /// Counts.
@@ -340,6 +347,7 @@ impl Manifest {
             hash_mode,
             salt_fingerprint,
             stored_assets,
+            store_request,
             created_unix,
             counts,
             build_stats,
@@ -361,6 +369,7 @@ impl Manifest {
             hash_mode,
             salt_fingerprint,
             stored_assets,
+            store_request,
             counts,
             build_stats,
             sources,
@@ -424,6 +433,7 @@ mod tests {
             hash_mode: "plain".into(),
             salt_fingerprint: None,
             stored_assets: vec!["email".into()],
+            store_request: None,
             counts: Counts::default(),
             build_stats: BuildStats::default(),
             sources: vec![],

@@ -284,9 +284,14 @@ fn generation_one(m: &Manifest, text: &str) -> GenerationManifest {
         .collect();
     let stored: crate::asset::AssetSet =
         m.stored_assets.iter().filter_map(|name| crate::asset::Asset::from_name(name)).collect();
-    // The build keeps `--store ∩ present`; when it kept everything present, the request
-    // was (as far as anyone can tell) every asset.
-    let store = (stored != present).then(|| m.stored_assets.clone());
+    // The build keeps `--store ∩ present`. Its manifest names the request; one written
+    // before it did (`store_request` absent, as for a build of every asset) tells only
+    // what it kept: when that is everything present, the request was, as far as anyone
+    // can tell, every asset.
+    let store = match &m.store_request {
+        Some(request) => Some(request.clone()),
+        None => (stored != present).then(|| m.stored_assets.clone()),
+    };
     GenerationManifest {
         format: gm::FORMAT_NAME.to_string(),
         format_version: gm::FORMAT_VERSION,
