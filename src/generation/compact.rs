@@ -9,16 +9,14 @@
 //! every earlier writer kept; a difference stops the compaction before it publishes.
 
 use super::UpdateError;
-use super::layer::open_generation_file;
+use super::layer::{open_generation_file, open_subtractions};
 use super::manifest::ChangeEntry;
 use super::update::{DELETES_DIR, Update, failpoint};
 use crate::build::merge::{MergeInput, MergeOptions, merge_indexes};
 use crate::build::{BuildProgress, BuildSummary, DEFAULT_MEMORY_BUDGET};
 use crate::format::deletes::{self, DeletesReader};
-use crate::format::passwords::{PasswordFileReader, PasswordFiles, file_kind};
 use crate::index::{Index, OpenOptions};
 use crate::keymode::Salt;
-use crate::password::PasswordHashKind;
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
@@ -91,15 +89,8 @@ pub fn compact_index(index_dir: &Path, options: &CompactOptions) -> Result<Compa
                     deleted.push(reader.get(i)?);
                 }
             }
-            if let Some([sha1, ntlm]) = &d.passwords {
-                let open = |name: &str, kind: PasswordHashKind| -> Result<PasswordFileReader, UpdateError> {
-                    let view = open_generation_file(&update.root, &current, name, file_kind(kind))?;
-                    Ok(PasswordFileReader::new(view, kind)?)
-                };
-                subtractions = Some(PasswordFiles {
-                    sha1: open(sha1, PasswordHashKind::Sha1)?,
-                    ntlm: open(ntlm, PasswordHashKind::Ntlm)?,
-                });
+            if let Some(names) = &d.passwords {
+                subtractions = Some(open_subtractions(&update.root, &current, names)?);
             }
         }
         segments.push((index, deleted, subtractions));

@@ -197,16 +197,7 @@ fn open_once(root: &Path, manifest: GenerationManifest, options: &OpenOptions) -
     for (index, entry) in segments.iter().zip(&manifest.segments) {
         let files = index.segment_parts().and_then(|p| p.passwords.cloned());
         let subtract = match entry.deletes.as_ref().and_then(|d| d.passwords.as_ref()) {
-            Some([sha1, ntlm]) => {
-                let open = |name: &str, kind: PasswordHashKind| -> Result<PasswordFileReader, OpenError> {
-                    let view = open_generation_file(root, &manifest, name, password_files::file_kind(kind))?;
-                    Ok(PasswordFileReader::new(view, kind)?)
-                };
-                Some(PasswordFiles {
-                    sha1: open(sha1, PasswordHashKind::Sha1)?,
-                    ntlm: open(ntlm, PasswordHashKind::Ntlm)?,
-                })
-            }
+            Some(names) => Some(open_subtractions(root, &manifest, names)?),
             None => None,
         };
         match (files, passwords.as_mut()) {
@@ -312,6 +303,20 @@ pub(crate) fn relative(name: &str) -> Result<&Path, OpenError> {
         && path.components().all(|c| matches!(c, std::path::Component::Normal(_)))
         && !name.contains('\\');
     if plain { Ok(path) } else { Err(inconsistent(format!("'{name}' is not a file name inside the index"))) }
+}
+
+/// Opens a segment's password subtraction files `[sha1, ntlm]` (generation-level files,
+/// as [`open_generation_file`] maps them).
+pub(crate) fn open_subtractions(
+    root: &Path,
+    manifest: &GenerationManifest,
+    [sha1, ntlm]: &[String; 2],
+) -> Result<PasswordFiles, OpenError> {
+    let open = |name: &str, kind: PasswordHashKind| -> Result<PasswordFileReader, OpenError> {
+        let view = open_generation_file(root, manifest, name, password_files::file_kind(kind))?;
+        Ok(PasswordFileReader::new(view, kind)?)
+    };
+    Ok(PasswordFiles { sha1: open(sha1, PasswordHashKind::Sha1)?, ntlm: open(ntlm, PasswordHashKind::Ntlm)? })
 }
 
 /// Maps the generation-level file `name`, checking its size against the manifest and its

@@ -8,17 +8,16 @@
 
 use super::UpdateError;
 use super::changes::{ChangeKind, ChangeRecord, write_change_file};
-use super::layer::{open_generation_file, tag, untag};
+use super::layer::{open_generation_file, open_subtractions, tag, untag};
 use super::manifest::{ChangeEntry, GenerationManifest, RemovedSource, SegmentDeletes};
 use super::update::{DELETES_DIR, TOMBSTONES_DIR, Update, failpoint, not_v2};
 use crate::asset::{Asset, AssetSet};
 use crate::format::deletes::{self, DeletesReader};
 use crate::format::manifest::FileEntry;
-use crate::format::passwords::{PasswordFileReader, PasswordFiles};
 use crate::format::tombstones;
 use crate::index::{IdentifierKind, Index, Query};
 use crate::keymode::Salt;
-use crate::password::{PasswordHash, PasswordHashKind};
+use crate::password::PasswordHash;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -541,18 +540,7 @@ fn write_password_subtractions(
     let dir = update.root.join(DELETES_DIR);
     std::fs::create_dir_all(&dir).map_err(|e| UpdateError::io(&dir, e))?;
     let previous = match &old {
-        Some([a, b]) => {
-            let open = |name: &str, kind: PasswordHashKind| -> Result<PasswordFileReader, UpdateError> {
-                let view = open_generation_file(
-                    &update.root,
-                    &update.current,
-                    name,
-                    crate::format::passwords::file_kind(kind),
-                )?;
-                Ok(PasswordFileReader::new(view, kind)?)
-            };
-            Some(PasswordFiles { sha1: open(a, PasswordHashKind::Sha1)?, ntlm: open(b, PasswordHashKind::Ntlm)? })
-        }
+        Some(names) => Some(open_subtractions(&update.root, &update.current, names)?),
         None => None,
     };
     let paths = [update.root.join(&names[0]), update.root.join(&names[1])];
