@@ -200,19 +200,8 @@ fn remove_keys(
         }
     }
     // Row deletions and password subtractions of every touched segment.
-    let mut by_segment: BTreeMap<usize, Vec<u64>> = BTreeMap::new();
-    for r in &removed {
-        let (s, row) = untag(r.id);
-        by_segment.entry(s).or_default().push(row);
-    }
-    // The password hashes of the removed rows, gathered before anything is written: an
-    // index that counts passwords it does not store is refused here, leaving no file behind.
-    let mut hashes: BTreeMap<usize, Vec<PasswordHash>> = BTreeMap::new();
-    if next.passwords {
-        for (s, local_rows) in &by_segment {
-            hashes.insert(*s, removed_password_hashes(&update, *s, local_rows)?);
-        }
-    }
+    let by_segment = rows_by_segment(removed.iter().map(|r| r.id));
+    let mut hashes = if next.passwords { hashes_by_segment(&update, &by_segment)? } else { BTreeMap::new() };
     for (s, local_rows) in &by_segment {
         write_segment_deletions(&update, &mut next, *s, local_rows, hashes.remove(s), generation)?;
     }
@@ -291,17 +280,8 @@ fn remove_source(update: Update, name: &str, created: i64) -> Result<RemoveRepor
     let mut next = update.next_manifest("remove", created);
     // Password counts of the source's live rows, per segment.
     if next.passwords {
-        let mut by_segment: BTreeMap<usize, Vec<u64>> = BTreeMap::new();
-        for id in &rows {
-            let (s, row) = untag(*id);
-            by_segment.entry(s).or_default().push(row);
-        }
-        // Every segment's hashes first: a refusal leaves no file behind.
-        let mut hashes = Vec::with_capacity(by_segment.len());
-        for (s, local_rows) in &by_segment {
-            hashes.push((*s, removed_password_hashes(&update, *s, local_rows)?));
-        }
-        for (s, segment_hashes) in hashes {
+        let by_segment = rows_by_segment(rows.iter().copied());
+        for (s, segment_hashes) in hashes_by_segment(&update, &by_segment)? {
             write_password_subtractions(&update, &mut next, s, segment_hashes, generation)?;
         }
     }
@@ -477,6 +457,26 @@ fn file_prefix(name: &str) -> String {
         Some(n) if name != super::manifest::ROOT_SEGMENT => n.to_string(),
         _ => "root".to_string(),
     }
+}
+
+/// Tagged row ids (generation-wide) grouped by segment: segment → its local rows.
+fn rows_by_segment(ids: impl Iterator<Item = u64>) -> BTreeMap<usize, Vec<u64>> {
+    let mut by_segment: BTreeMap<usize, Vec<u64>> = BTreeMap::new();
+    for id in ids {
+        let (s, row) = untag(id);
+        by_segment.entry(s).or_default().push(row);
+    }
+    by_segment
+}
+
+/// The password hashes of every segment's removed rows ([`removed_password_hashes`]),
+/// all gathered before anything is written: an index that counts passwords it does not
+/// store (and has no `passwords.rowrefs`) is refused here, leaving no file behind.
+fn hashes_by_segment(
+    update: &Update,
+    by_segment: &BTreeMap<usize, Vec<u64>>,
+) -> Result<BTreeMap<usize, Vec<PasswordHash>>, UpdateError> {
+    by_segment.iter().map(|(s, rows)| Ok((*s, removed_password_hashes(update, *s, rows)?))).collect()
 }
 
 /// The password hashes of rows `rows` of segment `s`, to subtract from its counts: from
