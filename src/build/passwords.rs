@@ -140,11 +140,7 @@ impl RowRefSort {
         let mut out = RowRefsWriter::create(&dir.join(rowrefs::FILE_NAME), row_count, max_entries)?;
         while let Some(e) = stream.next()? {
             let key = sort::sort_key(e);
-            let (Some(row), Some(&code), Some(ordinal)) = (
-                key.get(..8).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes),
-                key.get(8),
-                key.get(9..17).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes),
-            ) else {
+            let (Some(row), Some(&code), Some(ordinal)) = (be_u64(key, 0), key.get(8), be_u64(key, 9)) else {
                 return Err(corrupt());
             };
             let kind = kind_of_code(code).ok_or_else(corrupt)?;
@@ -175,8 +171,7 @@ pub(super) fn write_row_refs(
         let doc: [u8; 16] = key.get(..16).and_then(|b| b.try_into().ok()).ok_or_else(corrupt)?;
         match (key.get(16), key.len()) {
             (Some(0), 25) => {
-                let row =
-                    key.get(17..25).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes).ok_or_else(corrupt)?;
+                let row = be_u64(key, 17).ok_or_else(corrupt)?;
                 current = Some((doc, row));
             }
             (Some(1), 26) => {
@@ -189,8 +184,7 @@ pub(super) fn write_row_refs(
                     }
                 };
                 let kind = key.get(17).copied().and_then(kind_of_code).ok_or_else(corrupt)?;
-                let ordinal =
-                    key.get(18..26).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes).ok_or_else(corrupt)?;
+                let ordinal = be_u64(key, 18).ok_or_else(corrupt)?;
                 by_row.push(row, RowRef { kind, ordinal })?;
             }
             _ => return Err(corrupt()),
@@ -198,6 +192,11 @@ pub(super) fn write_row_refs(
     }
     drop(stream);
     by_row.write(dir, row_count, max_entries, read_budget / 2)
+}
+
+/// The big-endian `u64` at byte `at` of a join or row sort key.
+fn be_u64(key: &[u8], at: usize) -> Option<u64> {
+    key.get(at..at.checked_add(8)?).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes)
 }
 
 fn corrupt() -> io::Error {
