@@ -559,3 +559,97 @@ fn a_damaged_block_is_named_by_records_and_verify() {
         assert!(report.problems.iter().any(|p| p.starts_with("records.store")), "{mode}: {:?}", report.problems);
     }
 }
+
+/// Replaces the framed file `name` of the index at `dir` by `params` and `body` (header
+/// otherwise kept), with a correct footer and manifest entry: damage that only the
+/// file's own reader can find.
+fn reseal(dir: &Path, name: &str, params: [u64; 4], body: &[u8]) {
+    let path = dir.join(name);
+    let old = std::fs::read(&path).unwrap();
+    let mut file = old[..HEADER_LEN].to_vec();
+    file[16..24].copy_from_slice(&(body.len() as u64).to_le_bytes());
+    for (i, p) in params.iter().enumerate() {
+        file[24 + 8 * i..32 + 8 * i].copy_from_slice(&p.to_le_bytes());
+    }
+    file.extend_from_slice(body);
+    let footer = xxhash_rust::xxh3::xxh3_64(&file);
+    file.extend_from_slice(&footer.to_le_bytes());
+    file.extend_from_slice(&old[old.len() - 8..]);
+    std::fs::write(&path, &file).unwrap();
+    let mut m = breachdex::read_manifest(dir).unwrap();
+    let entry = m.files.iter_mut().find(|f| f.name == name).unwrap();
+    entry.size = file.len() as u64;
+    entry.xxh3 = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&file));
+    std::fs::write(dir.join("manifest.json"), m.to_file_text().unwrap()).unwrap();
+}
+
+/// `records.hot` in its palette layout (what a build of the sample writes), damaged with
+/// its checksums made right: a code past the palette, palette rows out of order, a body
+/// one code short and a wrong palette length. Open names the file for the header and
+/// palette damage; a code past the palette fails `check` and `records` of its identity
+/// naming the file and the row; `verify` names the file every time; nothing panics.
+#[test]
+fn damage_to_the_hot_palette_is_named() {
+    for mode in [HashMode::Plain, HashMode::Xxh3_64] {
+        let fx = Fixture::new(mode);
+        let good = std::fs::read(fx.good.join("records.hot")).unwrap();
+        let param = |i: usize| u64::from_le_bytes(good[24 + 8 * i..32 + 8 * i].try_into().unwrap());
+        let params = [param(0), param(1), param(2), param(3)];
+        let [rows, width, _, palette] = params;
+        assert_eq!(width, 1, "{mode}: the sample's records.hot has the palette layout");
+        let body = &good[HEADER_LEN..good.len() - 16];
+        let codes_at = 4 * palette as usize;
+        assert_eq!(body.len(), codes_at + rows as usize);
+        let index = Index::open(&fx.good, &options(mode)).unwrap();
+        let email = index.record(0).unwrap().get(Asset::Email).unwrap().expect("row 0 has an e-mail").to_owned();
+        let now = UnixTime::from_seconds(NOW);
+
+        let mut bad_code = body.to_vec();
+        bad_code[codes_at] = palette as u8;
+        let mut swapped = body.to_vec();
+        swapped[..8].rotate_left(4);
+        let short = &body[..body.len() - 1];
+        // (what, header parameters, body, the open error expected: `None` opens)
+        let cases = [
+            ("a code past the palette", params, bad_code.as_slice(), None),
+            (
+                "palette rows swapped",
+                params,
+                swapped.as_slice(),
+                Some("palette rows 0 and 1 are not in strictly ascending order"),
+            ),
+            ("one code short", params, short, Some("do not fill a body")),
+            ("palette one row shorter", [rows, 1, params[2], palette - 1], body, Some("do not fill a body")),
+            ("palette of 0 rows", [rows, 1, params[2], 0], body, Some("a palette of 0 rows")),
+            ("2-byte codes", [rows, 2, params[2], palette], body, Some("2-byte codes for a palette")),
+        ];
+        for (what, params, body, open_error) in cases {
+            let dir = fx.copy();
+            reseal(&dir, "records.hot", params, body);
+            match (Index::open(&dir, &options(mode)), open_error) {
+                (Err(e), Some(want)) => {
+                    let msg = e.to_string();
+                    assert!(msg.contains("records.hot: damaged") && msg.contains(want), "{mode} {what}: {msg}");
+                }
+                (Ok(index), None) => {
+                    exercise(&index);
+                    let err = index.check(&Query::Email(&email), now).unwrap_err().to_string();
+                    let want =
+                        format!("records.hot: damaged: row 0: code {palette} is past the palette of {palette} rows");
+                    assert!(err.contains(&want), "{mode} {what}: {err}");
+                    let policy = AssetPolicy::default();
+                    let err = index.records(&RecordsRequest::new(Query::Email(&email), &policy)).unwrap_err();
+                    assert!(err.to_string().contains(&want), "{mode} {what}: {err}");
+                }
+                (opened, _) => panic!("{mode} {what}: open gave {:?}", opened.err()),
+            }
+            let report = verify(&dir).unwrap();
+            assert!(
+                report.problems.iter().any(|p| p.starts_with("records.hot")),
+                "{mode} {what}: {:?}",
+                report.problems
+            );
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
+    }
+}

@@ -1,8 +1,8 @@
 //! The committed indexes in testdata/fixtures (never regenerated), of format version 1
 //! and of format version 2, must keep opening, verifying clean and answering exactly as
 //! when they were built: a format change that breaks old indexes fails here. The
-//! version 1 and version 2 fixtures were built from the same inputs and must give the
-//! same answers (checks, records and document ids).
+//! version 1 and version 2 fixtures (raw and palette `records.hot`) were built from the
+//! same inputs and must give the same answers (checks, records and document ids).
 
 use breachdex::Asset;
 use breachdex::RiskLevel;
@@ -253,7 +253,7 @@ fn v1_sha256_fixture_still_reads() {
 /// A version 2 fixture: the same records and answers as its version 1 twin, in the
 /// version 2 files, with what the builder of version 2 records besides (password index,
 /// HIBP source fields).
-fn check_v2_fixture(name: &str, mode: HashMode, key_files: [&str; 2]) {
+fn check_v2_fixture(name: &str, mode: HashMode, key_files: [&str; 2], hot_body: u64) {
     let dir = fixture(name);
     let report = verify(&dir).unwrap();
     assert!(report.is_ok(), "{name}: {:?}", report.problems);
@@ -274,18 +274,29 @@ fn check_v2_fixture(name: &str, mode: HashMode, key_files: [&str; 2]) {
     want.sort_unstable();
     assert_eq!(files, want);
     assert_eq!(report.files_checked.len(), want.len());
-    assert_eq!(m.files.iter().find(|f| f.name == "records.hot").unwrap().size, 64 + 4 * 32 + 16, "4-byte hot rows");
+    assert_eq!(m.files.iter().find(|f| f.name == "records.hot").unwrap().size, 64 + hot_body + 16, "{name}");
     check_answers(&index);
 }
 
 #[test]
 fn v2_plain_fixture_still_reads() {
-    check_v2_fixture("v2-plain", HashMode::Plain, ["email.fst", "username.fst"]);
+    check_v2_fixture("v2-plain", HashMode::Plain, ["email.fst", "username.fst"], 4 * 32);
 }
 
 #[test]
 fn v2_sha256_fixture_still_reads() {
-    check_v2_fixture("v2-sha256", HashMode::Sha256, ["email.keys", "username.keys"]);
+    check_v2_fixture("v2-sha256", HashMode::Sha256, ["email.keys", "username.keys"], 4 * 32);
+}
+
+/// The palette layout of `records.hot` (docs/FORMAT.md §3.9): the 17 distinct hot rows
+/// of the sample, then a 1-byte code per record.
+#[test]
+fn v2_palette_fixture_still_reads() {
+    let name = "v2-palette-plain";
+    check_v2_fixture(name, HashMode::Plain, ["email.fst", "username.fst"], 17 * 4 + 32);
+    let hot = std::fs::read(fixture(name).join("records.hot")).unwrap();
+    let param = |i: usize| u64::from_le_bytes(hot[24 + 8 * i..32 + 8 * i].try_into().unwrap());
+    assert_eq!([param(0), param(1), param(2), param(3)], [32, 1, 4, 17], "row count, code width, sources, palette");
 }
 
 /// Every identifier of an index (as stored, read back from its records) and a few
@@ -336,7 +347,7 @@ fn assert_same_answers(old: &Index, new: &Index, label: &str) {
 
 #[test]
 fn v1_and_v2_fixtures_give_the_same_answers() {
-    for (v1, v2) in [("v1-plain", "v2-plain"), ("v1-sha256", "v2-sha256")] {
+    for (v1, v2) in [("v1-plain", "v2-plain"), ("v1-sha256", "v2-sha256"), ("v1-plain", "v2-palette-plain")] {
         assert_same_answers(&open(v1), &open(v2), v2);
     }
 }

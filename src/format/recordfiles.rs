@@ -43,7 +43,7 @@ pub struct RecordFilesWriter {
 impl RecordFilesWriter {
     /// Creates both files in `dir` for an index of `source_count` sources storing the
     /// assets `stored`; `plain` says whether the index is in `plain` mode (keys are the
-    /// normalized identifiers); `spill_dir` takes the store's temporary files.
+    /// normalized identifiers); `spill_dir` takes both writers' temporary files.
     pub fn create(
         dir: &Path,
         spill_dir: &Path,
@@ -53,7 +53,7 @@ impl RecordFilesWriter {
         options: StoreOptions,
     ) -> io::Result<RecordFilesWriter> {
         Ok(RecordFilesWriter {
-            hot: HotWriter::create(&dir.join(hot::FILE_NAME), source_count)?,
+            hot: HotWriter::create(&dir.join(hot::FILE_NAME), spill_dir, source_count)?,
             store: StoreWriter::create(&dir.join(store::FILE_NAME), spill_dir, stored, options)?,
             plain,
             open_run: false,

@@ -6,7 +6,7 @@
 use super::{Index, LookupError, Matches, RecordFiles, SourceInfo};
 use crate::asset::{ASSET_COUNT, Asset, AssetSet};
 use crate::date::Date;
-use crate::format::hot::{self, HotRow};
+use crate::format::hot;
 use crate::format::rows::{self, Row, RowId};
 use crate::format::store::{self, Block, BlockRows, IdentValue};
 use crate::format::{FormatError, docid};
@@ -128,7 +128,7 @@ impl Index {
     }
 
     /// Calls `each` with the source, assets and severity of every row of `matches`, in
-    /// order: what `check` reads. A run of 4-byte hot rows (an e-mail's) is read as one
+    /// order: what `check` reads. The hot rows of a run (an e-mail's) are read as one
     /// slice.
     #[inline]
     pub(crate) fn for_each_row_source<'a>(
@@ -137,17 +137,14 @@ impl Index {
         mut each: impl FnMut(&'a SourceInfo, AssetSet, Severity),
     ) -> Result<(), LookupError> {
         let files = &self.inner.files;
-        if let (RecordFiles::V2 { hot, .. }, Some(run)) = (&files.records, matches.as_range())
-            && let Some(bytes) = hot.narrow_rows(run.clone())
-        {
-            for (id, b) in run.zip(bytes.chunks_exact(4)) {
-                let row = HotRow::decode_narrow([b[0], b[1], b[2], b[3]]);
-                match files.sources.get(row.slot as usize) {
-                    Some(source) => each(source, row.assets, row.severity),
-                    None => return Err(self.row_damage(id)),
+        if let (RecordFiles::V2 { hot, .. }, Some(run)) = (&files.records, matches.as_range()) {
+            return hot.try_for_each(run, |id, row| match files.sources.get(row.slot as usize) {
+                Some(source) => {
+                    each(source, row.assets, row.severity);
+                    Ok(())
                 }
-            }
-            return Ok(());
+                None => Err(self.row_damage(id)),
+            });
         }
         for id in matches {
             let (source, assets, severity) = self.row_source(id)?;
@@ -170,7 +167,7 @@ impl Index {
                 Some(row) => damaged(rows::FILE_NAME, format!("row {id} names unknown source {}", row.source_id)),
             },
             RecordFiles::V2 { hot, .. } => match hot.get(id) {
-                None => damaged(hot::FILE_NAME, format!("row {id} does not exist")),
+                None => LookupError::Damaged(hot.row_error(id)),
                 Some(row) => damaged(hot::FILE_NAME, format!("row {id}: source slot {} has no source", row.slot)),
             },
         }
@@ -281,13 +278,14 @@ impl Index {
         };
         let b = store.block_of(id)?;
         let block_rows = store.block_rows(b)?;
-        let mut bits = Vec::with_capacity(64);
-        hot.assets_into(block_rows.clone(), &mut bits).ok_or_else(|| {
-            damaged(
+        if block_rows.end > hot.len() {
+            return Err(damaged(
                 store::FILE_NAME,
                 format!("block {b} (rows {}-{}) is past the hot rows", block_rows.start, block_rows.end),
-            )
-        })?;
+            ));
+        }
+        let mut bits = Vec::with_capacity(64);
+        hot.assets_into(block_rows.clone(), &mut bits)?;
         Ok(store
             .block(b, &BlockRows { first_row: block_rows.start, bits: &bits, stored: files.stored, keys: *keys })?)
     }

@@ -193,11 +193,14 @@ fn verify_structure(files: &IndexFiles) -> Result<(), FormatError> {
         RecordFiles::V2 { hot, store, keys } => {
             let per_slot = hot.verify()?;
             let bits_of = |rows: std::ops::Range<u64>| -> Result<Vec<AssetSet>, FormatError> {
+                if rows.end > hot.len() {
+                    return Err(hot.view().damaged(format!(
+                        "rows {}-{} of the record store are past the hot rows",
+                        rows.start, rows.end
+                    )));
+                }
                 let mut bits = Vec::new();
-                hot.assets_into(rows.clone(), &mut bits).ok_or_else(|| {
-                    hot.view()
-                        .damaged(format!("rows {}-{} of the record store are past the hot rows", rows.start, rows.end))
-                })?;
+                hot.assets_into(rows, &mut bits)?;
                 Ok(bits)
             };
             store.verify(&bits_of, files.stored, *keys)?;
