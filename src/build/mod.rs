@@ -14,7 +14,8 @@
 //!    asset columns and the e-mail key map; (username key, row) pairs go through a second
 //!    external sort into the username key map and postings ([`writer`]);
 //! 5. **passwords** ([`passwords`]): the password hashes collected while reading are
-//!    merged and counted into the password index (unless turned off);
+//!    merged and counted into the password index (unless turned off), the SHA-1 and
+//!    NTLM files on two threads at once (one key range of the sort each);
 //! 6. **manifest**: assembled by [`Manifest::assemble`] and written last;
 //! 7. **publish**: the staged folder is renamed into place ([`output`]).
 //!
@@ -663,6 +664,11 @@ impl WorkerPool {
             })
             .build()?;
         Ok(WorkerPool { pool: Some(pool), handles })
+    }
+
+    /// Worker threads of the pool.
+    fn threads(&self) -> usize {
+        self.pool.as_ref().map_or(1, rayon::ThreadPool::current_num_threads)
     }
 
     fn install<R: Send>(&self, op: impl FnOnce() -> R + Send) -> R {

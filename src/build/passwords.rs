@@ -93,14 +93,13 @@ pub(super) fn document_row_entry(out: &mut Vec<u8>, document_id: &[u8; 16], row:
 
 /// Join sort key of a password reference: `document_id [16] | 1 | kind u8 | ordinal u64
 /// BE`, sorting after the record's row entry.
-fn document_ref_entry(out: &mut Vec<u8>, document_id: &[u8], r: RowRef) {
+fn document_ref_key(document_id: &[u8], r: RowRef) -> [u8; 26] {
     let mut key = [0u8; 26];
     key[..16].copy_from_slice(document_id.get(..16).unwrap_or(&[0; 16]));
     key[16] = 1;
     key[17] = kind_code(r.kind);
     key[18..].copy_from_slice(&r.ordinal.to_be_bytes());
-    out.clear();
-    sort::encode_entry(out, &key, &[]);
+    key
 }
 
 /// Password references sorted by row on their way into `passwords.rowrefs`: an
@@ -213,43 +212,101 @@ fn decode(sort_key: &[u8]) -> io::Result<(PasswordHashKind, &[u8])> {
     Ok((kind, &rest[..kind.width()]))
 }
 
+/// Password references handed to the join sort at a time, per block.
+const REF_BLOCK_ENTRIES: usize = 32 << 10;
+
 /// The `passwords` phase: merges the sorted password entries (`read_budget` bytes of
 /// read buffers when runs were spilled) and writes both password files into `dir`.
 /// With `document_rows` (the writer's join sort), adds each counted entry's reference
 /// to it, for [`write_row_refs`].
+///
+/// The sort key starts with the kind, so the sort is finished into one key range per
+/// kind ([`ExternalSorter::finish_partitioned`]) and, when the pool has more than one
+/// thread, the two files are merged and written on two threads at once. Ordinals count
+/// per kind, so each range's references are what one merge of everything gives; the
+/// join sort orders them by their whole key, whichever thread hands them over first.
 pub(super) fn write_password_files(
     sorter: ExternalSorter,
     dir: &Path,
     read_budget: usize,
     pool: &super::WorkerPool,
-    mut document_rows: Option<&mut ExternalSorter>,
+    document_rows: Option<&mut ExternalSorter>,
 ) -> io::Result<WrittenPasswords> {
     let max_count = sorter.len();
     let spilled_runs = match sorter.spilled_runs() {
         0 => 0,
         n => n + usize::from(sorter.buffered_bytes() > 0),
     };
-    let mut stream = pool.install(move || sorter.finish(read_budget))?;
-    let mut sha1 =
-        PasswordFileWriter::create(&dir.join(file_name(PasswordHashKind::Sha1)), PasswordHashKind::Sha1, max_count)?;
-    let mut ntlm =
-        PasswordFileWriter::create(&dir.join(file_name(PasswordHashKind::Ntlm)), PasswordHashKind::Ntlm, max_count)?;
-    // The hash being counted, its kind and count, and the last full sort key.
-    let mut current: Option<(PasswordHashKind, Vec<u8>, u64)> = None;
-    let mut last_key: Vec<u8> = Vec::new();
-    // The ordinal the next new hash of each kind gets, and the current hash's.
-    let mut next_ordinal = [0u64; 2];
-    let mut ordinal = 0u64;
-    let mut buf = Vec::new();
-    let mut flush = |current: &mut Option<(PasswordHashKind, Vec<u8>, u64)>| -> io::Result<()> {
-        if let Some((kind, hash, count)) = current.take() {
-            match kind {
-                PasswordHashKind::Sha1 => sha1.push(&hash, count)?,
-                PasswordHashKind::Ntlm => ntlm.push(&hash, count)?,
-            }
+    const KINDS: [PasswordHashKind; 2] = [PasswordHashKind::Sha1, PasswordHashKind::Ntlm];
+    let split = [kind_code(PasswordHashKind::Ntlm)];
+    let streams = pool.install(move || sorter.finish_partitioned(read_budget, &[&split]))?;
+    let jobs = KINDS.into_iter().zip(streams);
+    let mut done = Vec::with_capacity(KINDS.len());
+    if pool.threads() < 2 {
+        let mut document_rows = document_rows;
+        for (kind, stream) in jobs {
+            let mut push =
+                document_rows.as_deref_mut().map(|sorter| move |block| pool.install(|| sorter.push_block(block)));
+            done.push(write_kind(kind, stream, dir, max_count, push.as_mut().map(|f| f as RefSink<'_>))?);
         }
-        Ok(())
-    };
+    } else {
+        std::thread::scope(|scope| -> io::Result<()> {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<SortBlock>(4);
+            let collect = document_rows.is_some();
+            let handles: Vec<_> = jobs
+                .map(|(kind, stream)| {
+                    let tx = collect.then(|| tx.clone());
+                    std::thread::Builder::new().name("breachdex-passwords".into()).spawn_scoped(scope, move || {
+                        let mut send = tx.map(|tx| {
+                            move |block| {
+                                tx.send(block).map_err(|_| io::Error::other("the password reference join stopped"))
+                            }
+                        });
+                        write_kind(kind, stream, dir, max_count, send.as_mut().map(|f| f as RefSink<'_>))
+                    })
+                })
+                .collect::<io::Result<_>>()?;
+            drop(tx);
+            if let Some(sorter) = document_rows {
+                for block in rx {
+                    pool.install(|| sorter.push_block(block))?;
+                }
+            }
+            for handle in handles {
+                done.push(handle.join().map_err(|_| io::Error::other("password writer thread panicked"))??);
+            }
+            Ok(())
+        })?;
+    }
+    let count = |kind| done.iter().find(|d| d.0 == kind).map_or(0, |d| d.2);
+    let (sha1, ntlm) = (count(PasswordHashKind::Sha1), count(PasswordHashKind::Ntlm));
+    Ok(WrittenPasswords { files: done.into_iter().map(|d| d.1).collect(), sha1, ntlm, spilled_runs })
+}
+
+/// Where [`write_kind`] hands blocks of join references.
+type RefSink<'a> = &'a mut dyn FnMut(SortBlock) -> io::Result<()>;
+
+/// Merges the entries of one kind (`stream`, that kind's key range of the password
+/// sort) into its password file in `dir` (of at most `max_count` hashes), counting each
+/// hash's records; with `emit`, hands each counted entry's join reference to it, in
+/// blocks.
+/// Returns the kind, the file written and its distinct hashes.
+fn write_kind(
+    kind: PasswordHashKind,
+    mut stream: sort::SortedStream,
+    dir: &Path,
+    max_count: u64,
+    mut emit: Option<RefSink<'_>>,
+) -> io::Result<(PasswordHashKind, FileSummary, u64)> {
+    let mut out = PasswordFileWriter::create(&dir.join(file_name(kind)), kind, max_count)?;
+    // The hash being counted and its count (0: none yet), and the last full sort key.
+    let (mut hash_now, mut count) = (Vec::new(), 0u64);
+    let mut last_key: Vec<u8> = Vec::new();
+    // Hashes started so far: the current hash's ordinal is one less.
+    let mut started = 0u64;
+    let new_block = || SortBlock::with_capacity_for(REF_BLOCK_ENTRIES * 32, REF_BLOCK_ENTRIES);
+    let mut block = if emit.is_some() { new_block() } else { SortBlock::default() };
+    let mut in_block = 0;
     while let Some(entry) = stream.next()? {
         let key = sort::sort_key(entry);
         if key == last_key.as_slice() {
@@ -258,37 +315,45 @@ pub(super) fn write_password_files(
         }
         last_key.clear();
         last_key.extend_from_slice(key);
-        let (kind, hash) = decode(key)?;
-        match &mut current {
-            Some((k, h, count)) if *k == kind && h.as_slice() == hash => *count += 1,
-            _ => {
-                flush(&mut current)?;
-                current = Some((kind, hash.to_vec(), 1));
-                let next = next_ordinal.get_mut(kind_code(kind) as usize).ok_or_else(corrupt)?;
-                ordinal = *next;
-                *next += 1;
+        let (k, hash) = decode(key)?;
+        if k != kind {
+            return Err(corrupt());
+        }
+        if count > 0 && hash_now.as_slice() == hash {
+            count += 1;
+        } else {
+            if count > 0 {
+                out.push(&hash_now, count)?;
+            }
+            hash_now.clear();
+            hash_now.extend_from_slice(hash);
+            count = 1;
+            started += 1;
+        }
+        if let Some(emit) = emit.as_deref_mut() {
+            let document_id = key.get(1 + kind.width()..).unwrap_or_default();
+            block.push(&document_ref_key(document_id, RowRef { kind, ordinal: started - 1 }), &[]);
+            in_block += 1;
+            if in_block == REF_BLOCK_ENTRIES {
+                emit(std::mem::replace(&mut block, new_block()))?;
+                in_block = 0;
             }
         }
-        if let Some(sorter) = document_rows.as_deref_mut() {
-            document_ref_entry(&mut buf, key.get(1 + kind.width()..).unwrap_or_default(), RowRef { kind, ordinal });
-            sorter.push(&buf)?;
-        }
     }
-    flush(&mut current)?;
-    drop(stream);
-    let (sha1_count, ntlm_count) = (sha1.count(), ntlm.count());
-    let files = std::thread::scope(|scope| -> io::Result<Vec<FileSummary>> {
-        let ntlm = scope.spawn(move || ntlm.finish());
-        let sha1 = sha1.finish()?;
-        let ntlm = ntlm.join().map_err(|_| io::Error::other("writer thread panicked"))??;
-        Ok(vec![sha1, ntlm])
-    })?;
-    Ok(WrittenPasswords { files, sha1: sha1_count, ntlm: ntlm_count, spilled_runs })
+    if count > 0 {
+        out.push(&hash_now, count)?;
+    }
+    if let Some(emit) = emit.filter(|_| in_block > 0) {
+        emit(block)?;
+    }
+    let hashes = out.count();
+    Ok((kind, out.finish()?, hashes))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashSet;
 
     fn values(
         plain: Option<&'static str>,
@@ -351,6 +416,67 @@ mod tests {
         assert_eq!(hashes(&v), [PasswordHash::sha1_of("a"), PasswordHash::ntlm_of("a"), PasswordHash::ntlm_of("b")]);
         v[Asset::PasswordPlaintext.index()] = None;
         assert_eq!(hashes(&v), [PasswordHash::ntlm_of("b")]);
+    }
+
+    /// Two threads (one per kind) write the same files and hand the join the same
+    /// references as one thread merging everything, with spilled runs and without.
+    #[test]
+    fn threads_change_no_byte_and_no_reference() {
+        // Records 2900.. repeat the ids of records 0..100 with other passwords; every
+        // third record also has a typed NTLM hash.
+        let records: Vec<([u8; 16], [Option<&'static str>; ASSET_COUNT])> = (0..3000)
+            .map(|i| {
+                let mut id = [0u8; 16];
+                id[..8].copy_from_slice(&((i % 2900) as u64).to_be_bytes());
+                let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+                let typed = (i % 3 == 0).then(|| leak(PasswordHash::ntlm_of(&format!("t{i}")).to_hex()));
+                (id, values(Some(leak(format!("pw{}", i % 1700))), typed, Some("ntlm")))
+            })
+            .collect();
+        let mut distinct = (HashSet::new(), HashSet::new(), HashSet::new());
+        for (id, v) in &records {
+            for h in record_hashes(v) {
+                match h.kind() {
+                    PasswordHashKind::Sha1 => distinct.0.insert(h.as_bytes().to_vec()),
+                    PasswordHashKind::Ntlm => distinct.1.insert(h.as_bytes().to_vec()),
+                };
+                distinct.2.insert((*id, h.kind(), h.as_bytes().to_vec()));
+            }
+        }
+        let run = |threads: usize, budget: usize| {
+            let dir = tempfile::tempdir().unwrap();
+            let mut sorter = ExternalSorter::new(budget, dir.path());
+            let mut block = SortBlock::default();
+            for (i, (id, v)) in records.iter().enumerate() {
+                collect(&mut block, v, id);
+                if i % 100 == 99 {
+                    sorter.push_block(std::mem::take(&mut block)).unwrap();
+                }
+            }
+            sorter.push_block(block).unwrap();
+            let spilled = sorter.spilled_runs() > 0;
+            let mut joined = ExternalSorter::new(1 << 20, dir.path());
+            let pool = super::super::WorkerPool::new(threads).unwrap();
+            let written = write_password_files(sorter, dir.path(), 1 << 20, &pool, Some(&mut joined)).unwrap();
+            let files: Vec<Vec<u8>> = [PasswordHashKind::Sha1, PasswordHashKind::Ntlm]
+                .iter()
+                .map(|k| std::fs::read(dir.path().join(file_name(*k))).unwrap())
+                .collect();
+            let mut refs = Vec::new();
+            let mut stream = joined.finish(1 << 20).unwrap();
+            while let Some(e) = stream.next().unwrap() {
+                refs.push(sort::sort_key(e).to_vec());
+            }
+            ((written.sha1, written.ntlm), files, refs, spilled)
+        };
+        for budget in [1 << 20, 64 << 20] {
+            let one = run(1, budget);
+            let two = run(2, budget);
+            assert_eq!(one.3, budget == 1 << 20, "spilled");
+            assert_eq!(one.0, (distinct.0.len() as u64, distinct.1.len() as u64));
+            assert_eq!(one.2.len(), distinct.2.len());
+            assert!(one == two);
+        }
     }
 
     #[test]

@@ -15,7 +15,9 @@ use rayon::slice::ParallelSliceMut;
 use std::cmp::Ordering;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Bytes of bookkeeping per buffered entry (its prefix and location).
 pub(crate) const SLOT_BYTES: usize = std::mem::size_of::<Slot>();
@@ -152,7 +154,7 @@ pub struct ExternalSorter {
     block_cap: usize,
     index_cap: usize,
     spill_dir: PathBuf,
-    runs: Vec<File>,
+    runs: Vec<SpilledRun>,
     spilled_bytes: u64,
     entries: u64,
 }
@@ -298,18 +300,23 @@ impl ExternalSorter {
         let file = tempfile::tempfile_in(&self.spill_dir)?;
         let mut out = BufWriter::with_capacity(1 << 20, file);
         let arena = self.arena.as_ref().map(Arena::as_slice).unwrap_or_default();
+        let mut samples = Vec::with_capacity(self.index.len() / RUN_SAMPLE_ENTRIES + 1);
+        let mut written = 0u64;
         for (i, (_, loc)) in self.index.iter().enumerate() {
             if let Some((_, ahead)) = self.index.get(i + MERGE_PREFETCH_DISTANCE) {
                 prefetch_entry(arena, *ahead);
             }
             let entry = entry_at(arena, *loc);
+            if i % RUN_SAMPLE_ENTRIES == 0 {
+                samples.push((written, sort_key(entry).to_vec()));
+            }
             out.write_all(&(entry.len() as u32).to_le_bytes())?;
             out.write_all(entry)?;
-            self.spilled_bytes += 4 + entry.len() as u64;
+            written += 4 + entry.len() as u64;
         }
-        let mut file = out.into_inner().map_err(|e| e.into_error())?;
-        io::Seek::rewind(&mut file)?;
-        self.runs.push(file);
+        self.spilled_bytes += written;
+        let file = out.into_inner().map_err(|e| e.into_error())?;
+        self.runs.push(SpilledRun { file: Arc::new(file), len: written, samples });
         self.block_bytes = 0;
         self.index.clear();
         Ok(())
@@ -319,25 +326,139 @@ impl ExternalSorter {
     /// order. When nothing was spilled the buffer is streamed from memory; otherwise
     /// the buffer is spilled too and freed, so the merge holds only read buffers
     /// (`read_budget` bytes split over the runs).
-    pub fn finish(mut self, read_budget: usize) -> io::Result<SortedStream> {
+    pub fn finish(self, read_budget: usize) -> io::Result<SortedStream> {
+        let mut streams = self.finish_partitioned(read_budget, &[])?;
+        streams.pop().ok_or_else(|| io::Error::other("a sort finished without a stream"))
+    }
+
+    /// [`ExternalSorter::finish`] into key ranges that can be merged independently (on
+    /// separate threads): `split_keys` (ascending) cut the key space into
+    /// `split_keys.len() + 1` ranges, and stream `i` yields, in order, the entries whose
+    /// sort key is at least `split_keys[i - 1]` (for `i > 0`) and below `split_keys[i]`
+    /// (for `i < split_keys.len()`). The streams together yield exactly what
+    /// [`ExternalSorter::finish`] does, range after range. Each stream reads its own
+    /// byte range of every spilled run by positional reads, with `read_budget` bytes of
+    /// read buffers split over all streams' runs.
+    pub fn finish_partitioned(mut self, read_budget: usize, split_keys: &[&[u8]]) -> io::Result<Vec<SortedStream>> {
+        if split_keys.windows(2).any(|w| w[0] > w[1]) {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "the split keys of a sort must be ascending"));
+        }
         self.close_open_block()?;
-        let mut sources = Vec::new();
+        let ranges = split_keys.len() + 1;
+        let mut sources: Vec<Vec<Run>> = (0..ranges).map(|_| Vec::new()).collect();
         if self.runs.is_empty() {
             self.sort_buffer();
-            sources.push(Run::Memory { arena: self.arena, index: self.index, pos: 0, started: false });
+            let memory = Arc::new(MemoryRun { arena: self.arena.take(), index: std::mem::take(&mut self.index) });
+            let arena = memory.arena.as_ref().map(Arena::as_slice).unwrap_or_default();
+            let mut bounds = vec![0];
+            bounds.extend(
+                split_keys.iter().map(|k| memory.index.partition_point(|s| sort_key(entry_at(arena, s.1)) < *k)),
+            );
+            bounds.push(memory.index.len());
+            for (range, b) in sources.iter_mut().zip(bounds.windows(2)) {
+                range.push(Run::Memory { run: Arc::clone(&memory), pos: b[0], end: b[1], started: false });
+            }
         } else {
             if !self.index.is_empty() {
                 self.spill()?;
             }
             self.arena = None;
             self.index = Vec::new();
-            let per_run = (read_budget / self.runs.len().max(1)).clamp(16 << 10, 4 << 20);
-            for file in self.runs.drain(..) {
-                sources.push(Run::File { reader: BufReader::with_capacity(per_run, file), buf: Vec::new() });
+            let readers = self.runs.len().saturating_mul(ranges).max(1);
+            let per_run = (read_budget / readers).clamp(16 << 10, 4 << 20);
+            for run in self.runs.drain(..) {
+                let mut bounds = vec![0];
+                for key in split_keys {
+                    bounds.push(run.offset_of(key)?);
+                }
+                bounds.push(run.len);
+                for (range, b) in sources.iter_mut().zip(bounds.windows(2)) {
+                    let bytes = RunBytes { file: Arc::clone(&run.file), pos: b[0], end: b[1] };
+                    range.push(Run::File { reader: BufReader::with_capacity(per_run, bytes), buf: Vec::new() });
+                }
             }
         }
-        SortedStream::new(sources)
+        sources.into_iter().map(SortedStream::new).collect()
     }
+}
+
+/// Entries between two samples of a spilled run (see [`SpilledRun::samples`]).
+const RUN_SAMPLE_ENTRIES: usize = 1024;
+
+/// A sorted run spilled to a file.
+struct SpilledRun {
+    /// Shared by the streams of [`ExternalSorter::finish_partitioned`], which read it
+    /// by position.
+    file: Arc<File>,
+    /// Bytes written.
+    len: u64,
+    /// The offset and sort key of every [`RUN_SAMPLE_ENTRIES`]th entry, from the first:
+    /// where a key range starts is found from these without reading the whole run.
+    samples: Vec<(u64, Vec<u8>)>,
+}
+
+impl SpilledRun {
+    /// The offset of the first entry whose sort key is at least `key` (the run's length
+    /// when there is none): from the last sample below `key`, at most
+    /// [`RUN_SAMPLE_ENTRIES`] entries are read.
+    fn offset_of(&self, key: &[u8]) -> io::Result<u64> {
+        let after = self.samples.partition_point(|(_, k)| k.as_slice() < key);
+        let Some(start) = after.checked_sub(1).and_then(|i| self.samples.get(i)).map(|s| s.0) else {
+            return Ok(0);
+        };
+        let end = self.samples.get(after).map_or(self.len, |s| s.0);
+        let mut bytes = BufReader::with_capacity(64 << 10, RunBytes { file: Arc::clone(&self.file), pos: start, end });
+        let mut at = start;
+        let mut buf = Vec::new();
+        while read_run_entry(&mut bytes, &mut buf)? {
+            if sort_key(&buf) >= key {
+                return Ok(at);
+            }
+            at += 4 + buf.len() as u64;
+        }
+        Ok(end)
+    }
+}
+
+/// The bytes `pos..end` of a run file, read by position (`read_at`), so that several
+/// readers share one file without sharing an offset.
+struct RunBytes {
+    file: Arc<File>,
+    pos: u64,
+    end: u64,
+}
+
+impl Read for RunBytes {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let left = usize::try_from(self.end.saturating_sub(self.pos)).unwrap_or(usize::MAX);
+        let want = out.len().min(left);
+        let Some(out) = out.get_mut(..want).filter(|o| !o.is_empty()) else {
+            return Ok(0);
+        };
+        let n = self.file.read_at(out, self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+/// Reads the next `[u32 LE entry_len][entry]` of a run into `buf`; `false` at the end.
+fn read_run_entry(reader: &mut impl Read, buf: &mut Vec<u8>) -> io::Result<bool> {
+    let mut len = [0u8; 4];
+    match reader.read_exact(&mut len) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(false),
+        Err(e) => return Err(e),
+    }
+    buf.resize(u32::from_le_bytes(len) as usize, 0);
+    reader.read_exact(buf)?;
+    Ok(true)
+}
+
+/// The sorted buffer of a sorter that never spilled, shared by the streams of
+/// [`ExternalSorter::finish_partitioned`].
+struct MemoryRun {
+    arena: Option<Arena>,
+    index: Vec<Slot>,
 }
 
 /// Slots per piece of the tie-fixing pass.
@@ -412,45 +533,46 @@ pub fn encode_entry(out: &mut Vec<u8>, sort_key: &[u8], payload: &[u8]) {
 }
 
 enum Run {
-    Memory { arena: Option<Arena>, index: Vec<Slot>, pos: usize, started: bool },
-    File { reader: BufReader<File>, buf: Vec<u8> },
+    /// Slots `pos..end` of a sorted buffer.
+    Memory {
+        run: Arc<MemoryRun>,
+        pos: usize,
+        end: usize,
+        started: bool,
+    },
+    File {
+        reader: BufReader<RunBytes>,
+        buf: Vec<u8>,
+    },
 }
 
 impl Run {
     /// Moves to the next entry; `false` at the end.
     fn advance(&mut self) -> io::Result<bool> {
         match self {
-            Run::Memory { arena, index, pos, started } => {
+            Run::Memory { run, pos, end, started } => {
                 if *started {
                     *pos += 1;
                 }
                 *started = true;
                 // The sorted index visits the arena in random order: start loading the
                 // entry a few steps ahead so its cache miss overlaps this one's work.
-                if let (Some((_, loc)), Some(arena)) = (index.get(*pos + MERGE_PREFETCH_DISTANCE), arena) {
+                if let (Some((_, loc)), Some(arena)) = (run.index.get(*pos + MERGE_PREFETCH_DISTANCE), &run.arena) {
                     prefetch_entry(arena.as_slice(), *loc);
                 }
-                Ok(*pos < index.len())
+                Ok(*pos < *end)
             }
-            Run::File { reader, buf } => {
-                let mut len = [0u8; 4];
-                match reader.read_exact(&mut len) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(false),
-                    Err(e) => return Err(e),
-                }
-                buf.resize(u32::from_le_bytes(len) as usize, 0);
-                reader.read_exact(buf)?;
-                Ok(true)
-            }
+            Run::File { reader, buf } => read_run_entry(reader, buf),
         }
     }
 
     fn current(&self) -> &[u8] {
         match self {
-            Run::Memory { arena, index, pos, .. } => index
+            Run::Memory { run, pos, end, .. } => run
+                .index
                 .get(*pos)
-                .zip(arena.as_ref())
+                .filter(|_| pos < end)
+                .zip(run.arena.as_ref())
                 .map(|((_, loc), arena)| entry_at(arena.as_slice(), *loc))
                 .unwrap_or_default(),
             Run::File { buf, .. } => buf,
@@ -633,6 +755,115 @@ mod tests {
             let keys: Vec<_> = entries(&block.data).map(sort_key).collect();
             prop_assert_eq!(keys, parts.iter().map(|p| &p.0[..]).collect::<Vec<_>>());
         }
+    }
+
+    /// `n` entries of a seeded pseudo-random set: short keys over a small alphabet (so
+    /// that keys tie and ranges are empty or hold everything), payloads telling the
+    /// entries apart.
+    fn seeded_entries(seed: u64, n: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
+        (0..n as u64)
+            .map(|i| {
+                let h = xxhash_rust::xxh3::xxh3_64_with_seed(&i.to_le_bytes(), seed);
+                let key = h.to_be_bytes()[..(h % 7) as usize].iter().map(|b| b % 4).collect();
+                (key, i.to_le_bytes()[..(h >> 60) as usize % 5].to_vec())
+            })
+            .collect()
+    }
+
+    fn sorter_of(dir: &Path, budget: usize, model: &[(Vec<u8>, Vec<u8>)]) -> ExternalSorter {
+        let mut sorter = ExternalSorter::new(budget, dir);
+        let mut block = SortBlock::default();
+        for (i, (key, payload)) in model.iter().enumerate() {
+            if i % 2 == 0 {
+                sorter.push(&entry(key, payload)).unwrap();
+            } else {
+                block.push(key, payload);
+            }
+            if i % 1000 == 999 {
+                sorter.push_block(std::mem::take(&mut block)).unwrap();
+            }
+        }
+        sorter.push_block(block).unwrap();
+        sorter
+    }
+
+    /// Keys in order, then everything as a multiset: entries with equal keys may come in
+    /// any order.
+    fn same_entries(got: &[(Vec<u8>, Vec<u8>)], want: &[(Vec<u8>, Vec<u8>)]) -> bool {
+        let keys = |v: &[(Vec<u8>, Vec<u8>)]| v.iter().map(|e| e.0.clone()).collect::<Vec<_>>();
+        let sorted = |v: &[(Vec<u8>, Vec<u8>)]| {
+            let mut v = v.to_vec();
+            v.sort();
+            v
+        };
+        keys(got) == keys(want) && sorted(got) == sorted(want)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+        /// The ranges of a partitioned finish hold, in order, exactly the entries of the
+        /// single merge whose keys fall in them, in memory and across spilled runs
+        /// (whose split offsets come from samples every `RUN_SAMPLE_ENTRIES` entries),
+        /// empty ranges and split keys past every entry included.
+        #[test]
+        fn partitioned_finish_splits_the_single_merge(
+            seed in any::<u64>(),
+            n in prop_oneof![0usize..50, 0usize..20_000],
+            mut splits in prop::collection::vec(prop::collection::vec(0u8..5, 0..4), 0..4),
+            spill in any::<bool>(),
+        ) {
+            splits.sort();
+            let dir = tempfile::tempdir().unwrap();
+            let model = seeded_entries(seed, n);
+            let budget = if spill { 1 << 20 } else { 64 << 20 };
+            let single = drain(sorter_of(dir.path(), budget, &model).finish(1 << 20).unwrap());
+            let sorter = sorter_of(dir.path(), budget, &model);
+            // A 1 MiB sorter holds about 5,000 slots; 64 MiB never spills here.
+            let spilled_as_expected =
+                if spill && n >= 12_000 { sorter.spilled_runs() > 0 } else { spill || sorter.spilled_runs() == 0 };
+            prop_assert!(spilled_as_expected);
+            let split_refs: Vec<&[u8]> = splits.iter().map(Vec::as_slice).collect();
+            let streams = sorter.finish_partitioned(1 << 20, &split_refs).unwrap();
+            prop_assert_eq!(streams.len(), splits.len() + 1);
+            let mut joined = Vec::new();
+            for (i, stream) in streams.into_iter().enumerate() {
+                let part = drain(stream);
+                let low = i.checked_sub(1).map(|j| splits[j].as_slice());
+                let high = splits.get(i).map(Vec::as_slice);
+                let want: Vec<_> = single
+                    .iter()
+                    .filter(|e| low.is_none_or(|l| e.0.as_slice() >= l) && high.is_none_or(|h| e.0.as_slice() < h))
+                    .cloned()
+                    .collect();
+                prop_assert!(same_entries(&part, &want), "range {} of {:?}", i, splits);
+                joined.extend(part);
+            }
+            prop_assert!(same_entries(&joined, &single));
+        }
+    }
+
+    #[test]
+    fn partitioned_streams_merge_on_their_own_threads() {
+        let dir = tempfile::tempdir().unwrap();
+        let model = seeded_entries(7, 30_000);
+        let single = drain(sorter_of(dir.path(), 1 << 20, &model).finish(1 << 20).unwrap());
+        let sorter = sorter_of(dir.path(), 1 << 20, &model);
+        assert!(sorter.spilled_runs() > 1);
+        let streams = sorter.finish_partitioned(1 << 20, &[&[1], &[2, 2]]).unwrap();
+        let parts: Vec<_> = std::thread::scope(|scope| {
+            let handles: Vec<_> = streams.into_iter().map(|s| scope.spawn(move || drain(s))).collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(parts.iter().all(|p| !p.is_empty()));
+        assert!(same_entries(&parts.concat(), &single));
+    }
+
+    #[test]
+    fn split_keys_out_of_order_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let sorter = sorter_of(dir.path(), 1 << 20, &seeded_entries(1, 10));
+        let err = sorter.finish_partitioned(1 << 20, &[&[2], &[1]]).err().unwrap();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
     }
 
     #[test]
