@@ -1,6 +1,6 @@
 //! With a fixed `source_date_epoch`, the same catalog and options must give byte-identical index files (and rejects file) whatever the thread count and memory budget, including builds whose sort spills runs to disk, in `plain` and in hashed modes: the format version 2 record store (blocks compressed on several threads) included.
 
-use breachdex::Catalog;
+use breachdex::{AssetSet, Catalog};
 use breachdex::{BuildOptions, BuildSummary, DEFAULT_MEMORY_BUDGET, MIN_MEMORY_BUDGET, build_index};
 use breachdex::{HashMode, Salt};
 use breachdex::{Index, OpenOptions, Query};
@@ -19,8 +19,21 @@ fn sample_catalog() -> PathBuf {
 }
 
 fn build(catalog: &Path, out: &Path, mode: HashMode, threads: usize, budget: u64) -> BuildSummary {
+    build_storing(catalog, out, mode, threads, budget, None)
+}
+
+/// [`build`] keeping only the assets of `store` (all when `None`).
+fn build_storing(
+    catalog: &Path,
+    out: &Path,
+    mode: HashMode,
+    threads: usize,
+    budget: u64,
+    store: Option<AssetSet>,
+) -> BuildSummary {
     let catalog = Catalog::load(catalog).expect("catalog loads");
     let options = BuildOptions {
+        store,
         hash_mode: mode,
         salt: mode.is_hashed().then(salt),
         memory_budget: budget,
@@ -166,6 +179,34 @@ fn generated_20k_records_are_byte_identical_across_threads_and_budgets() {
     }
     // Each mode uses its own key structure: an FST for plain, sorted fixed-width keys for hashed.
     assert!(digests[0].contains_key("email.fst") && digests[1].contains_key("email.keys"));
+}
+
+/// A build that counts passwords it does not store (`passwords.rowrefs`): the password
+/// files are merged on two threads and their references joined to the rows, which must
+/// give the same bytes as one thread, spilled or not.
+#[test]
+fn privacy_builds_are_byte_identical_across_threads_and_budgets() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut config = breachdex_gen::GenConfig::new(20_000, tmp.path().join("dumps"));
+    config.threads = 1;
+    let generated = breachdex_gen::generate(&config).expect("generate");
+    let store = AssetSet::parse_list("password_hash,password_type").unwrap();
+    let configs = [(1, MIN_MEMORY_BUDGET), (2, MIN_MEMORY_BUDGET), (2, DEFAULT_MEMORY_BUDGET)];
+    let mut first = None;
+    for (i, &(threads, budget)) in configs.iter().enumerate() {
+        let out = tmp.path().join(format!("idx{i}"));
+        let s = build_storing(&generated.catalog, &out, HashMode::Sha256, threads, budget, Some(store));
+        assert!(s.password_hashes.is_some_and(|p| p.sha1 > 0 && p.ntlm > 0), "{:?}", s.password_hashes);
+        assert_eq!(s.spilled_runs > 0, budget == MIN_MEMORY_BUDGET, "{}", s.spilled_runs);
+        let d = digest(&snapshot(&out));
+        assert!(d.contains_key("passwords.rowrefs"), "{:?}", d.keys());
+        let report = breachdex::verify(&out).unwrap();
+        assert!(report.is_ok(), "threads={threads}: {:?}", report.problems);
+        match &first {
+            None => first = Some(d),
+            Some(f) => assert_same(f, &d, &format!("threads {threads}, budget {budget} vs config 0")),
+        }
+    }
 }
 
 /// A CSV whose rows carry big `address` values, so that a few thousand records fill

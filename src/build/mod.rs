@@ -15,7 +15,9 @@
 //!    external sort into the username key map and postings ([`writer`]);
 //! 5. **passwords** ([`passwords`]): the password hashes collected while reading are
 //!    merged and counted into the password index (unless turned off), the SHA-1 and
-//!    NTLM files on two threads at once (one key range of the sort each);
+//!    NTLM files on two threads at once (one key range of the sort each). With more
+//!    than one worker thread this phase starts with `usernames` and runs beside it;
+//!    its time is then what it takes after the usernames are done;
 //! 6. **manifest**: assembled by [`Manifest::assemble`] and written last;
 //! 7. **publish**: the staged folder is renamed into place ([`output`]).
 //!
@@ -220,7 +222,9 @@ pub struct BuildSummary {
     pub rejects_raw: bool,
     /// Wall time.
     pub elapsed: Duration,
-    /// Wall time per phase (`reading`, `writing`, `usernames`, `passwords`, `finishing`).
+    /// Wall time per phase (`reading`, `writing`, `usernames`, `passwords`, `finishing`),
+    /// one after the other: `passwords` runs beside `usernames` when the build has more
+    /// than one worker thread, and its time is then what it adds after `usernames`.
     pub phases: Vec<(&'static str, Duration)>,
 }
 
@@ -407,10 +411,19 @@ fn build(
         rejects_path,
     } = read;
     let stored_columns = stored_filter.intersection(totals.assets_seen);
-    let (written, spilled_records) = write_index(
+    let dir = staging.index_dir();
+    let merge_read = settings.memory.merge_read;
+    let pool_ref = &pool;
+    let passwords_job = password_sorter.map(|sorter| -> PasswordJob<'_> {
+        Box::new(move |document_rows| {
+            passwords::write_password_files(sorter, dir, merge_read, pool_ref, document_rows)
+                .map_err(io_err(format!("writing the password index in {}", dir.display())))
+        })
+    });
+    let (mut written, spilled_records, pw) = write_index(
         sorter,
         &WriteInputs {
-            dir: staging.index_dir(),
+            dir,
             spill_dir: staging.spill_dir(),
             hash_mode: options.hash_mode,
             stored_filter,
@@ -426,22 +439,12 @@ fn build(
         },
         &pool,
         &mut phases,
+        passwords_job,
     )?;
 
-    let mut written = written;
     let mut password_hashes = None;
     let mut password_runs = 0;
-    if let Some(password_sorter) = password_sorter {
-        phases.start("passwords");
-        let dir = staging.index_dir();
-        let pw = passwords::write_password_files(
-            password_sorter,
-            dir,
-            settings.memory.merge_read,
-            &pool,
-            written.document_rows.as_mut(),
-        )
-        .map_err(io_err(format!("writing the password index in {}", dir.display())))?;
+    if let Some(pw) = pw {
         written.files.extend(pw.files);
         if let Some(joined) = written.document_rows.take() {
             let file = passwords::write_row_refs(
@@ -549,14 +552,27 @@ struct WriteInputs<'a> {
     document_rows: Option<usize>,
 }
 
-/// The writing phase (`writing`, then `usernames`): merges the sorted records into the
-/// index files. Returns what was written and how many record runs were spilled.
+/// The `passwords` phase, given the writer's (document id, row) join sort when the
+/// build writes `passwords.rowrefs`.
+type PasswordJob<'a> =
+    Box<dyn FnOnce(Option<&mut ExternalSorter>) -> Result<passwords::WrittenPasswords, BuildError> + Send + 'a>;
+
+/// The writing phase (`writing`, then `usernames`) and the `passwords` phase when
+/// given: merges the sorted records into the index files. Returns what was written,
+/// how many record runs were spilled, and what the `passwords` phase wrote.
+///
+/// With more than one worker thread, `passwords` runs on its own thread beside
+/// `usernames` (each needs about one core there; the username and password merges
+/// each hold at most `merge_read` bytes of read buffers, within the record sort's
+/// share, and the password sort's buffer is held during `usernames` in any case); the
+/// `passwords` phase then times what it adds after the usernames are done.
 fn write_index(
     sorter: ExternalSorter,
     inputs: &WriteInputs<'_>,
     pool: &WorkerPool,
     phases: &mut PhaseClock,
-) -> Result<(WrittenIndex, usize), BuildError> {
+    passwords: Option<PasswordJob<'_>>,
+) -> Result<(WrittenIndex, usize, Option<passwords::WrittenPasswords>), BuildError> {
     let dir = inputs.dir;
     // Called only on an error: formatting the context costs more than pushing a record.
     let write_err = |e| io_err(format!("writing index files in {}", dir.display()))(e);
@@ -588,8 +604,32 @@ fn write_index(
     }
     drop(stream);
     phases.start("usernames");
-    let written = pool.install(|| writer.finish(memory.merge_read)).map_err(write_err)?;
-    Ok((written, spilled))
+    let mut document_rows = writer.take_document_rows();
+    let finish_writer = |writer: IndexWriter| pool.install(|| writer.finish(memory.merge_read)).map_err(write_err);
+    let (written, passwords) = match passwords {
+        Some(job) if pool.threads() > 1 => std::thread::scope(|scope| {
+            let rows = document_rows.as_mut();
+            let side = std::thread::Builder::new()
+                .name("breachdex-passwords".into())
+                .spawn_scoped(scope, move || job(rows))
+                .map_err(io_err("starting the password thread"))?;
+            let written = finish_writer(writer);
+            phases.start("passwords");
+            let passwords = side
+                .join()
+                .map_err(|_| io_err("writing the password index")(std::io::Error::other("the thread panicked")))?;
+            Ok::<_, BuildError>((written?, Some(passwords?)))
+        })?,
+        Some(job) => {
+            let written = finish_writer(writer)?;
+            phases.start("passwords");
+            (written, Some(job(document_rows.as_mut())?))
+        }
+        None => (finish_writer(writer)?, None),
+    };
+    let mut written = written;
+    written.document_rows = document_rows;
+    Ok((written, spilled, passwords))
 }
 
 /// A source as the manifest records it.

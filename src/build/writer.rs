@@ -240,6 +240,14 @@ impl IndexWriter {
         self.document_rows = Some(ExternalSorter::new(budget, &self.spill_dir));
     }
 
+    /// Takes the (document id, row) pairs collected so far
+    /// ([`IndexWriter::collect_document_rows`]), once every record is pushed: the
+    /// `passwords` phase can add its references to them while [`IndexWriter::finish`]
+    /// runs ([`WrittenIndex::document_rows`] is then `None`).
+    pub fn take_document_rows(&mut self) -> Option<ExternalSorter> {
+        self.document_rows.take()
+    }
+
     /// Adds the next record entry of the sorted stream.
     pub fn push(&mut self, encoded: &[u8]) -> io::Result<()> {
         let sort_key = sort::sort_key(encoded);
