@@ -45,6 +45,13 @@ fn build_storing(
     build_index(&catalog, out, &options).expect("build succeeds")
 }
 
+/// The generator's 20,000-record dataset (seed 42, one thread) in `dir/dumps`.
+fn generate_20k(dir: &Path) -> breachdex_gen::GenSummary {
+    let mut config = breachdex_gen::GenConfig::new(20_000, dir.join("dumps"));
+    config.threads = 1;
+    breachdex_gen::generate(&config).expect("generate")
+}
+
 /// Every file of the index directory, plus the rejects file (if any), by name.
 fn snapshot(out: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut files = BTreeMap::new();
@@ -148,9 +155,7 @@ fn manifest_records_source_date_epoch_and_same_build_id() {
 #[test]
 fn generated_20k_records_are_byte_identical_across_threads_and_budgets() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut config = breachdex_gen::GenConfig::new(20_000, tmp.path().join("dumps"));
-    config.threads = 1;
-    let generated = breachdex_gen::generate(&config).expect("generate");
+    let generated = generate_20k(tmp.path());
     assert!(generated.bad_lines > 0 && generated.duplicates > 0 && generated.blank_lines > 0, "{generated}");
     let configs = [(1, MIN_MEMORY_BUDGET), (2, MIN_MEMORY_BUDGET), (2, DEFAULT_MEMORY_BUDGET)];
     let mut digests = Vec::new();
@@ -187,9 +192,7 @@ fn generated_20k_records_are_byte_identical_across_threads_and_budgets() {
 #[test]
 fn privacy_builds_are_byte_identical_across_threads_and_budgets() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut config = breachdex_gen::GenConfig::new(20_000, tmp.path().join("dumps"));
-    config.threads = 1;
-    let generated = breachdex_gen::generate(&config).expect("generate");
+    let generated = generate_20k(tmp.path());
     let store = AssetSet::parse_list("password_hash,password_type").unwrap();
     let configs = [(1, MIN_MEMORY_BUDGET), (2, MIN_MEMORY_BUDGET), (2, DEFAULT_MEMORY_BUDGET)];
     let mut first = None;
@@ -292,9 +295,7 @@ fn every_generated_bad_line_is_rejected() {
     // branch, so in files whose first column is `id` (s0007-vandelay-2014.csv with
     // seed 42) the "broken quoting" line is a valid record: 17 of 194 bad lines.
     let tmp = tempfile::tempdir().unwrap();
-    let mut config = breachdex_gen::GenConfig::new(20_000, tmp.path().join("dumps"));
-    config.threads = 1;
-    let generated = breachdex_gen::generate(&config).expect("generate");
+    let generated = generate_20k(tmp.path());
     let s = build(&generated.catalog, &tmp.path().join("idx"), HashMode::Plain, 2, MIN_MEMORY_BUDGET);
     assert_eq!(s.rejected_records, generated.bad_lines);
     assert_eq!(s.kept + s.duplicates, generated.records);
