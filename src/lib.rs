@@ -60,6 +60,7 @@ mod normalize;
 mod password;
 mod query;
 mod severity;
+mod splitmix;
 mod upgrade;
 
 #[doc(hidden)]

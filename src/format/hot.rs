@@ -144,7 +144,7 @@ fn row_key(bytes: &[u8]) -> u64 {
     u64::from_le_bytes(key)
 }
 
-/// Hashes a row key (a u64) with the SplitMix64 finalizer: a bijection whose low bits
+/// Hashes a row key (a u64) with the SplitMix64 mixer ([`crate::splitmix::mix`]): a bijection whose low bits
 /// depend on every input bit, at a few cycles per row (the writer hashes every row).
 #[derive(Default)]
 struct RowKeyHasher(u64);
@@ -157,10 +157,7 @@ impl Hasher for RowKeyHasher {
     }
 
     fn write_u64(&mut self, value: u64) {
-        let mut z = value.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        self.0 = z ^ (z >> 31);
+        self.0 = crate::splitmix::mix(value);
     }
 
     fn finish(&self) -> u64 {

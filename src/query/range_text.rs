@@ -13,6 +13,7 @@
 
 use crate::format::passwords::Passwords;
 use crate::password::{PasswordError, PasswordHashKind, PasswordPrefix};
+use crate::splitmix::SplitMix64;
 
 /// Lines of a padded range answer at least.
 pub const PADDED_RANGE_MIN_LINES: usize = 800;
@@ -238,21 +239,6 @@ fn decimal_digits(mut n: u64) -> usize {
         digits += 1;
     }
     digits
-}
-
-/// SplitMix64 (Steele, Lea and Flood): a small, fast generator; the padding needs
-/// spread, not secrecy (padding lines are recognisable by their count of 0 anyway).
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    #[inline]
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
 }
 
 #[cfg(test)]
