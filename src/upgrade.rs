@@ -5,7 +5,9 @@
 //! version 2 record files (`records.hot`, `records.store`) with the same run boundaries
 //! as a build of the same dumps (one run per e-mail key, then one per username key of
 //! the username-only rows), so the store has the same blocks. The document ids the new
-//! index recomputes on read are recomputed now and compared with the stored ones. Every
+//! index recomputes on read are recomputed now and compared with the stored ones. The
+//! e-mail runs and username postings are rewritten by their writers, in the layouts
+//! builds write (so the upgraded index is the one a build of the same dumps makes); every
 //! other file keeps its layout and is copied with the new version in its header. The new
 //! index is written beside the output and renamed into place when complete; the old
 //! index is only read.
@@ -19,8 +21,8 @@ use crate::format::manifest::{Manifest, ManifestInputs};
 use crate::format::recordfiles::{RecordFilesWriter, RecordIn};
 use crate::format::store::StoreOptions;
 use crate::format::{
-    FORMAT_VERSION, FileSummary, FileView, FormatError, docid, hot, index_files, optional_index_files, rewrite_version,
-    store,
+    FORMAT_VERSION, FileSummary, FileView, FormatError, docid, hot, index_files, optional_index_files, postings,
+    ranges, rewrite_version, store,
 };
 use crate::index::{Index, OpenError, OpenOptions, V1Parts};
 use crate::keymode::Salt;
@@ -128,8 +130,9 @@ fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> UpgradeE
 ///
 /// `old` is opened (a hashed index needs [`UpgradeOptions::salt`]) and only read. The
 /// records are re-encoded into `records.hot` and `records.store`; the document ids the
-/// new index will recompute are checked against the stored ones, and the other files are
-/// copied after their checksums are checked. The new index is staged beside `new` and
+/// new index will recompute are checked against the stored ones; the e-mail runs and
+/// username postings are rewritten in the layouts builds write, and the other files are
+/// copied, after their checksums are checked. The new index is staged beside `new` and
 /// renamed into place when complete: a failed or killed upgrade leaves nothing at `new`.
 /// An existing index at `new` is replaced only with [`UpgradeOptions::force`].
 pub fn upgrade_index(old: &Path, new: &Path, options: &UpgradeOptions) -> Result<UpgradeReport, UpgradeError> {
@@ -156,10 +159,12 @@ pub fn upgrade_index(old: &Path, new: &Path, options: &UpgradeOptions) -> Result
     };
 
     phase("copying");
-    let mut files = copy_unchanged_files(&index, staging.index_dir()).map_err(|e| match e {
+    let copy_err = |e| match e {
         CopyError::Format(e) => damaged(e),
         CopyError::Io(e) => e,
-    })?;
+    };
+    let mut files = copy_unchanged_files(&index, staging.index_dir()).map_err(copy_err)?;
+    files.extend(rewrite_runs(&index, staging.index_dir(), staging.spill_dir()).map_err(copy_err)?);
 
     phase("records");
     if let Some(p) = &options.progress {
@@ -224,15 +229,15 @@ fn v1_record_views(index: &Index) -> Result<Vec<FileView>, CopyError> {
         .collect()
 }
 
-/// Copies every file whose layout did not change (key maps, accelerators, runs,
-/// postings, password files) into `dir` with the current version, after checking its
-/// checksum (a new checksum must not hide old damage).
+/// Copies every file whose layout did not change (key maps, accelerators, password
+/// files) into `dir` with the current version, after checking its checksum (a new
+/// checksum must not hide old damage).
 fn copy_unchanged_files(index: &Index, dir: &Path) -> Result<Vec<FileSummary>, CopyError> {
     let (mode, stored) = (index.hash_mode(), index.stored_assets());
     let v1_names: Vec<String> = index_files(1, mode, stored).into_iter().map(|f| f.0).collect();
     let unchanged = index_files(FORMAT_VERSION as u32, mode, stored)
         .into_iter()
-        .filter(|(name, _)| v1_names.contains(name))
+        .filter(|(name, _)| v1_names.contains(name) && name != ranges::FILE_NAME && name != postings::FILE_NAME)
         .chain(optional_index_files().into_iter().filter(|(name, _)| index.manifest().file(name).is_some()));
     let mut files = Vec::new();
     for (name, kind) in unchanged {
@@ -245,6 +250,42 @@ fn copy_unchanged_files(index: &Index, dir: &Path) -> Result<Vec<FileSummary>, C
         );
     }
     Ok(files)
+}
+
+/// Writes `email.ranges` and `username.postings` into `dir` through their writers, in
+/// the layouts builds write (Elias-Fano run starts and list offsets, bit-packed row
+/// ids), after checking the old files' checksums and structure; `spill_dir` receives
+/// the writers' temporary files.
+fn rewrite_runs(index: &Index, dir: &Path, spill_dir: &Path) -> Result<Vec<FileSummary>, CopyError> {
+    let total_rows = index.len();
+    let write_err = |name: &str| {
+        let path = dir.join(name);
+        move |e| CopyError::Io(io_err(format!("writing {}", path.display()))(e))
+    };
+    let view = map_v1_file(index.dir(), ranges::FILE_NAME, ranges::KIND)?;
+    view.verify_checksum()?;
+    let old = ranges::RangesReader::new(view)?;
+    old.verify(total_rows)?;
+    let mut writer = ranges::RangesWriter::create(dir, spill_dir).map_err(write_err(ranges::FILE_NAME))?;
+    for ordinal in 0..old.len() {
+        writer.push_start(old.rows(ordinal)?.start).map_err(write_err(ranges::FILE_NAME))?;
+    }
+    let ranges_file = writer.finish(old.email_rows()).map_err(write_err(ranges::FILE_NAME))?;
+
+    let view = map_v1_file(index.dir(), postings::FILE_NAME, postings::KIND)?;
+    view.verify_checksum()?;
+    let old = postings::PostingsReader::new(view)?;
+    old.verify(total_rows)?;
+    let mut writer =
+        postings::PostingsWriter::create(dir, spill_dir, total_rows).map_err(write_err(postings::FILE_NAME))?;
+    for ordinal in 0..old.len() {
+        for row in old.rows(ordinal)? {
+            writer.push_row(row).map_err(write_err(postings::FILE_NAME))?;
+        }
+        writer.end_key().map_err(write_err(postings::FILE_NAME))?;
+    }
+    let postings_file = writer.finish().map_err(write_err(postings::FILE_NAME))?;
+    Ok(vec![ranges_file, postings_file])
 }
 
 /// The manifest of the upgraded index: the old one's options, counts, build statistics

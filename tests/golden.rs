@@ -1,7 +1,8 @@
 //! The committed indexes in testdata/fixtures (never regenerated), of format version 1
 //! and of format version 2, must keep opening, verifying clean and answering exactly as
 //! when they were built: a format change that breaks old indexes fails here. The
-//! version 1 and version 2 fixtures (raw and palette `records.hot`) were built from the
+//! version 1 and version 2 fixtures (raw and palette `records.hot`, flat and Elias-Fano
+//! runs and postings) were built from the
 //! same inputs and must give the same answers (checks, records and document ids).
 
 use breachdex::Asset;
@@ -299,6 +300,32 @@ fn v2_palette_fixture_still_reads() {
     assert_eq!([param(0), param(1), param(2), param(3)], [32, 1, 4, 17], "row count, code width, sources, palette");
 }
 
+/// The Elias-Fano layout of `email.ranges` (docs/FORMAT.md §3.4) and the bit-packed,
+/// Elias-Fano layout of `username.postings` (§3.5): width 0 in their headers, smaller
+/// bodies than the flat files of `v2-palette-plain`, and every other index file byte for
+/// byte that fixture's.
+#[test]
+fn v2_elias_fano_fixture_still_reads() {
+    let name = "v2-ef-plain";
+    check_v2_fixture(name, HashMode::Plain, ["email.fst", "username.fst"], 17 * 4 + 32);
+    let params = |file: &str| {
+        let bytes = std::fs::read(fixture(name).join(file)).unwrap();
+        let param = |i: usize| u64::from_le_bytes(bytes[24 + 8 * i..32 + 8 * i].try_into().unwrap());
+        ([param(0), param(1), param(2), param(3)], bytes.len())
+    };
+    let (ranges, ranges_len) = params("email.ranges");
+    assert_eq!(ranges, [10, 0, 25, 0], "key count, width 0 (Elias-Fano), e-mail rows");
+    let (postings, postings_len) = params("username.postings");
+    assert_eq!(postings, [7, 0, 13, 5], "key count, offset width 0, postings, 5-bit row ids");
+    let flat = |file: &str| std::fs::metadata(fixture("v2-palette-plain").join(file)).unwrap().len() as usize;
+    assert!(ranges_len < flat("email.ranges") && postings_len < flat("username.postings"));
+    for file in ["email.fst", "username.fst", "records.hot", "records.store", "passwords.sha1", "passwords.ntlm"] {
+        let same = std::fs::read(fixture(name).join(file)).unwrap()
+            == std::fs::read(fixture("v2-palette-plain").join(file)).unwrap();
+        assert!(same, "{file}");
+    }
+}
+
 /// Every identifier of an index (as stored, read back from its records) and a few
 /// spellings and misses, as queries.
 fn queries_of(index: &Index) -> Vec<(bool, String)> {
@@ -347,7 +374,12 @@ fn assert_same_answers(old: &Index, new: &Index, label: &str) {
 
 #[test]
 fn v1_and_v2_fixtures_give_the_same_answers() {
-    for (v1, v2) in [("v1-plain", "v2-plain"), ("v1-sha256", "v2-sha256"), ("v1-plain", "v2-palette-plain")] {
+    for (v1, v2) in [
+        ("v1-plain", "v2-plain"),
+        ("v1-sha256", "v2-sha256"),
+        ("v1-plain", "v2-palette-plain"),
+        ("v1-plain", "v2-ef-plain"),
+    ] {
         assert_same_answers(&open(v1), &open(v2), v2);
     }
 }

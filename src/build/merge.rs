@@ -141,7 +141,6 @@ pub(crate) fn merge_indexes(
         checked.stored,
         checked.stored,
         &source_ids,
-        total_rows,
         memory.username_sort(false, 0),
         threads,
         options.accelerator.then(|| crate::format::fingerprints::seed_for_build(build_unix)),

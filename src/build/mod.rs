@@ -589,7 +589,6 @@ fn write_index(
         inputs.stored_filter,
         inputs.stored_columns,
         inputs.source_ids,
-        sorter.len(),
         memory.username_sort(spilled > 0, sorter.buffered_bytes()),
         inputs.threads,
         inputs.accelerator_seed,

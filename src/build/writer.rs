@@ -5,6 +5,7 @@
 use super::entry::{self, GROUP_EMAIL};
 use super::sort::{self, ExternalSorter};
 use crate::asset::AssetSet;
+use crate::format::FileSummary;
 use crate::format::fingerprints::{self, FingerprintWriter};
 use crate::format::hot::HotRow;
 use crate::format::keymap::{KeyMapRole, KeyMapWriter};
@@ -12,7 +13,6 @@ use crate::format::postings::PostingsWriter;
 use crate::format::ranges::RangesWriter;
 use crate::format::recordfiles::{RecordFilesWriter, RecordIn};
 use crate::format::store::StoreOptions;
-use crate::format::{FileSummary, uint_width};
 use crate::keymode::HashMode;
 use crate::severity::Severity;
 use std::collections::BTreeMap;
@@ -184,10 +184,9 @@ pub struct IndexWriter {
 impl IndexWriter {
     /// Creates every file of the e-mail side. `entry_assets` are the assets whose
     /// values the sort entries carry; `stored` those the record store keeps;
-    /// `source_ids` every source of the index (rows name theirs by position); `max_rows`
-    /// bounds the row count; `threads` compress the record store's blocks;
-    /// `accelerator_seed`, when given, makes the key maps' accelerators with that seed
-    /// (plain mode).
+    /// `source_ids` every source of the index (rows name theirs by position); `threads`
+    /// compress the record store's blocks; `accelerator_seed`, when given, makes the key
+    /// maps' accelerators with that seed (plain mode).
     #[allow(clippy::too_many_arguments)]
     pub fn create(
         dir: &Path,
@@ -196,7 +195,6 @@ impl IndexWriter {
         entry_assets: AssetSet,
         stored: AssetSet,
         source_ids: &[u32],
-        max_rows: u64,
         username_budget: usize,
         threads: usize,
         accelerator_seed: Option<u64>,
@@ -218,7 +216,7 @@ impl IndexWriter {
             prev_run_group: None,
             prev_run_key: Vec::new(),
             email_map: KeyMapThread::spawn(dir, spill_dir, mode, KeyMapRole::Email, accelerator_seed)?,
-            ranges: RangesWriter::create(dir, uint_width(max_rows))?,
+            ranges: RangesWriter::create(dir, spill_dir)?,
             usernames: ExternalSorter::new(username_budget, spill_dir),
             prev_identity: Vec::new(),
             prev_email_key: None,
@@ -337,7 +335,7 @@ impl IndexWriter {
         let mut stream = self.usernames.finish(read_budget)?;
         let mut map =
             KeyMapThread::spawn(&self.dir, &self.spill_dir, self.mode, KeyMapRole::Username, self.accelerator_seed)?;
-        let mut postings = PostingsWriter::create(&self.dir, &self.spill_dir, rows, postings_total)?;
+        let mut postings = PostingsWriter::create(&self.dir, &self.spill_dir, rows)?;
         let mut prev: Option<Vec<u8>> = None;
         let mut username_keys = 0u64;
         while let Some(e) = stream.next()? {

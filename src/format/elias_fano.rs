@@ -166,6 +166,7 @@ pub struct Layout {
 impl Layout {
     /// The layout builds write ([`DEFAULT_SAMPLE_SHIFT`]); `None` when the sizes
     /// overflow.
+    #[allow(dead_code)] // for files that lay out several sections (the store's block directory)
     pub fn new(n: u64, universe: u64) -> Option<Layout> {
         Layout::with_shift(n, universe, DEFAULT_SAMPLE_SHIFT)
     }
@@ -207,17 +208,8 @@ impl Layout {
         )
     }
 
-    /// Number of values.
-    pub fn len(&self) -> u64 {
-        self.n
-    }
-
-    /// Whether the sequence holds no value.
-    pub fn is_empty(&self) -> bool {
-        self.n == 0
-    }
-
     /// Bits of each value stored in the low bits.
+    #[cfg(test)]
     pub fn low_width(&self) -> u32 {
         self.low_width
     }
@@ -369,11 +361,6 @@ impl SpilledValues {
         self.count
     }
 
-    /// Whether no value was pushed.
-    pub fn is_empty(&self) -> bool {
-        self.count == 0
-    }
-
     /// Encodes the values pushed, then `last`, as a sequence up to `universe` into `out`
     /// (two sequential reads of the temporary file, which is then deleted).
     pub fn encode(self, last: u64, universe: u64, out: &mut impl Write) -> io::Result<Layout> {
@@ -450,6 +437,7 @@ impl<B: Deref<Target = [u8]>> EliasFano<B> {
     /// (which may go on with other data), from its descriptor: where the next section
     /// of a body starts. An error when the descriptor is damaged or the sequence runs
     /// past the end of `bytes`.
+    #[allow(dead_code)] // for files with several sequences (the store's block directory)
     pub fn byte_len_at(bytes: &[u8], n: u64, universe: u64) -> Result<u64> {
         let len = Self::layout_at(bytes, n, universe)?.byte_len();
         if len > bytes.len() as u64 {
@@ -481,23 +469,9 @@ impl<B: Deref<Target = [u8]>> EliasFano<B> {
     }
 
     /// Number of values.
+    #[cfg(test)]
     pub fn len(&self) -> u64 {
         self.layout.n
-    }
-
-    /// Whether the sequence holds no value.
-    pub fn is_empty(&self) -> bool {
-        self.layout.n == 0
-    }
-
-    /// The largest value the sequence may hold.
-    pub fn universe(&self) -> u64 {
-        self.layout.universe
-    }
-
-    /// The section sizes.
-    pub fn layout(&self) -> &Layout {
-        &self.layout
     }
 
     #[inline]
@@ -660,6 +634,7 @@ impl<B: Deref<Target = [u8]>> EliasFano<B> {
     }
 
     /// The values in order; a damaged sequence ends with an error.
+    #[allow(dead_code)] // for sequential readers; the tests read with it
     pub fn iter(&self) -> Iter<'_, B> {
         Iter { seq: self, i: 0, j: 0, cur: word(self.high(), 0).unwrap_or(0), failed: false }
     }

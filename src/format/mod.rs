@@ -17,7 +17,6 @@ pub mod changes;
 pub mod column;
 pub(crate) mod deletes;
 pub mod docid;
-#[allow(dead_code)] // wired up by email.ranges, username.postings and the store's block directory
 pub mod elias_fano;
 pub mod filter;
 pub mod fingerprints;
