@@ -560,6 +560,42 @@ fn a_damaged_block_is_named_by_records_and_verify() {
     }
 }
 
+/// A damaged block directory of the record store (the first word of the high bits of
+/// its `first_row` Elias-Fano sequence zeroed, docs/FORMAT.md §3.10 and §9.8; the
+/// file's frame and sizes intact, so it opens): `records` fails naming the file, `check`
+/// still answers, and `verify` names the file.
+#[test]
+fn a_damaged_block_directory_is_named_by_records_and_verify() {
+    for mode in [HashMode::Plain, HashMode::Sha256] {
+        let fx = Fixture::new(mode);
+        let good = Index::open(&fx.good, &options(mode)).unwrap();
+        let email = good.record(0).unwrap().get(Asset::Email).unwrap().expect("row 0 has an e-mail").to_owned();
+        let dir = fx.copy();
+        let path = dir.join("records.store");
+        let mut bytes = std::fs::read(&path).unwrap();
+        let param = |i: usize| u64::from_le_bytes(bytes[24 + 8 * i..32 + 8 * i].try_into().unwrap());
+        let (blocks, dict_len, data_len) = (param(1), param(2) as usize, param(3) as usize);
+        assert_eq!(bytes[HEADER_LEN + 16], 1, "{mode}: the Elias-Fano directory");
+        // The directory follows the blocks: the `first_row` sequence's descriptor (its
+        // low-bit width in the first byte), its low bits (`block_count + 1` values),
+        // then its high bits.
+        let first_rows = HEADER_LEN + 32 + dict_len + data_len;
+        let low_width = u64::from(bytes[first_rows]);
+        let high = first_rows + 8 + 8 * ((blocks + 1) * low_width).div_ceil(64) as usize;
+        bytes[high..high + 8].fill(0);
+        std::fs::write(&path, &bytes).unwrap();
+
+        let index = Index::open(&dir, &options(mode)).unwrap();
+        let policy = AssetPolicy::default();
+        let err = index.records(&RecordsRequest::new(Query::Email(&email), &policy)).unwrap_err().to_string();
+        assert!(err.contains("records.store") && err.contains("block directory"), "{mode}: {err}");
+        let check = index.check(&Query::Email(&email), UnixTime::from_seconds(NOW)).unwrap();
+        assert!(check.total_breaches > 0, "{mode}: check reads no directory");
+        let report = verify(&dir).unwrap();
+        assert!(report.problems.iter().any(|p| p.starts_with("records.store")), "{mode}: {:?}", report.problems);
+    }
+}
+
 /// Replaces the framed file `name` of the index at `dir` by `params` and `body` (header
 /// otherwise kept), with a correct footer and manifest entry: damage that only the
 /// file's own reader can find.

@@ -2,8 +2,8 @@
 //! and of format version 2, must keep opening, verifying clean and answering exactly as
 //! when they were built: a format change that breaks old indexes fails here. The
 //! version 1 and version 2 fixtures (raw and palette `records.hot`, flat and Elias-Fano
-//! runs and postings) were built from the
-//! same inputs and must give the same answers (checks, records and document ids).
+//! runs and postings, flat and Elias-Fano store directories) were built from the same
+//! inputs and must give the same answers (checks, records and document ids).
 
 use breachdex::Asset;
 use breachdex::RiskLevel;
@@ -324,6 +324,37 @@ fn v2_elias_fano_fixture_still_reads() {
             == std::fs::read(fixture("v2-palette-plain").join(file)).unwrap();
         assert!(same, "{file}");
     }
+}
+
+/// The Elias-Fano block directory of `records.store` (docs/FORMAT.md §3.10, §9.10): the
+/// store header's directory byte is 1 in this fixture and 0 (the flat directory) in the
+/// earlier version 2 fixtures; every other index file is byte for byte `v2-ef-plain`'s,
+/// and it answers exactly as that fixture does.
+#[test]
+fn v2_elias_fano_directory_fixture_still_reads() {
+    let name = "v2-efdir-plain";
+    check_v2_fixture(name, HashMode::Plain, ["email.fst", "username.fst"], 17 * 4 + 32);
+    // The store header follows the 64-byte file header; its directory byte is at 16.
+    let layout = |name: &str| std::fs::read(fixture(name).join("records.store")).unwrap()[64 + 16];
+    assert_eq!(layout(name), 1);
+    for old in ["v2-plain", "v2-sha256", "v2-palette-plain", "v2-ef-plain"] {
+        assert_eq!(layout(old), 0, "{old}");
+    }
+    let others = [
+        "email.fst",
+        "email.ranges",
+        "username.fst",
+        "username.postings",
+        "records.hot",
+        "passwords.sha1",
+        "passwords.ntlm",
+    ];
+    for file in others {
+        let same = std::fs::read(fixture(name).join(file)).unwrap()
+            == std::fs::read(fixture("v2-ef-plain").join(file)).unwrap();
+        assert!(same, "{file}");
+    }
+    assert_same_answers(&open("v2-ef-plain"), &open(name), name);
 }
 
 /// Every identifier of an index (as stored, read back from its records) and a few

@@ -1,18 +1,23 @@
 //! `records.store` (kind `RST2`, docs/FORMAT.md §3.10): the stored assets of every
 //! record and, where needed, its document id, in zstd-compressed blocks of whole rows
-//! (about 1 KiB raw each) with a dictionary trained at build time and an O(1) block
-//! directory.
+//! (about 1 KiB raw each) with a dictionary trained at build time and a constant-time
+//! block directory.
 //!
-//! Body: `store header (32) ‖ dictionary (dict_len) ‖ blocks (data_len) ‖
-//! first_row[block_count + 1] u64 ‖ block_offset[block_count + 1] u64 ‖
-//! row_block[⌈row_count / 64⌉] u32`.
-//! Header parameters: `[row_count, block_count, dict_len, data_len]`.
+//! Body: `store header (32) ‖ dictionary (dict_len) ‖ blocks (data_len) ‖ directory`.
+//! Header parameters: `[row_count, block_count, dict_len, data_len]`. The store
+//! header's `directory` byte names the directory's layout:
+//! [`DIRECTORY_ELIAS_FANO`] (what builds write): `first_row[block_count + 1]` and
+//! `block_offset[block_count + 1]` as two Elias-Fano sequences
+//! (docs/FORMAT.md §9.8); [`DIRECTORY_FLAT`] (the first version 2 builds,
+//! still read): `first_row` u64 ‖ `block_offset` u64 ‖ `row_block[⌈row_count / 64⌉]`
+//! u32.
 //!
 //! [`StoreWriter`] cuts the rows into blocks at run boundaries, trains the dictionary on
 //! the first raw blocks, compresses blocks on worker threads and writes them in order
 //! (the output depends on the input alone, not on the thread count). Its memory is
 //! bounded: the current block and run, the raw blocks held for training (8 MiB), and a
-//! bounded number of blocks in flight; the directory streams to temporary files.
+//! bounded number of blocks in flight; the directory streams to temporary files and is
+//! encoded at the end.
 //!
 //! [`StoreReader`] checks the sizes at open, finds a row's block in constant time,
 //! decompresses blocks with a bounded decoder (output exactly `raw_len`, window at most
@@ -22,13 +27,14 @@ pub(crate) mod block;
 
 pub use block::{Block, BlockRows, IdentValue, KeyAsset, KeyRule, parse_block};
 
+use super::elias_fano::{EliasFano, SpilledValues};
 use super::{FileSummary, FileView, FileWriter, FormatError, Kind, read_u64, section_end};
 use crate::asset::{ASSET_COUNT, Asset, AssetSet};
+use crate::mmap::Bytes;
 use crate::normalize::{normalize_email, normalize_username};
 use block::{DOC_ID_LEN, compress_block, new_compressor, put_varint, span, varint_len};
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::ops::Range;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -52,6 +58,15 @@ pub const DEFAULT_LEVEL: i32 = 2;
 pub const CODEC: [u8; 4] = *b"ZSTD";
 /// Length of the store header at the start of the body.
 pub const STORE_HEADER_LEN: usize = 32;
+/// Offset in the store header of the byte naming the directory's layout.
+pub const DIRECTORY_AT: usize = 16;
+/// Directory layout of the first version 2 builds: `first_row` and `block_offset` as
+/// u64 arrays, then `row_block` (u32 per 64 rows). Still read, no longer written.
+pub const DIRECTORY_FLAT: u8 = 0;
+/// Directory layout that builds write: `first_row` and `block_offset` as two
+/// Elias-Fano sequences. A reader that predates it refuses it (the byte was reserved,
+/// zero).
+pub const DIRECTORY_ELIAS_FANO: u8 = 1;
 /// Target size of the trained dictionary.
 pub const DICT_TARGET_LEN: usize = 64 << 10;
 /// Raw bytes of the first blocks the dictionary is trained on.
@@ -138,10 +153,10 @@ pub struct StoreWriter {
     held: Option<Vec<Vec<u8>>>,
     held_raw: usize,
     compressor: Option<Pipeline>,
-    first_rows: BufWriter<File>,
-    offsets: BufWriter<File>,
-    row_blocks: BufWriter<File>,
-    next_row_block: u64,
+    /// `first_row` of every block (the row count follows at the end).
+    first_rows: SpilledValues,
+    /// `block_offset` of every block (the data length follows at the end).
+    offsets: SpilledValues,
     data_len: u64,
     max_raw_len: usize,
     dict_len: u64,
@@ -160,10 +175,8 @@ impl StoreWriter {
         let target = u32::try_from(options.target_raw_len).unwrap_or(u32::MAX);
         header[8..12].copy_from_slice(&target.to_le_bytes());
         header[12..16].copy_from_slice(&(options.level as u32).to_le_bytes());
+        header[DIRECTORY_AT] = DIRECTORY_ELIAS_FANO;
         out.write_all(&header)?;
-        let side = || io::Result::Ok(BufWriter::with_capacity(1 << 16, tempfile::tempfile_in(spill_dir)?));
-        let mut offsets = side()?;
-        offsets.write_all(&0u64.to_le_bytes())?;
         Ok(StoreWriter {
             out,
             stored,
@@ -181,10 +194,8 @@ impl StoreWriter {
             held: Some(Vec::new()),
             held_raw: 0,
             compressor: None,
-            first_rows: side()?,
-            offsets,
-            row_blocks: side()?,
-            next_row_block: 0,
+            first_rows: SpilledValues::new(spill_dir)?,
+            offsets: SpilledValues::new(spill_dir)?,
             data_len: 0,
             max_raw_len: 0,
             dict_len: 0,
@@ -314,15 +325,10 @@ impl StoreWriter {
         let n = self.in_block;
         let first = self.block_first_row;
         let end = first + n as u64;
-        let b = self.blocks;
-        if b >= u64::from(u32::MAX) {
+        if self.blocks >= u64::from(u32::MAX) {
             return Err(io::Error::other("more than 2^32 - 1 blocks: the record store cannot address them"));
         }
-        self.first_rows.write_all(&first.to_le_bytes())?;
-        while self.next_row_block * 64 < end {
-            self.row_blocks.write_all(&(b as u32).to_le_bytes())?;
-            self.next_row_block += 1;
-        }
+        self.first_rows.push(first)?;
         self.blocks += 1;
         self.block_first_row = end;
         self.max_raw_len = self.max_raw_len.max(raw.len());
@@ -370,9 +376,9 @@ impl StoreWriter {
 
     fn write_blocks(&mut self, blocks: Vec<Vec<u8>>) -> io::Result<()> {
         for block in blocks {
+            self.offsets.push(self.data_len)?;
             self.out.write_all(&block)?;
             self.data_len += block.len() as u64;
-            self.offsets.write_all(&self.data_len.to_le_bytes())?;
         }
         Ok(())
     }
@@ -391,11 +397,10 @@ impl StoreWriter {
             let rest = pipeline.finish()?;
             self.write_blocks(rest)?;
         }
-        self.first_rows.write_all(&self.rows_pushed.to_le_bytes())?;
-        for side in [self.first_rows, self.offsets, self.row_blocks] {
-            let mut file = side.into_inner().map_err(|e| e.into_error())?;
-            self.out.append_file(&mut file)?;
-        }
+        // The directory (§3.10): `first_row` then `block_offset`, each with its end.
+        let rows = self.rows_pushed;
+        self.first_rows.encode(rows, rows, &mut self.out)?;
+        self.offsets.encode(self.data_len, self.data_len, &mut self.out)?;
         self.out.patch_body(4, &(self.max_raw_len as u32).to_le_bytes())?;
         self.out.finish([self.rows_pushed, self.blocks, self.dict_len, self.data_len])
     }
@@ -589,6 +594,17 @@ impl std::fmt::Debug for Shared {
     }
 }
 
+/// The block directory of a store, in the layout its header names (§3.10).
+#[derive(Clone, Debug)]
+enum Directory {
+    /// [`DIRECTORY_FLAT`]: the body offsets of `first_row` (u64), `block_offset` (u64)
+    /// and `row_block` (u32).
+    Flat { first_row_at: usize, offsets_at: usize, row_block_at: usize },
+    /// [`DIRECTORY_ELIAS_FANO`]: `first_row` (values up to `row_count`) and
+    /// `block_offset` (up to `data_len`), `block_count + 1` values each.
+    EliasFano { first_rows: EliasFano<Bytes>, offsets: EliasFano<Bytes> },
+}
+
 /// Reads `records.store`.
 #[derive(Clone, Debug)]
 pub struct StoreReader {
@@ -598,9 +614,7 @@ pub struct StoreReader {
     max_raw_len: usize,
     dict: Range<usize>,
     data: Range<usize>,
-    first_row_at: usize,
-    offsets_at: usize,
-    row_block_at: usize,
+    directory: Directory,
     shared: Arc<Shared>,
 }
 
@@ -608,8 +622,9 @@ impl StoreReader {
     /// The constant-time checks of §3.10 "Integrity": `row_count` (from `records.hot`)
     /// equal to the header's, `block_count` below 2^32, 0 exactly when there are no
     /// rows and at most one per row, the store header (codec `ZSTD`, `max_raw_len` at
-    /// most [`MAX_BLOCK_RAW`], reserved bytes zero), and the sections adding up to the
-    /// body length.
+    /// most [`MAX_BLOCK_RAW`], a known directory layout, reserved bytes zero), and the
+    /// sections adding up to the body length (for the Elias-Fano directory: each
+    /// sequence's descriptor and length against its value count and universe).
     pub fn new(view: FileView, row_count: u64) -> Result<StoreReader, FormatError> {
         let [rows, blocks, dict_len, data_len] = view.params();
         if rows != row_count {
@@ -627,26 +642,58 @@ impl StoreReader {
         if max_raw_len > MAX_BLOCK_RAW || (max_raw_len == 0) != (blocks == 0) {
             return Err(view.damaged(format!("largest block of {max_raw_len} bytes (at most {MAX_BLOCK_RAW})")));
         }
-        if header.get(16..).is_some_and(|r| r.iter().any(|b| *b != 0)) {
+        let layout = header.get(DIRECTORY_AT).copied().unwrap_or(u8::MAX);
+        if header.get(DIRECTORY_AT + 1..).is_some_and(|r| r.iter().any(|b| *b != 0)) {
             return Err(view.damaged("reserved store header bytes are not zero"));
         }
         let dict_end = section_end(&view, STORE_HEADER_LEN as u64, dict_len, 1, "dictionary")?;
         let data_end = section_end(&view, dict_end, data_len, 1, "block data")?;
-        let offsets_at = section_end(&view, data_end, blocks + 1, 8, "first rows")?;
-        let row_block_at = section_end(&view, offsets_at, blocks + 1, 8, "block offsets")?;
-        let end = section_end(&view, row_block_at, rows.div_ceil(64), 4, "row blocks")?;
-        if end != body.len() as u64 {
-            return Err(view.damaged("trailing bytes after the row blocks"));
-        }
+        let directory = match layout {
+            DIRECTORY_FLAT => {
+                let offsets_at = section_end(&view, data_end, blocks + 1, 8, "first rows")?;
+                let row_block_at = section_end(&view, offsets_at, blocks + 1, 8, "block offsets")?;
+                let end = section_end(&view, row_block_at, rows.div_ceil(64), 4, "row blocks")?;
+                if end != body.len() as u64 {
+                    return Err(view.damaged("trailing bytes after the row blocks"));
+                }
+                Directory::Flat {
+                    first_row_at: data_end as usize,
+                    offsets_at: offsets_at as usize,
+                    row_block_at: row_block_at as usize,
+                }
+            }
+            DIRECTORY_ELIAS_FANO => {
+                let damaged = |what: &str, e: super::elias_fano::EliasFanoError| {
+                    view.damaged(format!("block directory, {what}: {e}"))
+                };
+                // `data_end` is within the body (checked above).
+                let rest = body.get(data_end as usize..).unwrap_or_default();
+                let first_len =
+                    EliasFano::<&[u8]>::byte_len_at(rest, blocks + 1, rows).map_err(|e| damaged("first rows", e))?;
+                let offsets_at = data_end as usize + first_len as usize;
+                let section = |range: Range<usize>| {
+                    body.slice(range).ok_or_else(|| view.damaged("the block directory runs past the end of the body"))
+                };
+                let first_rows = EliasFano::new(section(data_end as usize..offsets_at)?, blocks + 1, rows)
+                    .map_err(|e| damaged("first rows", e))?;
+                let offsets = EliasFano::new(section(offsets_at..body.len())?, blocks + 1, data_len)
+                    .map_err(|e| damaged("block offsets", e))?;
+                Directory::EliasFano { first_rows, offsets }
+            }
+            other => {
+                return Err(view.damaged(format!(
+                    "unknown block directory layout {other} (this version reads {DIRECTORY_FLAT} and \
+                     {DIRECTORY_ELIAS_FANO}): the index was written by a newer breachdex"
+                )));
+            }
+        };
         Ok(StoreReader {
             rows,
             blocks,
             max_raw_len,
             dict: STORE_HEADER_LEN..dict_end as usize,
             data: dict_end as usize..data_end as usize,
-            first_row_at: data_end as usize,
-            offsets_at: offsets_at as usize,
-            row_block_at: row_block_at as usize,
+            directory,
             shared: Arc::new(Shared { id: NEXT_READER_ID.fetch_add(1, Ordering::Relaxed), ddict: OnceLock::new() }),
             view,
         })
@@ -662,38 +709,100 @@ impl StoreReader {
         self.dict.len()
     }
 
-    fn first_row(&self, b: u64) -> Option<u64> {
-        let i = usize::try_from(b).ok()?;
-        read_u64(self.view.body(), self.first_row_at.checked_add(i.checked_mul(8)?)?)
+    /// The directory layout ([`DIRECTORY_FLAT`] or [`DIRECTORY_ELIAS_FANO`]).
+    pub fn directory_layout(&self) -> u8 {
+        match self.directory {
+            Directory::Flat { .. } => DIRECTORY_FLAT,
+            Directory::EliasFano { .. } => DIRECTORY_ELIAS_FANO,
+        }
     }
 
-    fn block_offset(&self, b: u64) -> Option<u64> {
-        let i = usize::try_from(b).ok()?;
-        read_u64(self.view.body(), self.offsets_at.checked_add(i.checked_mul(8)?)?)
+    /// `first_row[b]` (`Err`: damaged, with the reason when the directory gives one).
+    fn first_row(&self, b: u64) -> Result<u64, String> {
+        match &self.directory {
+            Directory::Flat { first_row_at, .. } => flat_u64(self.view.body(), *first_row_at, b),
+            Directory::EliasFano { first_rows, .. } => first_rows.get(b).map_err(|e| e.to_string()),
+        }
     }
 
-    fn row_block(&self, i: u64) -> Option<u64> {
-        let at = self.row_block_at.checked_add(usize::try_from(i).ok()?.checked_mul(4)?)?;
-        let b = self.view.body().get(at..at.checked_add(4)?)?;
-        Some(u64::from(u32::from_le_bytes(b.try_into().ok()?)))
+    /// `block_offset[b]`.
+    fn block_offset(&self, b: u64) -> Result<u64, String> {
+        match &self.directory {
+            Directory::Flat { offsets_at, .. } => flat_u64(self.view.body(), *offsets_at, b),
+            Directory::EliasFano { offsets, .. } => offsets.get(b).map_err(|e| e.to_string()),
+        }
     }
 
-    /// Block holding `row`, in constant time: the `row_block` entry of its group of 64
-    /// rows, then at most 63 steps forward.
+    /// `first_row[b]` and `first_row[b + 1]`.
+    fn first_row_pair(&self, b: u64) -> Result<(u64, u64), String> {
+        match &self.directory {
+            Directory::Flat { .. } => Ok((self.first_row(b)?, self.first_row(b.saturating_add(1))?)),
+            Directory::EliasFano { first_rows, .. } => first_rows.get_pair(b).map_err(|e| e.to_string()),
+        }
+    }
+
+    /// `block_offset[b]` and `block_offset[b + 1]`.
+    fn offset_pair(&self, b: u64) -> Result<(u64, u64), String> {
+        match &self.directory {
+            Directory::Flat { .. } => Ok((self.block_offset(b)?, self.block_offset(b.saturating_add(1))?)),
+            Directory::EliasFano { offsets, .. } => offsets.get_pair(b).map_err(|e| e.to_string()),
+        }
+    }
+
+    /// Block holding `row`, in constant time ([`locate`](Self::locate)).
     pub fn block_of(&self, row: u64) -> Result<u64, FormatError> {
+        self.locate(row).map(|(b, _)| b)
+    }
+
+    /// The block of the last [`block`](Self::block) call on this thread, if it is this
+    /// reader's and holds `row`: its number and rows.
+    fn cached_block_of(&self, row: u64) -> Option<(u64, Range<u64>)> {
+        LAST_BLOCK.with(|c| match &*c.borrow() {
+            Some((id, b, block)) if *id == self.shared.id && block.rows().contains(&row) => Some((*b, block.rows())),
+            _ => None,
+        })
+    }
+
+    /// Block holding `row` and the block's rows, in constant time. The block of the
+    /// last [`block`](Self::block) call on this thread answers without the directory
+    /// when it holds `row` (the rows of a page, or of one identity, are mostly in one
+    /// block). Elias-Fano directory: the predecessor of `row` among the `first_row`
+    /// values (one select in the high bits and a binary search of one bucket). Flat
+    /// directory: the `row_block` entry of its group of 64 rows, then at most 63 steps
+    /// forward. Either way the block's rows must enclose `row`.
+    pub fn locate(&self, row: u64) -> Result<(u64, Range<u64>), FormatError> {
         if row >= self.rows {
             return Err(self.view.damaged(format!("row {row} is past the last row ({})", self.rows)));
         }
-        let lost = || self.view.damaged(format!("the block directory does not lead to row {row}"));
-        let first = self.row_block(row >> 6).ok_or_else(lost)?;
-        // A block holds at least one row, so the block of `row` is at most 63 blocks on.
-        for b in first..first.saturating_add(64).min(self.blocks) {
-            let (start, end) = (self.first_row(b).ok_or_else(lost)?, self.first_row(b + 1).ok_or_else(lost)?);
-            if row < end {
-                return if start <= row { Ok(b) } else { Err(lost()) };
-            }
+        if let Some(found) = self.cached_block_of(row) {
+            return Ok(found);
         }
-        Err(lost())
+        let lost = |why: String| self.view.damaged(format!("the block directory does not lead to row {row}{why}"));
+        let broken = |e: String| lost(format!(": {e}"));
+        let b = match &self.directory {
+            Directory::Flat { row_block_at, .. } => {
+                let first = flat_u32(self.view.body(), *row_block_at, row >> 6).map_err(broken)?;
+                // A block holds at least one row, so the block of `row` is at most 63
+                // blocks on.
+                let last = first.saturating_add(64).min(self.blocks);
+                let mut found = None;
+                for b in first..last {
+                    if row < self.first_row(b.saturating_add(1)).map_err(broken)? {
+                        found = Some(b);
+                        break;
+                    }
+                }
+                found.ok_or_else(|| lost(String::new()))?
+            }
+            Directory::EliasFano { first_rows, .. } => {
+                first_rows.predecessor(row).map_err(|e| broken(e.to_string()))?.ok_or_else(|| lost(String::new()))?
+            }
+        };
+        match self.first_row_pair(b) {
+            Ok((start, end)) if b < self.blocks && start <= row && row < end && end <= self.rows => Ok((b, start..end)),
+            Ok(_) => Err(lost(format!(" (it names block {b})"))),
+            Err(e) => Err(broken(e)),
+        }
     }
 
     /// Rows of block `b`.
@@ -701,15 +810,19 @@ impl StoreReader {
         if b >= self.blocks {
             return Err(self.view.damaged(format!("block {b} is past the last block ({})", self.blocks)));
         }
-        match (self.first_row(b), self.first_row(b + 1)) {
-            (Some(start), Some(end)) if start < end && end <= self.rows => Ok(start..end),
-            (start, end) => Err(self.view.damaged(format!("block {b} has rows {start:?}..{end:?}: not a valid range"))),
+        match self.first_row_pair(b) {
+            Ok((start, end)) if start < end && end <= self.rows => Ok(start..end),
+            Ok((start, end)) => Err(self.view.damaged(format!("block {b} has rows {start}..{end}: not a valid range"))),
+            Err(e) => Err(self.view.damaged(format!("block {b}: the block directory is damaged: {e}"))),
         }
     }
 
     /// The stored bytes of block `b` (`raw_len ‖ zstd frame`), if the directory is sane.
     pub(crate) fn stored_block(&self, b: u64) -> Option<&[u8]> {
-        let (start, end) = (self.block_offset(b)?, self.block_offset(b.checked_add(1)?)?);
+        if b >= self.blocks {
+            return None;
+        }
+        let (start, end) = self.offset_pair(b).ok()?;
         let data = self.view.body().get(self.data.clone())?;
         data.get(usize::try_from(start).ok()?..usize::try_from(end).ok()?)
     }
@@ -734,9 +847,10 @@ impl StoreReader {
 
     /// Decompresses block `b` (holding `rows`) with the bounded decoder.
     fn decompress(&self, b: u64, rows: &Range<u64>) -> Result<Vec<u8>, FormatError> {
-        let (start, end) = match (self.block_offset(b), self.block_offset(b + 1)) {
-            (Some(s), Some(e)) if s < e && e <= self.data.len() as u64 => (s as usize, e as usize),
-            (s, e) => return Err(self.block_error(b, rows, format!("bytes {s:?}..{e:?} are outside the block data"))),
+        let (start, end) = match self.offset_pair(b) {
+            Ok((s, e)) if s < e && e <= self.data.len() as u64 => (s as usize, e as usize),
+            Ok((s, e)) => return Err(self.block_error(b, rows, format!("bytes {s}..{e} are outside the block data"))),
+            Err(e) => return Err(self.block_error(b, rows, format!("the block directory is damaged: {e}"))),
         };
         let data = self.view.body().get(self.data.clone()).unwrap_or_default();
         let bytes = data.get(start..end).unwrap_or_default();
@@ -779,36 +893,52 @@ impl StoreReader {
 
     /// Everything `verify` checks of the store given the hot rows: the directory
     /// (`first_row` and `block_offset` start at 0, strictly ascend and end at the row
-    /// count and the data length; every `row_block` entry names the block holding its
-    /// row), the dictionary, and every block (decompresses to exactly `raw_len` bytes and
-    /// parses against the rows' asset bits from `bits_of`).
+    /// count and the data length; Elias-Fano: every bit and select sample of both
+    /// sequences; flat: every `row_block` entry names the block holding its row), the
+    /// dictionary, and every block (decompresses to exactly `raw_len` bytes and parses
+    /// against the rows' asset bits from `bits_of`).
     pub fn verify(
         &self,
         bits_of: &dyn Fn(Range<u64>) -> Result<Vec<AssetSet>, FormatError>,
         stored: AssetSet,
         keys: KeyRule,
     ) -> Result<(), FormatError> {
-        let ends = |what: &str, at: &dyn Fn(u64) -> Option<u64>, last: u64| {
-            if at(0) != Some(0) || at(self.blocks) != Some(last) {
+        let ends = |what: &str, at: &dyn Fn(u64) -> Result<u64, String>, last: u64| {
+            if at(0) != Ok(0) || at(self.blocks) != Ok(last) {
                 return Err(self.view.damaged(format!("{what} do not start at 0 and end at {last}")));
-            }
-            for b in 0..self.blocks {
-                if at(b) >= at(b + 1) {
-                    return Err(self.view.damaged(format!("{what} do not ascend at block {b}")));
-                }
             }
             Ok(())
         };
         ends("first rows", &|b| self.first_row(b), self.rows)?;
         ends("block offsets", &|b| self.block_offset(b), self.data.len() as u64)?;
-        for i in 0..self.rows.div_ceil(64) {
-            let row = i * 64;
-            let named = self.row_block(i).unwrap_or(u64::MAX);
-            let holds = self.block_rows(named).is_ok_and(|r| r.contains(&row));
-            if !holds {
-                return Err(self
-                    .view
-                    .damaged(format!("row_block entry {i} names block {named}, not the block of row {row}")));
+        match &self.directory {
+            Directory::EliasFano { first_rows, offsets } => {
+                let check = |what: &str, seq: &EliasFano<Bytes>| {
+                    seq.verify(true).map_err(|e| self.view.damaged(format!("block directory, {what}: {e}")))
+                };
+                check("first rows", first_rows)?;
+                check("block offsets", offsets)?;
+            }
+            Directory::Flat { row_block_at, .. } => {
+                for (what, at) in [("first rows", &|b| self.first_row(b)), ("block offsets", &|b| self.block_offset(b))]
+                    as [(&str, &dyn Fn(u64) -> Result<u64, String>); 2]
+                {
+                    for b in 0..self.blocks {
+                        if !matches!((at(b), at(b + 1)), (Ok(x), Ok(y)) if x < y) {
+                            return Err(self.view.damaged(format!("{what} do not ascend at block {b}")));
+                        }
+                    }
+                }
+                for i in 0..self.rows.div_ceil(64) {
+                    let row = i * 64;
+                    let named = flat_u32(self.view.body(), *row_block_at, i).unwrap_or(u64::MAX);
+                    let holds = self.block_rows(named).is_ok_and(|r| r.contains(&row));
+                    if !holds {
+                        return Err(self
+                            .view
+                            .damaged(format!("row_block entry {i} names block {named}, not the block of row {row}")));
+                    }
+                }
             }
         }
         self.ddict()?;
@@ -819,6 +949,24 @@ impl StoreReader {
         }
         Ok(())
     }
+}
+
+/// Entry `i` of a flat u64 array at body offset `at`.
+fn flat_u64(body: &[u8], at: usize, i: u64) -> Result<u64, String> {
+    usize::try_from(i)
+        .ok()
+        .and_then(|i| read_u64(body, at.checked_add(i.checked_mul(8)?)?))
+        .ok_or_else(|| format!("directory entry {i} is past the end of the body"))
+}
+
+/// Entry `i` of a flat u32 array at body offset `at`.
+fn flat_u32(body: &[u8], at: usize, i: u64) -> Result<u64, String> {
+    let entry = || {
+        let at = at.checked_add(usize::try_from(i).ok()?.checked_mul(4)?)?;
+        let b = body.get(at..at.checked_add(4)?)?;
+        Some(u64::from(u32::from_le_bytes(b.try_into().ok()?)))
+    };
+    entry().ok_or_else(|| format!("row_block entry {i} is past the end of the body"))
 }
 
 #[cfg(test)]

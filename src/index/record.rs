@@ -276,8 +276,7 @@ impl Index {
         let RecordFiles::V2 { hot, store, keys } = &files.records else {
             return Err(damaged(rows::FILE_NAME, "a format version 1 index has no record store".into()));
         };
-        let b = store.block_of(id)?;
-        let block_rows = store.block_rows(b)?;
+        let (b, block_rows) = store.locate(id)?;
         if block_rows.end > hot.len() {
             return Err(damaged(
                 store::FILE_NAME,

@@ -53,6 +53,30 @@ fn open(path: &Path, rows: u64) -> Result<StoreReader, FormatError> {
     StoreReader::new(FileView::parse(FILE_NAME, bytes, KIND)?, rows)
 }
 
+/// The store written to `path` (Elias-Fano directory) re-encoded with the flat
+/// directory of the first version 2 builds (what their writer wrote: `first_row` and
+/// `block_offset` as u64 arrays, `row_block` as u32), written to `flat_path`.
+fn to_flat(path: &Path, flat_path: &Path) {
+    let view = FileView::parse(FILE_NAME, Bytes::from_vec(std::fs::read(path).unwrap()), KIND).unwrap();
+    let params = view.params();
+    let reader = StoreReader::new(view.clone(), params[0]).unwrap();
+    assert_eq!(reader.directory_layout(), DIRECTORY_ELIAS_FANO);
+    let mut body = view.body()[..reader.data.end].to_vec();
+    body[DIRECTORY_AT] = DIRECTORY_FLAT;
+    for b in 0..=reader.blocks {
+        body.extend_from_slice(&reader.first_row(b).unwrap().to_le_bytes());
+    }
+    for b in 0..=reader.blocks {
+        body.extend_from_slice(&reader.block_offset(b).unwrap().to_le_bytes());
+    }
+    for i in 0..params[0].div_ceil(64) {
+        body.extend_from_slice(&(reader.block_of(i * 64).unwrap() as u32).to_le_bytes());
+    }
+    let mut out = FileWriter::create(flat_path, KIND).unwrap();
+    out.write_all(&body).unwrap();
+    out.finish(params).unwrap();
+}
+
 /// Reads every row back and compares it with the model; checks the block boundaries.
 fn check_against_model(model: &Model, reader: &StoreReader, target: usize) {
     let bits = model.bits();
@@ -173,9 +197,64 @@ proptest! {
         let target = if small { 64 } else { TARGET_RAW_LEN };
         let options = StoreOptions { target_raw_len: target, threads, ..StoreOptions::default() };
         let path = write(&model, dir.path(), options);
-        let reader = open(&path, model.rows().count() as u64).unwrap();
+        let rows = model.rows().count() as u64;
+        let reader = open(&path, rows).unwrap();
+        prop_assert_eq!(reader.directory_layout(), DIRECTORY_ELIAS_FANO);
         check_against_model(&model, &reader, target);
+        // The flat directory of the first version 2 builds reads the same.
+        let flat = dir.path().join("flat.store");
+        to_flat(&path, &flat);
+        let flat_reader = open(&flat, rows).unwrap();
+        prop_assert_eq!(flat_reader.directory_layout(), DIRECTORY_FLAT);
+        check_against_model(&model, &flat_reader, target);
+        for row in 0..rows {
+            prop_assert_eq!(flat_reader.block_of(row).unwrap(), reader.block_of(row).unwrap());
+        }
     }
+}
+
+/// The Elias-Fano directory takes a fraction of the flat one's 16 bytes per block and
+/// 4 bytes per 64 rows.
+#[test]
+fn the_elias_fano_directory_is_smaller_than_the_flat_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = many_rows(20_000);
+    let path = write(&model, dir.path(), StoreOptions { target_raw_len: 256, threads: 1, ..StoreOptions::default() });
+    let flat = dir.path().join("flat.store");
+    to_flat(&path, &flat);
+    let reader = open(&path, 20_000).unwrap();
+    let blocks = reader.block_count();
+    assert!(blocks > 1000, "{blocks} blocks");
+    let directory = |path: &Path| {
+        let view = FileView::parse(FILE_NAME, Bytes::from_vec(std::fs::read(path).unwrap()), KIND).unwrap();
+        view.body().len() - reader.data.end
+    };
+    let (ef, flat) = (directory(&path), directory(&flat));
+    assert_eq!(flat as u64, 16 * (blocks + 1) + 4 * 20_000u64.div_ceil(64));
+    assert!(ef * 4 < flat, "Elias-Fano directory {ef} bytes, flat {flat} bytes");
+}
+
+/// The store header's directory byte: a layout this reader does not know is refused as
+/// written by a newer version, and the bytes after it stay reserved (zero).
+#[test]
+fn unknown_directory_layouts_and_reserved_bytes_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, good) = small_store(dir.path());
+    let at = crate::format::HEADER_LEN + DIRECTORY_AT;
+    assert_eq!(good[at], DIRECTORY_ELIAS_FANO);
+    let mut newer = good.clone();
+    newer[at] = 2;
+    let err = read_all(newer, &model).unwrap_err().to_string();
+    assert!(err.starts_with("records.store: damaged: unknown block directory layout 2"), "{err}");
+    assert!(err.contains("newer"), "{err}");
+    let mut reserved = good.clone();
+    reserved[at + 1] = 1;
+    let err = read_all(reserved, &model).unwrap_err().to_string();
+    assert!(err.contains("reserved store header bytes"), "{err}");
+    // Read as flat, the Elias-Fano bytes do not add up to the flat sections.
+    let mut flat = good;
+    flat[at] = DIRECTORY_FLAT;
+    assert!(read_all(flat, &model).is_err());
 }
 
 /// `n` rows of realistic shape in runs of 1 to 4 rows, plain mode, every asset but
@@ -315,17 +394,27 @@ fn read_all(bytes: Vec<u8>, model: &Model) -> Result<(), FormatError> {
 fn every_byte_flip_and_truncation_is_an_error_or_a_value() {
     let dir = tempfile::tempdir().unwrap();
     let (model, good) = small_store(dir.path());
-    read_all(good.clone(), &model).unwrap();
+    let flat = dir.path().join("flat.store");
+    to_flat(&dir.path().join(FILE_NAME), &flat);
+    for good in [good, std::fs::read(&flat).unwrap()] {
+        flips_and_truncations(good, &model);
+    }
+}
+
+/// Every byte of `good` flipped three ways and every truncation: read as a store, an
+/// error or a value, never a panic; most flips are errors.
+fn flips_and_truncations(good: Vec<u8>, model: &Model) {
+    read_all(good.clone(), model).unwrap();
     let mut detected = 0;
     for i in 0..good.len() {
         for flip in [0x01u8, 0x80, 0xff] {
             let mut bad = good.clone();
             bad[i] ^= flip;
-            detected += usize::from(read_all(bad, &model).is_err());
+            detected += usize::from(read_all(bad, model).is_err());
         }
     }
     for len in 0..good.len() {
-        assert!(read_all(good[..len].to_vec(), &model).is_err());
+        assert!(read_all(good[..len].to_vec(), model).is_err());
     }
     // The checksum (not read here) catches the rest; most flips are caught by the reader itself.
     assert!(detected > good.len(), "{detected} of {} flips detected", 3 * good.len());
