@@ -530,9 +530,10 @@ fn damaged_fst_does_not_panic_even_inside_the_library() {
     assert_eq!(count.load(Ordering::SeqCst), 0, "panics raised (and caught) inside the reader");
 }
 
-/// A damaged block of the record store (its `raw_len` zeroed, the file's frame intact):
-/// `records` of an identity whose rows it holds fails naming the file and the block,
-/// `check` (which reads hot rows only) still answers, and `verify` names the file.
+/// A damaged block of the record store (its first 4 bytes zeroed, the file's frame
+/// intact: the frame header then declares no content size): `records` of an identity
+/// whose rows it holds fails naming the file and the block, `check` (which reads hot
+/// rows only) still answers, and `verify` names the file.
 #[test]
 fn a_damaged_block_is_named_by_records_and_verify() {
     for mode in [HashMode::Plain, HashMode::Sha256] {
@@ -543,7 +544,7 @@ fn a_damaged_block_is_named_by_records_and_verify() {
         let path = dir.join("records.store");
         let mut bytes = std::fs::read(&path).unwrap();
         // Header param 2 (offset 40) is the dictionary length; block 0 starts after the
-        // 32-byte store header and the dictionary, with its raw_len (u32 LE).
+        // 32-byte store header and the dictionary, with its frame header descriptor.
         let dict_len = u64::from_le_bytes(bytes[40..48].try_into().unwrap()) as usize;
         let block0 = HEADER_LEN + 32 + dict_len;
         bytes[block0..block0 + 4].copy_from_slice(&0u32.to_le_bytes());
@@ -593,6 +594,59 @@ fn a_damaged_block_directory_is_named_by_records_and_verify() {
         assert!(check.total_breaches > 0, "{mode}: check reads no directory");
         let report = verify(&dir).unwrap();
         assert!(report.problems.iter().any(|p| p.starts_with("records.store")), "{mode}: {:?}", report.problems);
+    }
+}
+
+/// Hostile frames in place of block 0 of the record store (a trimmed zstd frame,
+/// docs/FORMAT.md §3.10), same length, checksums made right so that only the block
+/// decoder can find them: no content size, a content size of 0 or above `max_raw_len`,
+/// a checksum, a 128 MiB window, bytes after the frame. The index opens (open decodes no
+/// block), `records` of the identity in block 0 fails naming the file, the block and
+/// the reason, `check` answers, `verify` names the file and the block; nothing panics.
+#[test]
+fn hostile_block_frames_are_named() {
+    let fx = Fixture::new(HashMode::Plain);
+    let good = Index::open(&fx.good, &options(HashMode::Plain)).unwrap();
+    let email = good.record(0).unwrap().get(Asset::Email).unwrap().expect("row 0 has an e-mail").to_owned();
+    let file = std::fs::read(fx.good.join("records.store")).unwrap();
+    let param = |i: usize| u64::from_le_bytes(file[24 + 8 * i..32 + 8 * i].try_into().unwrap());
+    let params = [param(0), param(1), param(2), param(3)];
+    let body = &file[HEADER_LEN..file.len() - 16];
+    assert_eq!(body[17], 1, "builds write trimmed blocks (framing byte 1)");
+    let max_raw_len = u32::from_le_bytes(body[4..8].try_into().unwrap());
+    assert!(max_raw_len >= 256, "the sample's largest block is {max_raw_len} bytes");
+    // Block 0: after the store header and the dictionary; its length is its frame's.
+    let block0 = 32 + params[2] as usize;
+    let mut framed = 0xFD2F_B528u32.to_le_bytes().to_vec();
+    framed.extend_from_slice(&body[block0..]);
+    let len = zstd::zstd_safe::find_frame_compressed_size(&framed).unwrap() - 4;
+    let mut small = zstd::bulk::Compressor::new(1).unwrap();
+    small.set_parameter(zstd::zstd_safe::CParameter::DictIdFlag(false)).unwrap();
+    let small = small.compress(b"x").unwrap()[4..].to_vec();
+    assert!(small.len() < len);
+    // (what, the bytes written at the start of block 0, the reason expected)
+    let cases: [(&str, Vec<u8>, &str); 6] = [
+        ("no content size", vec![0x00], "does not declare its content size"),
+        ("content size 0", vec![0x20, 0x00], "content size 0 is outside"),
+        ("content size above max_raw_len", vec![0x60, 0xff, 0xff], "is outside 1..="),
+        ("a checksum", vec![body[block0] | 0x04], "checksum"),
+        ("a 128 MiB window", vec![0x40, (27 - 10) << 3, 0, 0], "window"),
+        ("bytes after the frame", small, "bytes after the zstd frame"),
+    ];
+    for (what, bytes, reason) in cases {
+        let mut bad = body.to_vec();
+        bad[block0..block0 + bytes.len()].copy_from_slice(&bytes);
+        let dir = fx.copy();
+        reseal(&dir, "records.store", params, &bad);
+        let index = Index::open(&dir, &options(HashMode::Plain)).unwrap();
+        let policy = AssetPolicy::default();
+        let err = index.records(&RecordsRequest::new(Query::Email(&email), &policy)).unwrap_err().to_string();
+        assert!(err.starts_with("records.store: damaged: block 0 (rows 0-") && err.contains(reason), "{what}: {err}");
+        let check = index.check(&Query::Email(&email), UnixTime::from_seconds(NOW)).unwrap();
+        assert!(check.total_breaches > 0, "{what}: check reads no block");
+        let report = verify(&dir).unwrap();
+        let named = report.problems.iter().any(|p| p.starts_with("records.store") && p.contains("block 0"));
+        assert!(named, "{what}: {:?}", report.problems);
     }
 }
 

@@ -2,8 +2,9 @@
 //! and of format version 2, must keep opening, verifying clean and answering exactly as
 //! when they were built: a format change that breaks old indexes fails here. The
 //! version 1 and version 2 fixtures (raw and palette `records.hot`, flat and Elias-Fano
-//! runs and postings, flat and Elias-Fano store directories) were built from the same
-//! inputs and must give the same answers (checks, records and document ids).
+//! runs and postings, flat and Elias-Fano store directories, prefixed and trimmed store
+//! blocks) were built from the same inputs and must give the same answers (checks,
+//! records and document ids).
 
 use breachdex::Asset;
 use breachdex::RiskLevel;
@@ -355,6 +356,43 @@ fn v2_elias_fano_directory_fixture_still_reads() {
         assert!(same, "{file}");
     }
     assert_same_answers(&open("v2-ef-plain"), &open(name), name);
+}
+
+/// The trimmed blocks of `records.store` (docs/FORMAT.md §3.10, §9.11): the store
+/// header's framing byte (at 17) is 1 in this fixture and 0 (`raw_len`-prefixed frames)
+/// in the earlier version 2 fixtures; its store is 8 bytes smaller per block than that of
+/// `v2-efdir-plain` (the sample has no dictionary, so no dictionary id to drop), and
+/// every other index file is byte for byte that fixture's.
+#[test]
+fn v2_trimmed_blocks_fixture_still_reads() {
+    let name = "v2-trimmed-plain";
+    check_v2_fixture(name, HashMode::Plain, ["email.fst", "username.fst"], 17 * 4 + 32);
+    // The store header follows the 64-byte file header.
+    let store = |name: &str| std::fs::read(fixture(name).join("records.store")).unwrap();
+    let (trimmed, prefixed) = (store(name), store("v2-efdir-plain"));
+    assert_eq!((trimmed[64 + 16], trimmed[64 + 17]), (1, 1), "Elias-Fano directory, trimmed blocks");
+    for old in ["v2-plain", "v2-sha256", "v2-palette-plain", "v2-ef-plain", "v2-efdir-plain"] {
+        assert_eq!(store(old)[64 + 17], 0, "{old}");
+    }
+    let param = |bytes: &[u8], i: usize| u64::from_le_bytes(bytes[24 + 8 * i..32 + 8 * i].try_into().unwrap());
+    let blocks = param(&trimmed, 1);
+    assert_eq!((blocks, param(&trimmed, 2)), (param(&prefixed, 1), 0), "same blocks, no dictionary");
+    assert_eq!(param(&trimmed, 3) + 8 * blocks, param(&prefixed, 3), "block data 8 bytes less per block");
+    let others = [
+        "email.fst",
+        "email.ranges",
+        "username.fst",
+        "username.postings",
+        "records.hot",
+        "passwords.sha1",
+        "passwords.ntlm",
+    ];
+    for file in others {
+        let same = std::fs::read(fixture(name).join(file)).unwrap()
+            == std::fs::read(fixture("v2-efdir-plain").join(file)).unwrap();
+        assert!(same, "{file}");
+    }
+    assert_same_answers(&open("v2-efdir-plain"), &open(name), name);
 }
 
 /// Every identifier of an index (as stored, read back from its records) and a few

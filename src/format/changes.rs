@@ -18,7 +18,7 @@
 // Wired up by the generation layer (the fuzz target uses it already).
 #![allow(dead_code)]
 
-use super::store::block::{compress_block, decompress, new_compressor};
+use super::store::block::{Framing, compress_block, decompress, new_compressor};
 use super::{FileSummary, FileView, FileWriter, FormatError, Kind, identifier_code, identifier_of_code, read_u64};
 use crate::index::IdentifierKind;
 use std::io::{self, Write};
@@ -117,7 +117,7 @@ impl ChangesWriter {
             out: FileWriter::create(path, KIND)?,
             key_width,
             block_limit: block_limit.min(MAX_BLOCK_RAW),
-            compressor: new_compressor(LEVEL, &[])?,
+            compressor: new_compressor(LEVEL, &[], Framing::Prefixed)?,
             raw: Vec::new(),
             prev_key: Vec::new(),
             prev: None,
@@ -175,7 +175,7 @@ impl ChangesWriter {
     }
 
     fn flush_block(&mut self) -> io::Result<()> {
-        let block = compress_block(&mut self.compressor, &self.raw)?;
+        let block = compress_block(&mut self.compressor, &self.raw, Framing::Prefixed)?;
         self.out.write_all(&block)?;
         self.raw_len += self.raw.len() as u64;
         let end = self.offsets.last().copied().unwrap_or(0) + block.len() as u64;
@@ -399,7 +399,7 @@ impl ChangesIter<'_> {
         let b = self.next_block;
         self.next_block += 1;
         let stored = self.reader.block(b)?;
-        self.raw = decompress(stored, MAX_BLOCK_RAW, None).map_err(|e| self.damaged(e))?;
+        self.raw = decompress(stored, Framing::Prefixed, MAX_BLOCK_RAW, None).map_err(|e| self.damaged(e))?;
         self.raw_len += self.raw.len() as u64;
         self.pos = 0;
         Ok(true)
@@ -564,8 +564,8 @@ mod tests {
         }
         // Raw blocks with valid frames but bad entries.
         let block = |raw: &[u8]| {
-            let mut c = new_compressor(3, &[]).unwrap();
-            compress_block(&mut c, raw).unwrap()
+            let mut c = new_compressor(3, &[], Framing::Prefixed).unwrap();
+            compress_block(&mut c, raw, Framing::Prefixed).unwrap()
         };
         let file = |raw: &[u8], count: u64| {
             let stored = block(raw);

@@ -12,6 +12,11 @@
 //! still read): `first_row` u64 ‖ `block_offset` u64 ‖ `row_block[⌈row_count / 64⌉]`
 //! u32.
 //!
+//! A block is a zstd frame without its magic number or dictionary id, its content size
+//! the raw length ([`Framing::Trimmed`], what builds write; the store header's framing
+//! byte says so), or `raw_len u32 ‖ zstd frame` ([`Framing::Prefixed`], the first
+//! version 2 builds).
+//!
 //! [`StoreWriter`] cuts the rows into blocks at run boundaries, trains the dictionary on
 //! the first raw blocks, compresses blocks on worker threads and writes them in order
 //! (the output depends on the input alone, not on the thread count). Its memory is
@@ -20,12 +25,12 @@
 //! encoded at the end.
 //!
 //! [`StoreReader`] checks the sizes at open, finds a row's block in constant time,
-//! decompresses blocks with a bounded decoder (output exactly `raw_len`, window at most
-//! 2 MiB) and parses them ([`parse_block`]); the last block read is cached per thread.
+//! decompresses blocks with a bounded decoder (output exactly the raw length, window at
+//! most 2 MiB) and parses them ([`parse_block`]); the last block read is cached per thread.
 
 pub(crate) mod block;
 
-pub use block::{Block, BlockRows, IdentValue, KeyAsset, KeyRule, parse_block};
+pub use block::{Block, BlockRows, Framing, IdentValue, KeyAsset, KeyRule, parse_block};
 
 use super::elias_fano::{EliasFano, SpilledValues};
 use super::{FileSummary, FileView, FileWriter, FormatError, Kind, read_u64, section_end};
@@ -73,6 +78,16 @@ pub const DICT_TARGET_LEN: usize = 64 << 10;
 pub const DICT_SAMPLE_RAW: usize = 8 << 20;
 /// Fewer blocks than this in the training sample: no dictionary.
 pub const DICT_MIN_BLOCKS: usize = 16;
+/// Offset in the store header of the byte naming how blocks are framed.
+pub const FRAMING_AT: usize = 17;
+/// Framing byte of the first version 2 builds (a reserved zero byte then):
+/// [`Framing::Prefixed`]. Still read, no longer written.
+pub const FRAMING_PREFIXED: u8 = 0;
+/// Framing byte that builds write: [`Framing::Trimmed`]. A reader that predates it
+/// refuses it (the byte was reserved, zero).
+pub const FRAMING_TRIMMED: u8 = 1;
+/// How the writer frames its blocks.
+const WRITE_FRAMING: Framing = Framing::Trimmed;
 /// Compressed blocks waiting to be written, at most, per worker thread.
 const IN_FLIGHT_PER_THREAD: usize = 64;
 
@@ -176,6 +191,7 @@ impl StoreWriter {
         header[8..12].copy_from_slice(&target.to_le_bytes());
         header[12..16].copy_from_slice(&(options.level as u32).to_le_bytes());
         header[DIRECTORY_AT] = DIRECTORY_ELIAS_FANO;
+        header[FRAMING_AT] = FRAMING_TRIMMED;
         out.write_all(&header)?;
         Ok(StoreWriter {
             out,
@@ -459,7 +475,7 @@ impl Pipeline {
             max_in_flight: (options.threads * IN_FLIGHT_PER_THREAD).div_ceil(BATCH_BLOCKS) as u64,
         };
         if options.threads <= 1 {
-            p.inline = Some(new_compressor(options.level, &dict)?);
+            p.inline = Some(new_compressor(options.level, &dict, WRITE_FRAMING)?);
             return Ok(p);
         }
         let (job_tx, job_rx) = std::sync::mpsc::sync_channel::<Job>(options.threads * 2);
@@ -469,7 +485,7 @@ impl Pipeline {
             let (job_rx, done_tx, dict) = (Arc::clone(&job_rx), done_tx.clone(), Arc::clone(&dict));
             let level = options.level;
             let handle = std::thread::Builder::new().name(format!("breachdex-store-{i}")).spawn(move || {
-                let mut compressor = new_compressor(level, &dict);
+                let mut compressor = new_compressor(level, &dict, WRITE_FRAMING);
                 loop {
                     let job = match job_rx.lock() {
                         Ok(rx) => rx.recv(),
@@ -477,7 +493,7 @@ impl Pipeline {
                     };
                     let Ok((seq, raws)) = job else { return };
                     let result = match &mut compressor {
-                        Ok(c) => raws.iter().map(|raw| compress_block(c, raw)).collect(),
+                        Ok(c) => raws.iter().map(|raw| compress_block(c, raw, WRITE_FRAMING)).collect(),
                         Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
                     };
                     if done_tx.send((seq, result)).is_err() {
@@ -495,7 +511,7 @@ impl Pipeline {
     /// Queues `raw`; returns the compressed blocks that are next in order.
     fn submit(&mut self, raw: Vec<u8>) -> io::Result<Vec<Vec<u8>>> {
         if let Some(c) = &mut self.inline {
-            return Ok(vec![compress_block(c, &raw)?]);
+            return Ok(vec![compress_block(c, &raw, WRITE_FRAMING)?]);
         }
         self.batch.push(raw);
         if self.batch.len() < BATCH_BLOCKS {
@@ -612,6 +628,7 @@ pub struct StoreReader {
     rows: u64,
     blocks: u64,
     max_raw_len: usize,
+    framing: Framing,
     dict: Range<usize>,
     data: Range<usize>,
     directory: Directory,
@@ -622,9 +639,10 @@ impl StoreReader {
     /// The constant-time checks of §3.10 "Integrity": `row_count` (from `records.hot`)
     /// equal to the header's, `block_count` below 2^32, 0 exactly when there are no
     /// rows and at most one per row, the store header (codec `ZSTD`, `max_raw_len` at
-    /// most [`MAX_BLOCK_RAW`], a known directory layout, reserved bytes zero), and the
-    /// sections adding up to the body length (for the Elias-Fano directory: each
-    /// sequence's descriptor and length against its value count and universe).
+    /// most [`MAX_BLOCK_RAW`], a known directory layout and block framing, reserved bytes
+    /// zero), and the sections adding up to the body length (for the Elias-Fano
+    /// directory: each sequence's descriptor and length against its value count and
+    /// universe).
     pub fn new(view: FileView, row_count: u64) -> Result<StoreReader, FormatError> {
         let [rows, blocks, dict_len, data_len] = view.params();
         if rows != row_count {
@@ -643,7 +661,17 @@ impl StoreReader {
             return Err(view.damaged(format!("largest block of {max_raw_len} bytes (at most {MAX_BLOCK_RAW})")));
         }
         let layout = header.get(DIRECTORY_AT).copied().unwrap_or(u8::MAX);
-        if header.get(DIRECTORY_AT + 1..).is_some_and(|r| r.iter().any(|b| *b != 0)) {
+        let framing = match header.get(FRAMING_AT).copied().unwrap_or(u8::MAX) {
+            FRAMING_PREFIXED => Framing::Prefixed,
+            FRAMING_TRIMMED => Framing::Trimmed,
+            other => {
+                return Err(view.damaged(format!(
+                    "unknown block framing {other} (this version reads {FRAMING_PREFIXED} and {FRAMING_TRIMMED}): \
+                     the index was written by a newer breachdex"
+                )));
+            }
+        };
+        if header.get(FRAMING_AT + 1..).is_some_and(|r| r.iter().any(|b| *b != 0)) {
             return Err(view.damaged("reserved store header bytes are not zero"));
         }
         let dict_end = section_end(&view, STORE_HEADER_LEN as u64, dict_len, 1, "dictionary")?;
@@ -691,6 +719,7 @@ impl StoreReader {
             rows,
             blocks,
             max_raw_len,
+            framing,
             dict: STORE_HEADER_LEN..dict_end as usize,
             data: dict_end as usize..data_end as usize,
             directory,
@@ -702,6 +731,11 @@ impl StoreReader {
     /// Number of blocks.
     pub fn block_count(&self) -> u64 {
         self.blocks
+    }
+
+    /// How the blocks are framed (the store header's framing byte).
+    pub fn framing(&self) -> Framing {
+        self.framing
     }
 
     /// Size of the trained dictionary in bytes (0: none).
@@ -817,7 +851,8 @@ impl StoreReader {
         }
     }
 
-    /// The stored bytes of block `b` (`raw_len ‖ zstd frame`), if the directory is sane.
+    /// The stored bytes of block `b` (framed as [`StoreReader::framing`]), if the
+    /// directory is sane.
     pub(crate) fn stored_block(&self, b: u64) -> Option<&[u8]> {
         if b >= self.blocks {
             return None;
@@ -854,7 +889,8 @@ impl StoreReader {
         };
         let data = self.view.body().get(self.data.clone()).unwrap_or_default();
         let bytes = data.get(start..end).unwrap_or_default();
-        block::decompress(bytes, self.max_raw_len, self.ddict()?).map_err(|r| self.block_error(b, rows, r))
+        block::decompress(bytes, self.framing, self.max_raw_len, self.ddict()?)
+            .map_err(|r| self.block_error(b, rows, r))
     }
 
     fn load(&self, b: u64, rows: &BlockRows<'_>) -> Result<(Range<u64>, Block), FormatError> {

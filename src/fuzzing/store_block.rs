@@ -9,16 +9,18 @@
 //! ```text
 //! 0        mode: bits 0-1: 0 raw block bytes, 1 stored block without dictionary,
 //!          2 stored block with the fixed trained dictionary, 3 dictionary from the input;
-//!          bit 2: plain key rule; bits 3-4: max_raw_len 256, 4096, 65536 or 2 MiB
+//!          bit 2: plain key rule; bits 3-4: max_raw_len 256, 4096, 65536 or 2 MiB;
+//!          bit 5: stored blocks trimmed (no `raw_len`, no magic, no dictionary id)
 //! 1..3     stored assets (u16)
 //! 3        rows: n = byte % 64 + 1
 //! 4        email_rows
 //! 5..5+2n  asset bits of each row (u16)
-//! rest     mode 0: raw block; 1 and 2: raw_len u32 ‖ zstd frame;
-//!          3: dict_len u16 ‖ dictionary ‖ raw_len u32 ‖ zstd frame
+//! rest     mode 0: raw block; 1 and 2: stored block (`raw_len u32 ‖ zstd frame`, or
+//!          trimmed: the frame without its magic); 3: dict_len u16 ‖ dictionary ‖ stored block
 //! ```
 
 use crate::asset::{Asset, AssetSet};
+use crate::format::store::Framing;
 use crate::format::store::block::{compress_block, decompress, new_compressor};
 use crate::format::store::{
     BlockRows, DICT_TARGET_LEN, KeyRule, MAX_BLOCK_RAW, StoreOptions, StoreReader, StoreRecord, StoreWriter,
@@ -118,13 +120,14 @@ fn sample_blocks(seed: usize) -> (Vec<u8>, Vec<AssetSet>, AssetSet, KeyRule) {
     let view = FileView::parse_version(store::FILE_NAME, bytes, store::KIND, FORMAT_VERSION).expect("frame");
     let reader = StoreReader::new(view, 8).expect("open");
     let stored_block = reader.stored_block(0).expect("one block");
-    let raw = decompress(stored_block, MAX_BLOCK_RAW, None).expect("decompress");
+    let raw = decompress(stored_block, reader.framing(), MAX_BLOCK_RAW, None).expect("decompress");
     (raw, bits, stored, keys)
 }
 
 /// Builds a `store_block` input (the layout at the top of this module).
 pub fn encode_store_block_input(
     mode: StoreBlockMode,
+    framing: Framing,
     keys: KeyRule,
     stored: AssetSet,
     bits: &[AssetSet],
@@ -136,7 +139,8 @@ pub fn encode_store_block_input(
         StoreBlockMode::FixedDict => 2,
         StoreBlockMode::InputDict => 3,
     };
-    let mut out = vec![mode_bits | (u8::from(keys.plain) << 2) | (3 << 3)];
+    let trimmed = u8::from(framing == Framing::Trimmed) << 5;
+    let mut out = vec![mode_bits | (u8::from(keys.plain) << 2) | (3 << 3) | trimmed];
     out.extend_from_slice(&stored.bits().to_le_bytes());
     out.push((bits.len().clamp(1, 64) - 1) as u8);
     out.push(keys.email_rows.min(255) as u8);
@@ -147,14 +151,14 @@ pub fn encode_store_block_input(
     out
 }
 
-/// Seed inputs: sample blocks in every mode, valid and well formed.
+/// Seed inputs: sample blocks in every mode and framing, valid and well formed.
 pub fn store_block_seeds() -> Vec<(String, Vec<u8>)> {
     let mut seeds = Vec::new();
-    for seed in 0..3 {
+    for (seed, framing) in (0..6).map(|i| (i / 2, [Framing::Prefixed, Framing::Trimmed][i % 2])) {
         let (raw, bits, stored, keys) = sample_blocks(seed);
         let compress = |dict: &[u8]| {
-            let mut c = new_compressor(store::DEFAULT_LEVEL, dict).expect("compressor");
-            compress_block(&mut c, &raw).expect("compress")
+            let mut c = new_compressor(store::DEFAULT_LEVEL, dict, framing).expect("compressor");
+            compress_block(&mut c, &raw, framing).expect("compress")
         };
         let plain = compress(&[]);
         let with_dict = compress(fixed_dictionary());
@@ -167,7 +171,11 @@ pub fn store_block_seeds() -> Vec<(String, Vec<u8>)> {
             ("fixed-dict", StoreBlockMode::FixedDict, &with_dict),
             ("input-dict", StoreBlockMode::InputDict, &input_dict),
         ] {
-            seeds.push((format!("{name}-{seed}"), encode_store_block_input(mode, keys, stored, &bits, payload)));
+            let name = match framing {
+                Framing::Prefixed => format!("{name}-{seed}"),
+                Framing::Trimmed => format!("{name}-trimmed-{seed}"),
+            };
+            seeds.push((name, encode_store_block_input(mode, framing, keys, stored, &bits, payload)));
         }
     }
     seeds
@@ -188,13 +196,14 @@ pub fn check_store_block(data: &[u8]) -> bool {
     let payload = data.get(5 + 2 * n..).unwrap_or_default();
     let keys = KeyRule { plain: mode & 4 != 0, email_rows: u64::from(email_rows) };
     let max_raw = MAX_RAW[usize::from((mode >> 3) & 3)];
+    let framing = if mode & 0x20 != 0 { Framing::Trimmed } else { Framing::Prefixed };
     let raw = match mode & 3 {
         0 => payload.to_vec(),
-        1 => match decompress(payload, max_raw, None) {
+        1 => match decompress(payload, framing, max_raw, None) {
             Ok(raw) => raw,
             Err(reason) => return reject(&reason),
         },
-        2 => match decompress(payload, max_raw, fixed_ddict()) {
+        2 => match decompress(payload, framing, max_raw, fixed_ddict()) {
             Ok(raw) => raw,
             Err(reason) => return reject(&reason),
         },
@@ -204,7 +213,7 @@ pub fn check_store_block(data: &[u8]) -> bool {
             };
             let (Some(dict), Some(block)) = (payload.get(2..2 + len), payload.get(2 + len..)) else { return false };
             let Some(ddict) = DDict::try_create(dict) else { return false };
-            match decompress(block, max_raw, Some(&ddict)) {
+            match decompress(block, framing, max_raw, Some(&ddict)) {
                 Ok(raw) => raw,
                 Err(reason) => return reject(&reason),
             }

@@ -348,6 +348,8 @@ pub(crate) struct FrameHeader {
     pub window_size: u64,
     /// Whether a content checksum follows the frame.
     pub checksum: bool,
+    /// Whether the header names a dictionary id.
+    pub dict_id: bool,
 }
 
 /// Parses the header of a zstd frame (not a skippable frame).
@@ -391,52 +393,154 @@ pub(crate) fn frame_header(frame: &[u8]) -> Result<FrameHeader, String> {
     if single_segment {
         window_size = content_size.unwrap_or(0);
     }
-    Ok(FrameHeader { content_size, window_size, checksum: fhd & 0x04 != 0 })
+    Ok(FrameHeader { content_size, window_size, checksum: fhd & 0x04 != 0, dict_id: fhd & 3 != 0 })
 }
 
-/// Compresses one raw block into its stored form, `raw_len u32 LE ‖ zstd frame`.
-pub(crate) fn compress_block(compressor: &mut zstd::bulk::Compressor<'static>, raw: &[u8]) -> std::io::Result<Vec<u8>> {
+/// How a stored block is framed (docs/FORMAT.md §3.10 "Block"): the store header's
+/// `layout` byte says which.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    /// `raw_len u32 LE ‖ zstd frame`: the store layouts 0 and 1 (the first version 2
+    /// builds) and the blocks of the change feed.
+    Prefixed,
+    /// The zstd frame without its 4-byte magic number and without a dictionary id (the
+    /// store's dictionary is the only one); the raw length is the frame's mandatory
+    /// content size. 12 bytes less per block than [`Framing::Prefixed`].
+    Trimmed,
+}
+
+/// Compresses one raw block into its stored form under `framing`, with a compressor
+/// made by [`new_compressor`] for the same framing.
+pub(crate) fn compress_block(
+    compressor: &mut zstd::bulk::Compressor<'static>,
+    raw: &[u8],
+    framing: Framing,
+) -> std::io::Result<Vec<u8>> {
     let frame = compressor.compress(raw)?;
-    let mut block = Vec::with_capacity(4 + frame.len());
-    block.extend_from_slice(&(raw.len() as u32).to_le_bytes());
-    block.extend_from_slice(&frame);
-    Ok(block)
+    match framing {
+        Framing::Prefixed => {
+            let mut block = Vec::with_capacity(4 + frame.len());
+            block.extend_from_slice(&(raw.len() as u32).to_le_bytes());
+            block.extend_from_slice(&frame);
+            Ok(block)
+        }
+        Framing::Trimmed => match frame.strip_prefix(&ZSTD_MAGIC.to_le_bytes()[..]) {
+            Some(rest) => Ok(rest.to_vec()),
+            None => Err(std::io::Error::other("zstd wrote a frame without its magic number")),
+        },
+    }
 }
 
-pub(crate) fn new_compressor(level: i32, dict: &[u8]) -> std::io::Result<zstd::bulk::Compressor<'static>> {
+/// A block compressor at `level` with `dict` (empty: none): content size in every
+/// frame, no checksum, and for [`Framing::Trimmed`] no dictionary id.
+pub(crate) fn new_compressor(
+    level: i32,
+    dict: &[u8],
+    framing: Framing,
+) -> std::io::Result<zstd::bulk::Compressor<'static>> {
     use zstd::zstd_safe::CParameter;
     let mut c = zstd::bulk::Compressor::with_dictionary(level, dict)?;
     c.set_parameter(CParameter::ContentSizeFlag(true))?;
     c.set_parameter(CParameter::ChecksumFlag(false))?;
+    c.set_parameter(CParameter::DictIdFlag(framing == Framing::Prefixed))?;
     Ok(c)
 }
 
-thread_local! {
-    /// One decompression context per thread, reused for every block it reads.
-    static DCTX: std::cell::RefCell<Option<DCtx<'static>>> = const { std::cell::RefCell::new(None) };
+/// A reader thread's decoding state, reused for every block it reads.
+#[derive(Default)]
+struct Decoder {
+    /// The decompression context, made on the first block.
+    dctx: Option<DCtx<'static>>,
+    /// A [`Framing::Trimmed`] block with its magic number put back in front.
+    framed: Vec<u8>,
 }
 
-/// Decompresses one stored block (`raw_len u32 LE ‖ zstd frame`) with a bounded decoder:
-/// `1 ≤ raw_len ≤ max_raw_len` (itself at most `MAX_BLOCK_RAW`), a single frame that
-/// ends exactly at the block's end, its content size present and equal to `raw_len`, a
-/// window of at most 2 MiB, no checksum; the output buffer is exactly `raw_len` bytes,
-/// so a frame that wants more output fails. Returns the raw block or why it is damaged.
-pub(crate) fn decompress(block: &[u8], max_raw_len: usize, dict: Option<&DDict<'_>>) -> Result<Vec<u8>, String> {
-    let Some((len, frame)) = block.split_first_chunk::<4>() else {
-        return Err(format!("{} bytes is too short for a block (a 4-byte length and a zstd frame)", block.len()));
-    };
-    let raw_len = u32::from_le_bytes(*len) as usize;
+/// A trimmed block larger than this does not keep its buffer for the next one.
+const FRAMED_KEEP: usize = 64 << 10;
+
+thread_local! {
+    /// One decoder per thread.
+    static DECODER: std::cell::RefCell<Decoder> = std::cell::RefCell::new(Decoder::default());
+}
+
+/// Decompresses one stored block framed as `framing` with a bounded decoder: a single
+/// frame that ends exactly at the block's end, its content size present and between 1
+/// and `max_raw_len` (itself at most `MAX_BLOCK_RAW`) and, prefixed, equal to
+/// `raw_len`; a window of at most 2 MiB, no checksum, and trimmed, no dictionary id.
+/// The output buffer is exactly the content size, so a frame that wants more output
+/// fails. Returns the raw block or why it is damaged.
+pub(crate) fn decompress(
+    block: &[u8],
+    framing: Framing,
+    max_raw_len: usize,
+    dict: Option<&DDict<'_>>,
+) -> Result<Vec<u8>, String> {
     let max = max_raw_len.min(MAX_BLOCK_RAW);
-    if raw_len == 0 || raw_len > max {
-        return Err(format!("raw length {raw_len} is outside 1..={max}"));
-    }
+    DECODER.with(|cell| {
+        let mut decoder = cell.borrow_mut();
+        let Decoder { dctx, framed } = &mut *decoder;
+        let frame = match framing {
+            Framing::Prefixed => {
+                let Some((len, frame)) = block.split_first_chunk::<4>() else {
+                    return Err(format!(
+                        "{} bytes is too short for a block (a 4-byte length and a zstd frame)",
+                        block.len()
+                    ));
+                };
+                let raw_len = u32::from_le_bytes(*len) as usize;
+                if raw_len == 0 || raw_len > max {
+                    return Err(format!("raw length {raw_len} is outside 1..={max}"));
+                }
+                let declared = frame_header(frame)?.content_size;
+                if declared != Some(raw_len as u64) {
+                    return Err(match declared {
+                        None => "the zstd frame does not declare its content size".to_string(),
+                        Some(n) => format!("the zstd frame declares {n} bytes, the block {raw_len}"),
+                    });
+                }
+                frame
+            }
+            Framing::Trimmed => {
+                framed.clear();
+                framed.extend_from_slice(&ZSTD_MAGIC.to_le_bytes());
+                framed.extend_from_slice(block);
+                &framed[..]
+            }
+        };
+        let raw_len = checked_frame(frame, framing, max)?;
+        let mut out = vec![0u8; raw_len];
+        if dctx.is_none() {
+            let mut new = DCtx::try_create().ok_or("cannot create a zstd decompression context")?;
+            new.set_parameter(DParameter::WindowLogMax(MAX_WINDOW_LOG))
+                .map_err(|code| format!("zstd: {}", zstd_safe::get_error_name(code)))?;
+            *dctx = Some(new);
+        }
+        let dctx = dctx.as_mut().ok_or("no zstd decompression context")?;
+        let done = match dict {
+            Some(d) => dctx.decompress_using_ddict(&mut out[..], frame, d),
+            None => dctx.decompress(&mut out[..], frame),
+        };
+        if framed.capacity() > FRAMED_KEEP {
+            *framed = Vec::new();
+        }
+        match done.map_err(|code| format!("zstd: {}", zstd_safe::get_error_name(code)))? {
+            n if n == raw_len => Ok(out),
+            n => Err(format!("the zstd frame decompressed to {n} bytes, not {raw_len}")),
+        }
+    })
+}
+
+/// Checks a whole zstd frame (magic included) before decoding it: the content size
+/// present and in `1..=max`, the window at most 2 MiB, no checksum, no dictionary id
+/// when trimmed, and the frame ending exactly at the end of `frame`. Returns the
+/// content size.
+fn checked_frame(frame: &[u8], framing: Framing, max: usize) -> Result<usize, String> {
     let header = frame_header(frame)?;
-    if header.content_size != Some(raw_len as u64) {
-        return Err(match header.content_size {
-            None => "the zstd frame does not declare its content size".to_string(),
-            Some(n) => format!("the zstd frame declares {n} bytes, the block {raw_len}"),
-        });
-    }
+    let raw_len = match header.content_size {
+        None => return Err("the zstd frame does not declare its content size".into()),
+        Some(n) if n == 0 || n > max as u64 => return Err(format!("content size {n} is outside 1..={max}")),
+        Some(n) => n as usize,
+    };
     if header.window_size > 1 << MAX_WINDOW_LOG {
         return Err(format!(
             "the zstd frame asks for a {} byte window (at most {})",
@@ -447,30 +551,13 @@ pub(crate) fn decompress(block: &[u8], max_raw_len: usize, dict: Option<&DDict<'
     if header.checksum {
         return Err("the zstd frame carries a checksum (the format has none)".into());
     }
-    match zstd_safe::find_frame_compressed_size(frame) {
-        Ok(n) if n == frame.len() => {}
-        Ok(n) => return Err(format!("{} bytes after the zstd frame ({n} bytes)", frame.len() - n)),
-        Err(code) => return Err(format!("damaged zstd frame ({})", zstd_safe::get_error_name(code))),
+    if header.dict_id && framing == Framing::Trimmed {
+        return Err("the zstd frame names a dictionary id (a trimmed block has none)".into());
     }
-    let mut out = vec![0u8; raw_len];
-    let result = DCTX.with(|cell| {
-        let mut slot = cell.borrow_mut();
-        if slot.is_none() {
-            let mut dctx = DCtx::try_create().ok_or("cannot create a zstd decompression context")?;
-            dctx.set_parameter(DParameter::WindowLogMax(MAX_WINDOW_LOG))
-                .map_err(|code| format!("zstd: {}", zstd_safe::get_error_name(code)))?;
-            *slot = Some(dctx);
-        }
-        let dctx = slot.as_mut().ok_or("no zstd decompression context")?;
-        let done = match dict {
-            Some(d) => dctx.decompress_using_ddict(&mut out[..], frame, d),
-            None => dctx.decompress(&mut out[..], frame),
-        };
-        done.map_err(|code| format!("zstd: {}", zstd_safe::get_error_name(code)))
-    });
-    match result? {
-        n if n == raw_len => Ok(out),
-        n => Err(format!("the zstd frame decompressed to {n} bytes, not {raw_len}")),
+    match zstd_safe::find_frame_compressed_size(frame) {
+        Ok(n) if n == frame.len() => Ok(raw_len),
+        Ok(n) => Err(format!("{} bytes after the zstd frame ({n} bytes)", frame.len() - n)),
+        Err(code) => Err(format!("damaged zstd frame ({})", zstd_safe::get_error_name(code))),
     }
 }
 
@@ -558,18 +645,112 @@ mod tests {
         let frame = zstd::bulk::compress(&raw, 2).unwrap();
         let mut block = (raw.len() as u32).to_le_bytes().to_vec();
         block.extend_from_slice(&frame);
-        assert_eq!(decompress(&block, MAX_BLOCK_RAW, None).unwrap(), raw);
+        let prefixed = |b: &[u8], max: usize| decompress(b, Framing::Prefixed, max, None);
+        assert_eq!(prefixed(&block, MAX_BLOCK_RAW).unwrap(), raw);
         // raw_len above the file's maximum, zero, or different from the frame's size.
-        assert!(decompress(&block, raw.len() - 1, None).unwrap_err().contains("outside"));
+        assert!(prefixed(&block, raw.len() - 1).unwrap_err().contains("outside"));
         let mut other = block.clone();
         other[..4].copy_from_slice(&5u32.to_le_bytes());
-        assert!(decompress(&other, MAX_BLOCK_RAW, None).unwrap_err().contains("declares"));
+        assert!(prefixed(&other, MAX_BLOCK_RAW).unwrap_err().contains("declares"));
         other[..4].copy_from_slice(&0u32.to_le_bytes());
-        assert!(decompress(&other, MAX_BLOCK_RAW, None).is_err());
+        assert!(prefixed(&other, MAX_BLOCK_RAW).is_err());
         // Bytes after the frame.
         let mut trailing = block.clone();
         trailing.extend_from_slice(&frame);
-        assert!(decompress(&trailing, MAX_BLOCK_RAW, None).unwrap_err().contains("after the zstd frame"));
-        assert!(decompress(&block[..3], MAX_BLOCK_RAW, None).is_err());
+        assert!(prefixed(&trailing, MAX_BLOCK_RAW).unwrap_err().contains("after the zstd frame"));
+        assert!(prefixed(&block[..3], MAX_BLOCK_RAW).is_err());
+    }
+
+    /// A dictionary trained on blocks like `sample(i)`.
+    fn sample(i: usize) -> Vec<u8> {
+        format!("user{i}@mail{}.example pass{}word{} name{}", i % 7, i * 13 % 17, i, i % 11)
+            .repeat(1 + i % 3)
+            .into_bytes()
+    }
+
+    #[test]
+    fn both_framings_round_trip_with_and_without_a_dictionary() {
+        let samples: Vec<Vec<u8>> = (0..200).map(sample).collect();
+        let dict = zstd::dict::from_samples(&samples, 4096).unwrap();
+        let ddict = DDict::try_create(&dict).unwrap();
+        let long = sample(1).repeat(40);
+        for (dict, ddict) in [(&[][..], None), (&dict[..], Some(&ddict))] {
+            for raw in [sample(3), sample(500), vec![b'x'], long.clone()] {
+                let mut sizes = Vec::new();
+                for framing in [Framing::Prefixed, Framing::Trimmed] {
+                    let mut c = new_compressor(2, dict, framing).unwrap();
+                    let stored = compress_block(&mut c, &raw, framing).unwrap();
+                    assert_eq!(decompress(&stored, framing, raw.len(), ddict).unwrap(), raw);
+                    // The other framing does not read it.
+                    let other = [Framing::Trimmed, Framing::Prefixed][usize::from(framing == Framing::Trimmed)];
+                    assert!(decompress(&stored, other, MAX_BLOCK_RAW, ddict).is_err());
+                    sizes.push(stored.len());
+                }
+                // raw_len (4), the magic (4) and, with a dictionary, its id (4) are gone.
+                let saved = if dict.is_empty() { 8 } else { 12 };
+                assert_eq!(sizes[0] - sizes[1], saved, "{} raw bytes", raw.len());
+            }
+        }
+    }
+
+    /// `raw` compressed by zstd's own defaults with `params`, as a trimmed block.
+    fn trimmed_with(raw: &[u8], params: &[zstd_safe::CParameter]) -> Vec<u8> {
+        let mut c = zstd::bulk::Compressor::new(2).unwrap();
+        for p in params {
+            c.set_parameter(*p).unwrap();
+        }
+        c.compress(raw).unwrap()[4..].to_vec()
+    }
+
+    #[test]
+    fn trimmed_blocks_refuse_damage() {
+        use zstd_safe::CParameter;
+        let raw = sample(7).repeat(3);
+        let good = trimmed_with(&raw, &[CParameter::DictIdFlag(false)]);
+        let trimmed = |b: &[u8], max: usize| decompress(b, Framing::Trimmed, max, None);
+        assert_eq!(trimmed(&good, raw.len()).unwrap(), raw);
+        // Truncated frame header, and an empty block.
+        for cut in 0..3 {
+            let err = trimmed(&good[..cut], MAX_BLOCK_RAW).unwrap_err();
+            assert!(err.contains("truncated") || err.contains("damaged zstd frame"), "{cut}: {err}");
+        }
+        // Content size above max_raw_len, and the frame cut short or followed by bytes.
+        assert!(trimmed(&good, raw.len() - 1).unwrap_err().contains("outside"));
+        assert!(trimmed(&good[..good.len() - 1], MAX_BLOCK_RAW).unwrap_err().contains("damaged zstd frame"));
+        let mut trailing = good.clone();
+        trailing.push(0);
+        assert!(trimmed(&trailing, MAX_BLOCK_RAW).unwrap_err().contains("after the zstd frame"));
+        // No content size.
+        let no_size = trimmed_with(&raw, &[CParameter::ContentSizeFlag(false)]);
+        assert!(trimmed(&no_size, MAX_BLOCK_RAW).unwrap_err().contains("does not declare its content size"));
+        // Content size 0 (an empty frame).
+        let empty = trimmed_with(&[], &[]);
+        assert!(trimmed(&empty, MAX_BLOCK_RAW).unwrap_err().contains("content size 0"));
+        // A checksum.
+        let summed = trimmed_with(&raw, &[CParameter::ChecksumFlag(true)]);
+        assert!(trimmed(&summed, MAX_BLOCK_RAW).unwrap_err().contains("checksum"));
+        // A dictionary id (what a prefixed writer puts in): refused, never looked up.
+        let samples: Vec<Vec<u8>> = (0..200).map(sample).collect();
+        let dict = zstd::dict::from_samples(&samples, 4096).unwrap();
+        let mut c = new_compressor(2, &dict, Framing::Prefixed).unwrap();
+        let with_id = c.compress(&raw).unwrap()[4..].to_vec();
+        let ddict = DDict::try_create(&dict).unwrap();
+        let err = decompress(&with_id, Framing::Trimmed, MAX_BLOCK_RAW, Some(&ddict)).unwrap_err();
+        assert!(err.contains("dictionary id"), "{err}");
+        // A 128 MiB window (log 27) for a 300-byte block: header 0x40 (2-byte content
+        // size, no single segment), window descriptor, content size, then a raw block.
+        let mut wide = vec![0x40, (27 - 10) << 3];
+        wide.extend_from_slice(&(300u16 - 256).to_le_bytes());
+        wide.extend_from_slice(&[1, 0, 0]);
+        assert!(trimmed(&wide, MAX_BLOCK_RAW).unwrap_err().contains("window"));
+        // A decompression bomb: 2^40 bytes declared.
+        let mut bomb = vec![0xe0];
+        bomb.extend_from_slice(&(1u64 << 40).to_le_bytes());
+        bomb.extend_from_slice(&[0; 8]);
+        assert!(trimmed(&bomb, MAX_BLOCK_RAW).unwrap_err().contains("outside"));
+        // A magic number kept in front is not a trimmed block.
+        let mut with_magic = ZSTD_MAGIC.to_le_bytes().to_vec();
+        with_magic.extend_from_slice(&good);
+        assert!(trimmed(&with_magic, MAX_BLOCK_RAW).is_err());
     }
 }

@@ -235,7 +235,8 @@ fn the_elias_fano_directory_is_smaller_than_the_flat_one() {
 }
 
 /// The store header's directory byte: a layout this reader does not know is refused as
-/// written by a newer version, and the bytes after it stay reserved (zero).
+/// written by a newer version, and the bytes after the framing byte that follows it
+/// stay reserved (zero).
 #[test]
 fn unknown_directory_layouts_and_reserved_bytes_are_refused() {
     let dir = tempfile::tempdir().unwrap();
@@ -248,7 +249,7 @@ fn unknown_directory_layouts_and_reserved_bytes_are_refused() {
     assert!(err.starts_with("records.store: damaged: unknown block directory layout 2"), "{err}");
     assert!(err.contains("newer"), "{err}");
     let mut reserved = good.clone();
-    reserved[at + 1] = 1;
+    reserved[crate::format::HEADER_LEN + FRAMING_AT + 1] = 1;
     let err = read_all(reserved, &model).unwrap_err().to_string();
     assert!(err.contains("reserved store header bytes"), "{err}");
     // Read as flat, the Elias-Fano bytes do not add up to the flat sections.
@@ -420,6 +421,37 @@ fn flips_and_truncations(good: Vec<u8>, model: &Model) {
     assert!(detected > good.len(), "{detected} of {} flips detected", 3 * good.len());
 }
 
+/// Builds write trimmed blocks and say so in the store header's framing byte; a reader
+/// refuses a framing byte it does not know, and a non-zero reserved byte, at open; a
+/// trimmed store whose byte is turned back to prefixed is damage, never a misread.
+#[test]
+fn the_framing_byte_names_the_block_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, good) = small_store(dir.path());
+    let at = crate::format::HEADER_LEN + FRAMING_AT;
+    assert_eq!(good[at], FRAMING_TRIMMED);
+    let reader = open(&dir.path().join(FILE_NAME), 12).unwrap();
+    assert_eq!(reader.framing(), Framing::Trimmed);
+    // Every block is a frame without its magic number, its content size the raw length.
+    for b in 0..reader.block_count() {
+        let stored = reader.stored_block(b).unwrap();
+        assert_ne!(stored.get(..4), Some(&0xFD2F_B528u32.to_le_bytes()[..]), "block {b}");
+        assert!(block::decompress(stored, Framing::Trimmed, MAX_BLOCK_RAW, None).is_ok(), "block {b}");
+    }
+    let with = |i: usize, v: u8| {
+        let mut bad = good.clone();
+        bad[i] = v;
+        read_all(bad, &model).unwrap_err().to_string()
+    };
+    let err = with(at, 2);
+    assert!(err.contains("unknown block framing 2") && err.contains("newer breachdex"), "{err}");
+    for i in [at + 1, crate::format::HEADER_LEN + STORE_HEADER_LEN - 1] {
+        assert!(with(i, 1).contains("reserved store header bytes are not zero"), "byte {i}");
+    }
+    let err = with(at, FRAMING_PREFIXED);
+    assert!(err.contains("records.store: damaged: block 0"), "{err}");
+}
+
 #[test]
 fn errors_name_the_file_and_the_block() {
     let dir = tempfile::tempdir().unwrap();
@@ -438,6 +470,10 @@ fn errors_name_the_file_and_the_block() {
     assert!(err.starts_with(&expected), "{err}");
 }
 
+fn decompress_prefixed(block: &[u8], max_raw_len: usize, dict: Option<&DDict<'_>>) -> Result<Vec<u8>, String> {
+    block::decompress(block, Framing::Prefixed, max_raw_len, dict)
+}
+
 fn block_with(raw_len: u32, frame: &[u8]) -> Vec<u8> {
     let mut b = raw_len.to_le_bytes().to_vec();
     b.extend_from_slice(frame);
@@ -450,27 +486,27 @@ fn hostile_frames_are_refused() {
     let mut bomb = vec![0x28, 0xb5, 0x2f, 0xfd, 0xe0];
     bomb.extend_from_slice(&(1u64 << 40).to_le_bytes());
     bomb.extend_from_slice(&[0; 8]);
-    let err = block::decompress(&block_with(100, &bomb), MAX_BLOCK_RAW, None).unwrap_err();
+    let err = decompress_prefixed(&block_with(100, &bomb), MAX_BLOCK_RAW, None).unwrap_err();
     assert!(err.contains("declares"), "{err}");
     // No content size.
     let mut c = zstd::bulk::Compressor::new(2).unwrap();
     c.set_parameter(zstd::zstd_safe::CParameter::ContentSizeFlag(false)).unwrap();
     let frame = c.compress(b"no size in the header").unwrap();
-    let err = block::decompress(&block_with(21, &frame), MAX_BLOCK_RAW, None).unwrap_err();
+    let err = decompress_prefixed(&block_with(21, &frame), MAX_BLOCK_RAW, None).unwrap_err();
     assert!(err.contains("content size"), "{err}");
     // A 128 MiB window (log 27) for a 300-byte block.
     let mut wide = vec![0x28, 0xb5, 0x2f, 0xfd, 0x40, (27 - 10) << 3];
     wide.extend_from_slice(&(300u16 - 256).to_le_bytes());
     wide.extend_from_slice(&[1, 0, 0]);
-    let err = block::decompress(&block_with(300, &wide), MAX_BLOCK_RAW, None).unwrap_err();
+    let err = decompress_prefixed(&block_with(300, &wide), MAX_BLOCK_RAW, None).unwrap_err();
     assert!(err.contains("window"), "{err}");
     // A raw length above the file's maximum.
     let frame = zstd::bulk::compress(&[7u8; 5000], 2).unwrap();
-    assert!(block::decompress(&block_with(5000, &frame), 4096, None).unwrap_err().contains("outside"));
-    assert_eq!(block::decompress(&block_with(5000, &frame), 5000, None).unwrap(), vec![7u8; 5000]);
+    assert!(decompress_prefixed(&block_with(5000, &frame), 4096, None).unwrap_err().contains("outside"));
+    assert_eq!(decompress_prefixed(&block_with(5000, &frame), 5000, None).unwrap(), vec![7u8; 5000]);
     // A frame with a checksum.
     let mut c = zstd::bulk::Compressor::new(2).unwrap();
     c.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true)).unwrap();
     let frame = c.compress(&[1u8; 64]).unwrap();
-    assert!(block::decompress(&block_with(64, &frame), MAX_BLOCK_RAW, None).unwrap_err().contains("checksum"));
+    assert!(decompress_prefixed(&block_with(64, &frame), MAX_BLOCK_RAW, None).unwrap_err().contains("checksum"));
 }
