@@ -530,70 +530,63 @@ fn damaged_fst_does_not_panic_even_inside_the_library() {
     assert_eq!(count.load(Ordering::SeqCst), 0, "panics raised (and caught) inside the reader");
 }
 
-/// A damaged block of the record store (its first 4 bytes zeroed, the file's frame
-/// intact: the frame header then declares no content size): `records` of an identity
-/// whose rows it holds fails naming the file and the block, `check` (which reads hot
-/// rows only) still answers, and `verify` names the file.
+/// Damages `records.store` of a copy of the fixture in `mode` (`damage` edits the file's
+/// bytes; the file's frame and sizes stay intact, so it opens), then: `records` of the
+/// identity of row 0 fails naming the file and `what`, `check` (which reads hot rows
+/// only) still answers, and `verify` names the file.
+fn assert_store_damage_is_named(mode: HashMode, what: &str, damage: impl Fn(&mut Vec<u8>)) {
+    let fx = Fixture::new(mode);
+    let good = Index::open(&fx.good, &options(mode)).unwrap();
+    let email = good.record(0).unwrap().get(Asset::Email).unwrap().expect("row 0 has an e-mail").to_owned();
+    let dir = fx.copy();
+    let path = dir.join("records.store");
+    let mut bytes = std::fs::read(&path).unwrap();
+    damage(&mut bytes);
+    std::fs::write(&path, &bytes).unwrap();
+
+    let index = Index::open(&dir, &options(mode)).unwrap();
+    let policy = AssetPolicy::default();
+    let err = index.records(&RecordsRequest::new(Query::Email(&email), &policy)).unwrap_err().to_string();
+    assert!(err.contains("records.store") && err.contains(what), "{mode}: {err}");
+    let check = index.check(&Query::Email(&email), UnixTime::from_seconds(NOW)).unwrap();
+    assert!(check.total_breaches > 0, "{mode}: check reads no block and no directory");
+    let report = verify(&dir).unwrap();
+    assert!(report.problems.iter().any(|p| p.starts_with("records.store")), "{mode}: {:?}", report.problems);
+}
+
+/// A damaged block of the record store (its first 4 bytes zeroed: the frame header then
+/// declares no content size) is named by `records` and `verify`.
 #[test]
 fn a_damaged_block_is_named_by_records_and_verify() {
     for mode in [HashMode::Plain, HashMode::Sha256] {
-        let fx = Fixture::new(mode);
-        let good = Index::open(&fx.good, &options(mode)).unwrap();
-        let email = good.record(0).unwrap().get(Asset::Email).unwrap().expect("row 0 has an e-mail").to_owned();
-        let dir = fx.copy();
-        let path = dir.join("records.store");
-        let mut bytes = std::fs::read(&path).unwrap();
-        // Header param 2 (offset 40) is the dictionary length; block 0 starts after the
-        // 32-byte store header and the dictionary, with its frame header descriptor.
-        let dict_len = u64::from_le_bytes(bytes[40..48].try_into().unwrap()) as usize;
-        let block0 = HEADER_LEN + 32 + dict_len;
-        bytes[block0..block0 + 4].copy_from_slice(&0u32.to_le_bytes());
-        std::fs::write(&path, &bytes).unwrap();
-
-        let index = Index::open(&dir, &options(mode)).unwrap();
-        let policy = AssetPolicy::default();
-        let err = index.records(&RecordsRequest::new(Query::Email(&email), &policy)).unwrap_err().to_string();
-        assert!(err.contains("records.store") && err.contains("block 0"), "{mode}: {err}");
-        let check = index.check(&Query::Email(&email), UnixTime::from_seconds(NOW)).unwrap();
-        assert!(check.total_breaches > 0, "{mode}: check reads no block");
-        let report = verify(&dir).unwrap();
-        assert!(report.problems.iter().any(|p| p.starts_with("records.store")), "{mode}: {:?}", report.problems);
+        assert_store_damage_is_named(mode, "block 0", |bytes| {
+            // Header param 2 (offset 40) is the dictionary length; block 0 starts after
+            // the 32-byte store header and the dictionary, with its frame header descriptor.
+            let dict_len = u64::from_le_bytes(bytes[40..48].try_into().unwrap()) as usize;
+            let block0 = HEADER_LEN + 32 + dict_len;
+            bytes[block0..block0 + 4].copy_from_slice(&0u32.to_le_bytes());
+        });
     }
 }
 
 /// A damaged block directory of the record store (the first word of the high bits of
-/// its `first_row` Elias-Fano sequence zeroed, docs/FORMAT.md §3.10 and §9.8; the
-/// file's frame and sizes intact, so it opens): `records` fails naming the file, `check`
-/// still answers, and `verify` names the file.
+/// its `first_row` Elias-Fano sequence zeroed, docs/FORMAT.md §3.10 and §9.8) is named
+/// by `records` and `verify`.
 #[test]
 fn a_damaged_block_directory_is_named_by_records_and_verify() {
     for mode in [HashMode::Plain, HashMode::Sha256] {
-        let fx = Fixture::new(mode);
-        let good = Index::open(&fx.good, &options(mode)).unwrap();
-        let email = good.record(0).unwrap().get(Asset::Email).unwrap().expect("row 0 has an e-mail").to_owned();
-        let dir = fx.copy();
-        let path = dir.join("records.store");
-        let mut bytes = std::fs::read(&path).unwrap();
-        let param = |i: usize| u64::from_le_bytes(bytes[24 + 8 * i..32 + 8 * i].try_into().unwrap());
-        let (blocks, dict_len, data_len) = (param(1), param(2) as usize, param(3) as usize);
-        assert_eq!(bytes[HEADER_LEN + 16], 1, "{mode}: the Elias-Fano directory");
-        // The directory follows the blocks: the `first_row` sequence's descriptor (its
-        // low-bit width in the first byte), its low bits (`block_count + 1` values),
-        // then its high bits.
-        let first_rows = HEADER_LEN + 32 + dict_len + data_len;
-        let low_width = u64::from(bytes[first_rows]);
-        let high = first_rows + 8 + 8 * ((blocks + 1) * low_width).div_ceil(64) as usize;
-        bytes[high..high + 8].fill(0);
-        std::fs::write(&path, &bytes).unwrap();
-
-        let index = Index::open(&dir, &options(mode)).unwrap();
-        let policy = AssetPolicy::default();
-        let err = index.records(&RecordsRequest::new(Query::Email(&email), &policy)).unwrap_err().to_string();
-        assert!(err.contains("records.store") && err.contains("block directory"), "{mode}: {err}");
-        let check = index.check(&Query::Email(&email), UnixTime::from_seconds(NOW)).unwrap();
-        assert!(check.total_breaches > 0, "{mode}: check reads no directory");
-        let report = verify(&dir).unwrap();
-        assert!(report.problems.iter().any(|p| p.starts_with("records.store")), "{mode}: {:?}", report.problems);
+        assert_store_damage_is_named(mode, "block directory", |bytes| {
+            let param = |i: usize| u64::from_le_bytes(bytes[24 + 8 * i..32 + 8 * i].try_into().unwrap());
+            let (blocks, dict_len, data_len) = (param(1), param(2) as usize, param(3) as usize);
+            assert_eq!(bytes[HEADER_LEN + 16], 1, "{mode}: the Elias-Fano directory");
+            // The directory follows the blocks: the `first_row` sequence's descriptor
+            // (its low-bit width in the first byte), its low bits (`block_count + 1`
+            // values), then its high bits.
+            let first_rows = HEADER_LEN + 32 + dict_len + data_len;
+            let low_width = u64::from(bytes[first_rows]);
+            let high = first_rows + 8 + 8 * ((blocks + 1) * low_width).div_ceil(64) as usize;
+            bytes[high..high + 8].fill(0);
+        });
     }
 }
 

@@ -80,7 +80,7 @@ pub const DICT_SAMPLE_RAW: usize = 8 << 20;
 pub const DICT_MIN_BLOCKS: usize = 16;
 /// Offset in the store header of the byte naming how blocks are framed.
 pub const FRAMING_AT: usize = 17;
-/// Framing byte of the first version 2 builds (a reserved zero byte then):
+/// Framing byte of every build before trimmed blocks (a reserved zero byte then):
 /// [`Framing::Prefixed`]. Still read, no longer written.
 pub const FRAMING_PREFIXED: u8 = 0;
 /// Framing byte that builds write: [`Framing::Trimmed`]. A reader that predates it
