@@ -185,6 +185,16 @@ impl RangesReader {
         }
     }
 
+    /// The step after [`prefetch`](Self::prefetch) in a batch: with the Elias-Fano
+    /// layout, fetches the high bits that [`rows`](Self::rows) scans (their place is
+    /// in the line `prefetch` fetched); the flat layout has nothing more to fetch.
+    #[inline]
+    pub fn prefetch_more(&self, ordinal: u64) {
+        if let Starts::EliasFano(seq) = &self.starts {
+            seq.prefetch_high(ordinal);
+        }
+    }
+
     /// Full structure check against the row count of `records.rows`.
     pub fn verify(&self, total_rows: u64) -> Result<(), FormatError> {
         if self.email_rows > total_rows {

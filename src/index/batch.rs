@@ -235,6 +235,13 @@ impl Index {
                 }
             }
         }
+        // Step 3b: the high bits of Elias-Fano row runs (their place is in the sample
+        // fetched by step 3).
+        for slot in slots.iter() {
+            if let Slot::Pending { kind: IdentifierKind::Email, at: Located::Found(ordinal), .. } = slot {
+                inner.email_ranges.prefetch_more(*ordinal);
+            }
+        }
         // Step 4: matches (the same as `email_rows` / `username_rows`); prefetch the
         // rows of e-mail runs and the row ids of username postings.
         for slot in slots.iter_mut() {
